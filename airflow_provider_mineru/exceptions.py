@@ -1,0 +1,193 @@
+"""
+Typed errors raised by the MinerU provider.
+
+Every error from the API becomes one subclass of :class:`MinerUError`, chosen by MinerU's error
+code (see :data:`ERROR_CODE_CLASSES`) or, when the body carries no code, by the HTTP status.
+Each keeps MinerU's ``code``, ``message`` and ``trace_id`` and the HTTP status so a failed
+Airflow task says exactly what MinerU said.
+
+Which errors are retried is decided by class: only :class:`MinerUTransientError` (and its
+subclasses) is retried by the hook; everything else fails at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_mineru.version_compat import AirflowException
+
+
+class MinerUError(AirflowException):
+    """
+    Base class of every error raised by this provider.
+
+    :param message: MinerU's message (or ours, for client-side errors).
+    :param code: MinerU's error code as a string (``"A0202"``, ``"-60012"``), or None.
+    :param trace_id: MinerU's request id, when the response carried one.
+    :param http_status: the HTTP status of the response, when there was one.
+    """
+
+    #: Whether the hook retries this error with backoff.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | int | None = None,
+        trace_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.message = message
+        self.code = None if code is None else str(code)
+        self.trace_id = trace_id or None
+        self.http_status = http_status
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        head = f"MinerU error {self.code}: {self.message}" if self.code else f"MinerU error: {self.message}"
+        details = []
+        if self.trace_id:
+            details.append(f"trace_id={self.trace_id}")
+        if self.http_status is not None:
+            details.append(f"HTTP {self.http_status}")
+        return f"{head} ({', '.join(details)})" if details else head
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the keyword-only fields through pickling (Celery, subprocesses).
+        return (_rebuild_error, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild_error(cls: type[MinerUError], message: str, state: dict[str, Any]) -> MinerUError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    error.args = (error._format(),)
+    return error
+
+
+class MinerUAuthError(MinerUError):
+    """The token is missing, wrong or expired, or the task belongs to another account."""
+
+
+class MinerUQuotaError(MinerUError):
+    """A quota is used up (pages per day, tasks per day): waiting or a new plan helps, retrying does not."""
+
+
+class MinerUInvalidRequestError(MinerUError):
+    """The request or the document is not acceptable; the same request will fail again."""
+
+
+class MinerUValidationError(MinerUInvalidRequestError, ValueError):
+    """
+    A client-side check failed before anything was sent, so no quota was spent.
+
+    :param field: the argument or file field at fault (``data_id``, ``files[3].name``).
+    :param value: the offending value (never a secret).
+    :param limit: the rule or limit it broke, in words.
+    """
+
+    def __init__(self, field: str, value: object, limit: str) -> None:
+        self.field = field
+        self.value = value
+        self.limit = limit
+        shown = repr(value)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        super().__init__(f"invalid {field}={shown}: {limit}")
+
+    def _format(self) -> str:
+        return f"MinerU request not sent: {self.message}"
+
+
+class MinerUNotFoundError(MinerUError):
+    """The task or batch id is unknown to MinerU (``-60012``)."""
+
+
+class MinerUTaskFailedError(MinerUError):
+    """MinerU accepted the document but could not parse or export it (state ``failed``, ``-60010``)."""
+
+
+class MinerUTransientError(MinerUError):
+    """
+    A temporary failure (HTTP 429/5xx, busy service, connection reset, time-out); retried with backoff.
+
+    :param retry_after: seconds the server asked us to wait (``Retry-After``), when it said so.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class MinerUProtocolError(MinerUTransientError):
+    """The response was not MinerU's JSON envelope (a proxy's HTML page, truncated or malformed JSON)."""
+
+
+class MinerUConnectionError(MinerUTransientError):
+    """The request did not get a response: connection refused or reset, or a time-out."""
+
+
+class MinerUResultError(MinerUError):
+    """A result zip could not be downloaded or extracted safely."""
+
+
+class MinerUWaitTimeoutError(MinerUError):
+    """A document or batch did not reach a terminal state before the operator's or sensor's timeout."""
+
+
+#: MinerU error code -> error class, from the API reference, its republished copy, and the
+#: codes the live service's later docs add. Codes not listed fall back to the HTTP status.
+ERROR_CODE_CLASSES: dict[str, type[MinerUError]] = {
+    # auth
+    "A0202": MinerUAuthError,
+    "A0211": MinerUAuthError,
+    "-60013": MinerUAuthError,
+    # invalid request / bad input
+    "-500": MinerUInvalidRequestError,
+    "-10002": MinerUInvalidRequestError,
+    "-60002": MinerUInvalidRequestError,
+    "-60003": MinerUInvalidRequestError,
+    "-60004": MinerUInvalidRequestError,
+    "-60005": MinerUInvalidRequestError,
+    "-60006": MinerUInvalidRequestError,
+    "-60008": MinerUInvalidRequestError,
+    "-60011": MinerUInvalidRequestError,
+    "-60014": MinerUInvalidRequestError,
+    "-60015": MinerUInvalidRequestError,
+    # not found
+    "-60012": MinerUNotFoundError,
+    # task failure
+    "-60010": MinerUTaskFailedError,
+    "-60016": MinerUTaskFailedError,
+    # quota
+    "-60017": MinerUQuotaError,
+    "-60018": MinerUQuotaError,
+    "-60019": MinerUQuotaError,
+    # transient
+    "-10001": MinerUTransientError,
+    "-60001": MinerUTransientError,
+    "-60007": MinerUTransientError,
+    "-60009": MinerUTransientError,
+    "-60020": MinerUTransientError,
+    "-60021": MinerUTransientError,
+    "-60022": MinerUTransientError,
+}
+
+
+def error_class_for(code: str | None, http_status: int | None) -> type[MinerUError]:
+    """Pick the error class for a MinerU code, falling back to the HTTP status when the code is unknown."""
+    if code is not None and code in ERROR_CODE_CLASSES:
+        return ERROR_CODE_CLASSES[code]
+    if http_status is not None:
+        if http_status == 429 or http_status >= 500:
+            return MinerUTransientError
+        if http_status in (401, 403):
+            return MinerUAuthError
+        if http_status == 404:
+            return MinerUNotFoundError
+        if 400 <= http_status < 500:
+            return MinerUInvalidRequestError
+    return MinerUError

@@ -1,0 +1,46 @@
+"""
+The one place that knows where Airflow 2.11 and 3.x keep the names this provider uses.
+
+Everything else imports Airflow names from here, so a future move in Airflow is fixed once.
+``apache-airflow-providers-common-compat`` does most of the work; the rest is spelled out below.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    BaseHook,
+    BaseOperator,
+    BaseOperatorLink,
+    BaseSensorOperator,
+    Context,
+    ObjectStoragePath,
+    conf,
+)
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    get_base_airflow_version_tuple,
+)
+
+AIRFLOW_V_3_3_PLUS: bool = get_base_airflow_version_tuple() >= (3, 3, 0)
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk.log import mask_secret
+else:  # Airflow 2.11
+    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "AirflowException",
+    "AirflowFailException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "Context",
+    "ObjectStoragePath",
+    "conf",
+    "mask_secret",
+]
