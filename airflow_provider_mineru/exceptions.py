@@ -100,6 +100,10 @@ class MinerUValidationError(MinerUInvalidRequestError, ValueError):
         return f"MinerU request not sent: {self.message}"
 
 
+class MinerUUploadURLExpiredError(MinerUInvalidRequestError):
+    """A presigned upload URL is past its validity (24 h); new URLs must be requested."""
+
+
 class MinerUNotFoundError(MinerUError):
     """The task or batch id is unknown to MinerU (``-60012``)."""
 

@@ -1,0 +1,88 @@
+"""
+The ``mineru`` connection's form and defaults, as plain data.
+
+Imported by ``get_provider_info`` (which Airflow loads while it is still starting, so nothing here
+may import Airflow) and by the hook, so the Airflow 3.2+ declarative form and the older form
+widgets are built from the same :data:`CONN_FIELDS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONN_TYPE = "mineru"
+DEFAULT_CONN_ID = "mineru_default"
+DEFAULT_API_PATH = "/api/v4"
+DEFAULT_TIMEOUT = 30.0
+#: Warn when the token (a JWT) expires within this many days.
+TOKEN_EXPIRY_WARNING_DAYS = 14
+
+# MinerU's limits (API reference); each can be changed per connection as the service moves them.
+DEFAULT_MAX_FILE_MB = 200
+DEFAULT_MAX_PAGES = 600
+DEFAULT_MAX_BATCH_FILES = 200
+
+# Retries of transient errors (HTTP 429/5xx, busy-service codes, resets, time-outs).
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_RETRY_BACKOFF = 1.0
+
+#: Connection extras shown in the UI form, in the Airflow 3.2+ ``conn-fields`` shape.
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "timeout": {
+        "label": "Request timeout (seconds)",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT},
+        "description": "Seconds to wait for one HTTP answer from MinerU.",
+    },
+    "uid": {
+        "label": "Account UID",
+        "schema": {"type": ["string", "null"]},
+        "description": "Your MinerU user id (user centre); verifies callback checksums.",
+    },
+    "max_retries": {
+        "label": "Retries on transient errors",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES},
+        "description": "HTTP 429/5xx, busy-service codes, resets and time-outs are retried this many times.",
+    },
+    "retry_backoff": {
+        "label": "Retry backoff (seconds)",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_RETRY_BACKOFF},
+        "description": "Base of the exponential backoff between retries.",
+    },
+    "max_file_mb": {
+        "label": "Max file size (MB)",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_MAX_FILE_MB},
+        "description": "Refuse larger files before uploading (MinerU's limit is 200 MB).",
+    },
+    "max_pages": {
+        "label": "Max pages per document",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_PAGES},
+        "description": "Refuse longer local PDFs before uploading (MinerU's limit is 600).",
+    },
+    "max_batch_files": {
+        "label": "Max files per batch call",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_BATCH_FILES},
+        "description": "Larger lists are split into several MinerU batches (MinerU's limit is 200).",
+    },
+    "proxy": {
+        "label": "HTTP(S) proxy URL",
+        "schema": {"type": ["string", "null"]},
+        "description": "Send API calls, uploads and downloads through this proxy.",
+    },
+    "verify": {
+        "label": "Verify TLS certificates",
+        "schema": {"type": ["boolean", "null"], "default": True},
+        "description": "Turn off only for a self-hosted gateway with a self-signed certificate.",
+    },
+}
+
+#: Airflow 2.x / 3.0-3.1 spelling (``get_ui_field_behaviour``); provider info uses hyphenated keys.
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["login", "schema", "port"],
+    "relabeling": {"host": "Base URL", "password": "API token"},
+    "placeholders": {
+        "host": "https://mineru.net/api/v4  (or http://gateway:8000/api/v1)",
+        "password": "MinerU API token (Bearer)",
+        "timeout": str(DEFAULT_TIMEOUT),
+        "uid": "user id for callback checksums",
+    },
+}

@@ -1,0 +1,329 @@
+"""
+The MinerU wire protocol, shared by the sync and async halves of the hook.
+
+Everything that does not depend on the HTTP library lives here: endpoint paths, request bodies
+(validated before they are built), decoding MinerU's envelope into data or a typed error, and
+the retry decision. The hook only moves bytes.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_mineru.connection_fields import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF
+from airflow_provider_mineru.exceptions import (
+    MinerUError,
+    MinerUProtocolError,
+    MinerUTransientError,
+    MinerUValidationError,
+    error_class_for,
+)
+from airflow_provider_mineru.validation import (
+    MinerULimits,
+    validate_batch_size,
+    validate_bool,
+    validate_cache_tolerance,
+    validate_callback,
+    validate_data_id,
+    validate_extension,
+    validate_extra_formats,
+    validate_language,
+    validate_model_version,
+    validate_page_ranges,
+    validate_seed,
+    validate_unique_names,
+    validate_url,
+)
+
+# Endpoint paths, relative to the connection's base URL.
+SUBMIT_TASK_PATH = "extract/task"
+TASK_PATH = "extract/task/{task_id}"
+FILE_URLS_PATH = "file-urls/batch"
+SUBMIT_BATCH_PATH = "extract/task/batch"
+BATCH_PATH = "extract-results/batch/{batch_id}"
+
+#: Options accepted per file inside a batch.
+FILE_OPTIONS = ("is_ocr", "data_id", "page_ranges")
+
+_BODY_QUOTE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """
+    The parsing options of a task or a batch; None leaves MinerU's default in place.
+
+    :param is_ocr: force OCR (default false). In a batch this is the default for every file.
+    :param enable_formula: recognise formulas (default true).
+    :param enable_table: recognise tables (default true).
+    :param language: PaddleOCR language code (default ``ch``).
+    :param callback: http(s) URL MinerU POSTs the result to; needs ``seed``.
+    :param seed: 1-64 of ``[A-Za-z0-9_]``, signs the callback.
+    :param extra_formats: any of ``docx``, ``html``, ``latex`` besides Markdown and JSON.
+    :param model_version: ``pipeline`` (default), ``vlm`` or ``MinerU-HTML``.
+    :param no_cache: bypass MinerU's cache of a fetched URL.
+    :param cache_tolerance: seconds a cached fetch stays valid (default 900).
+    """
+
+    is_ocr: bool | None = None
+    enable_formula: bool | None = None
+    enable_table: bool | None = None
+    language: str | None = None
+    callback: str | None = None
+    seed: str | None = None
+    extra_formats: Sequence[str] | None = None
+    model_version: str | None = None
+    no_cache: bool | None = None
+    cache_tolerance: int | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        """Validate every option that is set and return them as request-body fields."""
+        body: dict[str, Any] = {}
+        for name in ("is_ocr", "enable_formula", "enable_table", "no_cache"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = validate_bool(value, name)
+        if self.language is not None:
+            body["language"] = validate_language(self.language)
+        if self.callback is not None:
+            body["callback"] = validate_callback(self.callback)
+            if self.seed is None:
+                raise MinerUValidationError("seed", None, "is required when callback is set")
+        if self.seed is not None:
+            body["seed"] = validate_seed(self.seed)
+        if self.extra_formats is not None:
+            body["extra_formats"] = validate_extra_formats(self.extra_formats)
+        if self.model_version is not None:
+            body["model_version"] = validate_model_version(self.model_version)
+        if self.cache_tolerance is not None:
+            body["cache_tolerance"] = validate_cache_tolerance(self.cache_tolerance)
+        return body
+
+
+def build_task_body(
+    url: str, options: ParseOptions, *, data_id: str | None = None, page_ranges: str | None = None
+) -> dict[str, Any]:
+    """Body of ``POST /extract/task`` for one document URL."""
+    body: dict[str, Any] = {"url": validate_url(url, "url", options.model_version)}
+    body.update(options.to_body())
+    if data_id is not None:
+        body["data_id"] = validate_data_id(data_id)
+    if page_ranges is not None:
+        body["page_ranges"] = validate_page_ranges(page_ranges)
+    return body
+
+
+def normalize_batch_file(entry: str | Mapping[str, Any], key: str, index: int) -> dict[str, Any]:
+    """
+    One ``files[]`` item: a plain string becomes ``{key: value}``; a dict keeps only known fields.
+
+    :param key: ``"url"`` for URL batches, ``"name"`` for upload batches.
+    """
+    if isinstance(entry, str):
+        return {key: entry}
+    if not isinstance(entry, Mapping):
+        raise MinerUValidationError(f"files[{index}]", entry, f"must be a string or a dict with {key!r}")
+    unknown = set(entry) - {key, *FILE_OPTIONS}
+    if unknown:
+        raise MinerUValidationError(
+            f"files[{index}]", sorted(unknown), f"unknown per-file option; allowed: {[key, *FILE_OPTIONS]}"
+        )
+    if key not in entry:
+        raise MinerUValidationError(f"files[{index}].{key}", None, "is required")
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def _validated_file(item: dict[str, Any], key: str, index: int, model_version: str | None) -> dict[str, Any]:
+    field = f"files[{index}]"
+    if key == "url":
+        validate_url(item["url"], f"{field}.url", model_version)
+    else:
+        validate_extension(item["name"], f"{field}.name", model_version)
+    if "is_ocr" in item:
+        validate_bool(item["is_ocr"], f"{field}.is_ocr")
+    if "data_id" in item:
+        validate_data_id(item["data_id"], f"{field}.data_id")
+    if "page_ranges" in item:
+        item["page_ranges"] = validate_page_ranges(item["page_ranges"], f"{field}.page_ranges")
+    return item
+
+
+def build_batch_body(
+    files: Sequence[str | Mapping[str, Any]], options: ParseOptions, *, key: str, limits: MinerULimits
+) -> dict[str, Any]:
+    """
+    Body of ``POST /extract/task/batch`` (``key="url"``) or ``POST /file-urls/batch`` (``key="name"``).
+
+    Batch-level options apply to every file; ``is_ocr``, ``data_id`` and ``page_ranges`` may be set
+    per file.
+    """
+    validate_batch_size(len(files), limits)
+    items = [
+        _validated_file(normalize_batch_file(entry, key, i), key, i, options.model_version)
+        for i, entry in enumerate(files)
+    ]
+    if key == "name":
+        validate_unique_names([item["name"] for item in items])
+    body = options.to_body()
+    if "is_ocr" in body:  # MinerU takes is_ocr per file; apply the batch default to each
+        default_ocr = body.pop("is_ocr")
+        for item in items:
+            item.setdefault("is_ocr", default_ocr)
+    body["files"] = items
+    return body
+
+
+def join_url(base_url: str, path: str) -> str:
+    return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _message_text(msg: Any) -> str:
+    """MinerU's ``msg`` may be a string or ``{"en": …, "zh": …}``; prefer English."""
+    if isinstance(msg, dict):
+        for key in ("en", "en_US", "zh", "zh_CN"):
+            if msg.get(key):
+                return str(msg[key])
+        return json.dumps(msg, ensure_ascii=False)
+    return "" if msg is None else str(msg)
+
+
+def _code_text(code: Any) -> str | None:
+    if code is None or code == "":
+        return None
+    if isinstance(code, float) and code.is_integer():
+        code = int(code)
+    return str(code).strip()
+
+
+def body_excerpt(body: bytes) -> str:
+    """The start of a body for an error message, decoded leniently and on one line."""
+    text = body[:_BODY_QUOTE_CHARS].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text + ("…" if len(body) > _BODY_QUOTE_CHARS else "")
+
+
+def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    """
+    Turn one HTTP response from the MinerU API into its ``data``, or raise the typed error.
+
+    Handles the envelope ``{"code", "msg", "trace_id", "data"}`` with numeric or string codes,
+    ``msg`` as ``{"en", "zh"}``, the live service's HTTP 401 shape ``{"msgCode": "A0202", …}``,
+    plain-text and HTML answers from gateways and proxies, and truncated JSON.
+    """
+    retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+    try:
+        payload = json.loads(body.decode("utf-8")) if body.strip() else None
+    except (UnicodeDecodeError, ValueError):
+        payload = None
+    if not isinstance(payload, dict):
+        error_class = error_class_for(None, status)
+        what = (
+            "an empty body"
+            if not body.strip()
+            else f"a body that is not MinerU's JSON envelope: {body_excerpt(body)!r}"
+        )
+        if status < 400 or error_class is MinerUError:
+            raise MinerUProtocolError(
+                f"MinerU answered HTTP {status} with {what}", http_status=status, retry_after=retry_after
+            )
+        raise _make_error(error_class, f"HTTP {status} with {what}", None, None, status, retry_after)
+
+    code = _code_text(payload.get("code", payload.get("msgCode")))
+    trace_id = payload.get("trace_id") or payload.get("traceId") or None
+    message = _message_text(payload.get("msg", payload.get("message")))
+    success = payload.get("success")
+    if code in (None, "0", "200") and status < 400 and success is not False:
+        if "data" not in payload:
+            raise MinerUProtocolError(
+                f"MinerU answered HTTP {status} without 'data': {body_excerpt(body)!r}",
+                http_status=status,
+                trace_id=trace_id,
+            )
+        return payload["data"]
+    error_class = error_class_for(code, status)
+    raise _make_error(error_class, message or f"HTTP {status}", code, trace_id, status, retry_after)
+
+
+def _make_error(
+    error_class: type[MinerUError],
+    message: str,
+    code: str | None,
+    trace_id: str | None,
+    status: int | None,
+    retry_after: float | None,
+) -> MinerUError:
+    if issubclass(error_class, MinerUTransientError):
+        return error_class(message, code=code, trace_id=trace_id, http_status=status, retry_after=retry_after)
+    return error_class(message, code=code, trace_id=trace_id, http_status=status)
+
+
+# ---------------------------------------------------------------------------------------------
+# Retries
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """
+    How transient errors are retried: exponential backoff with full jitter, honouring ``Retry-After``.
+
+    :param max_retries: retries after the first attempt (0 disables retrying).
+    :param backoff: base delay in seconds; attempt ``n`` waits up to ``backoff * 2**n``.
+    :param max_backoff: cap of one computed wait.
+    :param max_retry_after: cap of a server-requested ``Retry-After`` wait.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff: float = DEFAULT_RETRY_BACKOFF
+    max_backoff: float = 30.0
+    max_retry_after: float = 300.0
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> RetryPolicy:
+        """Read ``max_retries``, ``retry_backoff``, ``retry_max_backoff`` from connection extras."""
+        default = cls()
+        return cls(
+            max_retries=int(extra.get("max_retries", default.max_retries)),
+            backoff=float(extra.get("retry_backoff", default.backoff)),
+            max_backoff=float(extra.get("retry_max_backoff", default.max_backoff)),
+            max_retry_after=float(extra.get("retry_max_after", default.max_retry_after)),
+        )
+
+    def delay(self, attempt: int, error: BaseException) -> float | None:
+        """
+        Seconds to wait before retry number ``attempt + 1``, or None to give up and raise ``error``.
+
+        :param attempt: 0 for the first failure.
+        """
+        if not getattr(error, "retryable", False) or attempt >= self.max_retries:
+            return None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), self.max_retry_after)
+        ceiling = min(self.max_backoff, self.backoff * (2**attempt))
+        return random.uniform(ceiling / 2, ceiling)

@@ -1,0 +1,169 @@
+"""
+Documents to upload: local files or any Airflow object-storage path, with name and size known up front.
+
+:func:`resolve_sources` expands what a DAG author writes (paths, globs, folders, ``s3://…`` URLs,
+``ObjectStoragePath`` objects) into :class:`SourceFile` items, checking each against MinerU's limits
+before any request is made.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.validation import (
+    HTML_EXTENSIONS,
+    SUPPORTED_EXTENSIONS,
+    MinerULimits,
+    count_pdf_pages,
+    document_extension,
+    validate_extension,
+    validate_file_size,
+    validate_page_count,
+)
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """
+    One document to upload.
+
+    :param location: a local path or an object-storage URL (``s3://bucket/key.pdf``).
+    :param name: the file name MinerU sees (the last path component).
+    :param size: size in bytes.
+    """
+
+    location: str
+    name: str
+    size: int
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.location or self.location.startswith("file://")
+
+    @property
+    def local_path(self) -> str | None:
+        if not self.is_local:
+            return None
+        return self.location[len("file://") :] if self.location.startswith("file://") else self.location
+
+    def open(self) -> IO[bytes]:
+        """Open for streaming reads."""
+        local = self.local_path
+        if local is not None:
+            return open(local, "rb")
+        return _object_storage_path(self.location).open("rb")
+
+    def page_count(self) -> int | None:
+        """Pages of a local PDF (read cheaply with pypdf), or None when unknown."""
+        local = self.local_path
+        if local is None or document_extension(self.name) != ".pdf":
+            return None
+        return count_pdf_pages(local)
+
+
+def _object_storage_path(location: str) -> Any:
+    from airflow_provider_mineru.version_compat import ObjectStoragePath
+
+    return ObjectStoragePath(location)
+
+
+def _is_object_storage(value: Any) -> bool:
+    return not isinstance(value, (str, os.PathLike)) and hasattr(value, "open") and hasattr(value, "stat")
+
+
+def _stat_size(path: Any) -> int:
+    try:
+        return int(path.stat().st_size)
+    except AttributeError:  # some fsspec stat results are dicts
+        return int(path.stat()["size"])
+
+
+def _local_source(path: Path, field: str) -> SourceFile:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise MinerUValidationError(field, str(path), "no such file") from None
+    except PermissionError:
+        raise MinerUValidationError(field, str(path), "the file cannot be read (permission denied)") from None
+    if not os.access(path, os.R_OK):
+        raise MinerUValidationError(field, str(path), "the file cannot be read (permission denied)")
+    return SourceFile(location=str(path), name=path.name, size=stat.st_size)
+
+
+def _is_document(name: str, model_version: str | None) -> bool:
+    allowed = SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
+    return document_extension(name) in allowed and not name.startswith(".")
+
+
+def _expand_one(item: Any, field: str, model_version: str | None) -> list[SourceFile]:
+    if _is_object_storage(item) or (isinstance(item, str) and "://" in item and not item.startswith("file://")):
+        path = item if _is_object_storage(item) else _object_storage_path(item)
+        if path.is_dir():
+            children = sorted((p for p in path.rglob("*") if p.is_file()), key=str)
+            return [
+                SourceFile(location=str(p), name=p.name, size=_stat_size(p))
+                for p in children
+                if _is_document(p.name, model_version)
+            ]
+        if not path.exists():
+            raise MinerUValidationError(field, str(path), "no such object")
+        return [SourceFile(location=str(path), name=path.name, size=_stat_size(path))]
+
+    text = os.fspath(item)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    text = os.path.expanduser(text)
+    if _GLOB_CHARS & set(text):
+        matches = sorted(glob.glob(text, recursive=True))
+        files = [Path(m) for m in matches if Path(m).is_file() and _is_document(Path(m).name, model_version)]
+        if not files:
+            raise MinerUValidationError(field, text, "the pattern matches no supported document")
+        return [_local_source(p, field) for p in files]
+    path = Path(text)
+    if path.is_dir():
+        return [
+            _local_source(p, field)
+            for p in sorted(path.rglob("*"))
+            if p.is_file() and _is_document(p.name, model_version)
+        ]
+    return [_local_source(path, field)]
+
+
+def resolve_sources(
+    paths: Iterable[Any] | str | os.PathLike[str],
+    limits: MinerULimits,
+    *,
+    model_version: str | None = None,
+    field: str = "paths",
+) -> list[SourceFile]:
+    """
+    Expand ``paths`` into the documents to upload and check each one before anything is sent.
+
+    Folders are searched recursively for supported documents and globs (``docs/**/*.pdf``) are
+    expanded; an explicitly named file must have a supported extension, be non-empty, within
+    ``limits.max_file_bytes`` and, for local PDFs, within ``limits.max_pages``.
+
+    :param paths: one path or a list: local paths, globs, folders, URLs or ``ObjectStoragePath``.
+    :raises MinerUValidationError: naming the path and the rule it broke.
+    """
+    if isinstance(paths, (str, os.PathLike)) or _is_object_storage(paths):
+        paths = [paths]
+    sources: list[SourceFile] = []
+    for index, item in enumerate(paths):
+        item_field = f"{field}[{index}]"
+        for source in _expand_one(item, item_field, model_version):
+            validate_extension(source.name, f"{item_field} ({source.location})", model_version)
+            validate_file_size(source.size, limits, f"{item_field} ({source.location})")
+            validate_page_count(source.page_count(), limits, f"{item_field} ({source.location})")
+            sources.append(source)
+    if not sources:
+        raise MinerUValidationError(field, list(map(str, paths)), "no supported document found")
+    return sources

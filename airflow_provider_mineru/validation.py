@@ -1,0 +1,257 @@
+"""
+Client-side checks of everything MinerU would refuse, run before any request so no quota is spent.
+
+Each check raises :class:`~airflow_provider_mineru.exceptions.MinerUValidationError` naming the
+field, the value and the limit. The limits that move over time live in :class:`MinerULimits`
+and can be set per connection.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from airflow_provider_mineru.connection_fields import DEFAULT_MAX_BATCH_FILES, DEFAULT_MAX_FILE_MB, DEFAULT_MAX_PAGES
+from airflow_provider_mineru.exceptions import MinerUValidationError
+
+#: File types MinerU parses (judged by the URL path or the file name, case-insensitive).
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".pdf", ".doc", ".docx", ".ppt", ".pptx", ".png", ".jpg", ".jpeg"})
+#: Extra types accepted with ``model_version="MinerU-HTML"``.
+HTML_EXTENSIONS: frozenset[str] = frozenset({".html", ".htm"})
+EXTRA_FORMATS: frozenset[str] = frozenset({"docx", "html", "latex"})
+MODEL_VERSIONS: frozenset[str] = frozenset({"pipeline", "vlm", "MinerU-HTML"})
+
+_DATA_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_SEED_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
+_PAGE_NUMBER = r"-?\d+"
+_PAGE_ITEM_RE = re.compile(rf"\s*({_PAGE_NUMBER})\s*(?:(-)\s*({_PAGE_NUMBER})?\s*)?")
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MinerULimits:
+    """
+    Limits MinerU enforces; defaults follow the API reference, each can be overridden per connection.
+
+    :param max_file_bytes: largest file MinerU accepts (200 MB).
+    :param max_pages: most pages in one document (600).
+    :param max_batch_files: most files in one batch call (200).
+    """
+
+    max_file_bytes: int = DEFAULT_MAX_FILE_MB * MIB
+    max_pages: int = DEFAULT_MAX_PAGES
+    max_batch_files: int = DEFAULT_MAX_BATCH_FILES
+
+    @classmethod
+    def from_extra(cls, extra: dict[str, Any]) -> MinerULimits:
+        """Read ``max_file_mb``, ``max_pages`` and ``max_batch_files`` from connection extras."""
+        defaults = cls()
+        max_file_mb = extra.get("max_file_mb")
+        return cls(
+            max_file_bytes=int(float(max_file_mb) * MIB) if max_file_mb not in (None, "") else defaults.max_file_bytes,
+            max_pages=_positive_int(extra, "max_pages", defaults.max_pages),
+            max_batch_files=_positive_int(extra, "max_batch_files", defaults.max_batch_files),
+        )
+
+
+def _positive_int(extra: dict[str, Any], key: str, default: int) -> int:
+    value = extra.get(key)
+    if value in (None, ""):
+        return default
+    number = int(value)
+    if number <= 0:
+        raise MinerUValidationError(f"connection extra {key}", value, "must be a positive whole number")
+    return number
+
+
+def validate_data_id(value: str, field: str = "data_id") -> str:
+    """``data_id``: 1–128 characters of letters, digits, ``_``, ``-`` and ``.``."""
+    if not isinstance(value, str) or not _DATA_ID_RE.fullmatch(value):
+        raise MinerUValidationError(field, value, "must be 1-128 characters of A-Z a-z 0-9 _ - .")
+    return value
+
+
+def validate_seed(value: str, field: str = "seed") -> str:
+    """``seed``: 1–64 characters of letters, digits and ``_``."""
+    if not isinstance(value, str) or not _SEED_RE.fullmatch(value):
+        raise MinerUValidationError(field, value, "must be 1-64 characters of A-Z a-z 0-9 _")
+    return value
+
+
+def parse_page_ranges(value: str, field: str = "page_ranges") -> list[tuple[int, int | None]]:
+    """
+    Parse a MinerU page selection into ``(start, end)`` items; ``end`` is None for an open range.
+
+    Items are comma-separated: ``N``, ``N-M`` or ``N-``; a negative number counts from the end
+    (``-2`` is the next-to-last page), so ``2--2`` and ``2 - -2`` mean "page 2 to the next-to-last".
+    Page 0 does not exist.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise MinerUValidationError(field, value, "must be a non-empty string such as '1-5,8' or '2--2'")
+    items: list[tuple[int, int | None]] = []
+    for item in value.split(","):
+        match = _PAGE_ITEM_RE.fullmatch(item)
+        if not match:
+            raise MinerUValidationError(
+                field, value, f"item {item.strip()!r} is not N, N-M or N- (negative N counts from the end)"
+            )
+        start = int(match.group(1))
+        end: int | None = start
+        if match.group(2):
+            end = int(match.group(3)) if match.group(3) is not None else None
+        if start == 0 or end == 0:
+            raise MinerUValidationError(field, value, "pages are numbered from 1 (or -1 for the last page)")
+        if end is not None and start > 0 and end > 0 and end < start:
+            raise MinerUValidationError(field, value, f"range {start}-{end} ends before it starts")
+        items.append((start, end))
+    return items
+
+
+def select_pages(ranges: Sequence[tuple[int, int | None]], total_pages: int) -> list[int]:
+    """The 1-based page numbers a parsed selection picks from a document of ``total_pages``."""
+
+    def resolve(number: int) -> int:
+        return number if number > 0 else total_pages + 1 + number
+
+    pages: list[int] = []
+    for start, end in ranges:
+        first = resolve(start)
+        last = total_pages if end is None else resolve(end)
+        pages.extend(p for p in range(max(first, 1), min(last, total_pages) + 1) if p not in pages)
+    return pages
+
+
+def validate_page_ranges(value: str, field: str = "page_ranges") -> str:
+    """Check ``page_ranges`` syntax and return it stripped."""
+    parse_page_ranges(value, field)
+    return value.strip()
+
+
+def validate_extra_formats(value: Iterable[str], field: str = "extra_formats") -> list[str]:
+    if isinstance(value, str):
+        raise MinerUValidationError(field, value, "must be a list, e.g. ['docx', 'html']")
+    formats = list(value)
+    unknown = [f for f in formats if f not in EXTRA_FORMATS]
+    if unknown:
+        raise MinerUValidationError(field, formats, f"each item must be one of {sorted(EXTRA_FORMATS)}")
+    return formats
+
+
+def validate_model_version(value: str, field: str = "model_version") -> str:
+    if value not in MODEL_VERSIONS:
+        raise MinerUValidationError(field, value, f"must be one of {sorted(MODEL_VERSIONS)}")
+    return value
+
+
+def validate_language(value: str, field: str = "language") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MinerUValidationError(field, value, "must be a non-empty PaddleOCR language code such as 'ch' or 'en'")
+    return value.strip()
+
+
+def validate_callback(value: str, field: str = "callback") -> str:
+    parsed = urlparse(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise MinerUValidationError(field, value, "must be an http:// or https:// URL")
+    return value
+
+
+def validate_bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise MinerUValidationError(field, value, "must be true or false")
+    return value
+
+
+def validate_cache_tolerance(value: Any, field: str = "cache_tolerance") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MinerUValidationError(field, value, "must be a whole number of seconds, 0 or more")
+    return value
+
+
+def document_extension(name_or_url: str) -> str:
+    """The lower-case extension of a file name or of a URL's path (query and fragment ignored)."""
+    path = urlparse(name_or_url).path if "://" in name_or_url else name_or_url
+    return posixpath.splitext(path.replace("\\", "/").rstrip("/"))[1].lower()
+
+
+def validate_extension(name_or_url: str, field: str, model_version: str | None = None) -> str:
+    """Check the file type MinerU will judge by the name or URL path."""
+    if not isinstance(name_or_url, str) or not name_or_url.strip():
+        raise MinerUValidationError(field, name_or_url, "must be a non-empty file name or URL")
+    allowed = SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
+    extension = document_extension(name_or_url)
+    if extension not in allowed:
+        raise MinerUValidationError(
+            field, name_or_url, f"unsupported file type {extension or '(none)'!r}; MinerU takes {sorted(allowed)}"
+        )
+    return name_or_url
+
+
+def validate_url(value: str, field: str = "url", model_version: str | None = None) -> str:
+    """A document URL: http(s), with a supported extension on its path."""
+    parsed = urlparse(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise MinerUValidationError(field, value, "must be an http:// or https:// URL MinerU can fetch")
+    validate_extension(value, field, model_version)
+    return value.strip()
+
+
+def validate_batch_size(count: int, limits: MinerULimits, field: str = "files") -> None:
+    if count == 0:
+        raise MinerUValidationError(field, count, "a batch needs at least one file")
+    if count > limits.max_batch_files:
+        raise MinerUValidationError(
+            field, f"{count} files", f"at most {limits.max_batch_files} files per MinerU batch call"
+        )
+
+
+def validate_unique_names(names: Sequence[str], field: str = "files") -> None:
+    """Two files of one upload batch must not share a name: MinerU reports results by file name."""
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in seen:
+            raise MinerUValidationError(
+                f"{field}[{index}].name", name, f"duplicate of {field}[{seen[name]}]: names in one batch must be unique"
+            )
+        seen[name] = index
+
+
+def validate_file_size(size: int, limits: MinerULimits, field: str) -> None:
+    if size <= 0:
+        raise MinerUValidationError(field, f"{size} bytes", "the file is empty; MinerU rejects empty files (-60004)")
+    if size > limits.max_file_bytes:
+        raise MinerUValidationError(
+            field,
+            f"{size / MIB:.1f} MB",
+            f"larger than MinerU's limit of {limits.max_file_bytes / MIB:g} MB per file (-60005)",
+        )
+
+
+def count_pdf_pages(path: str | os.PathLike[str]) -> int | None:
+    """Page count of a local PDF, or None when it cannot be read cheaply (MinerU will judge it)."""
+    try:
+        from pypdf import PdfReader
+
+        with open(path, "rb") as handle:
+            return len(PdfReader(handle, strict=False).pages)
+    except Exception:
+        return None
+
+
+def validate_page_count(pages: int | None, limits: MinerULimits, field: str, page_ranges: str | None = None) -> None:
+    """A document over ``max_pages`` is refused unless ``page_ranges`` selects few enough pages."""
+    if pages is None or pages <= limits.max_pages:
+        return
+    if page_ranges:
+        selected = len(select_pages(parse_page_ranges(page_ranges), pages))
+        if selected <= limits.max_pages:
+            return
+    raise MinerUValidationError(
+        field, f"{pages} pages", f"more than MinerU's limit of {limits.max_pages} pages per document (-60006)"
+    )
