@@ -53,6 +53,16 @@ class MinerUError(AirflowException):
             details.append(f"HTTP {self.http_status}")
         return f"{head} ({', '.join(details)})" if details else head
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON describing the error, for trigger events (see :func:`error_from_dict`)."""
+        return {
+            "class": type(self).__name__,
+            "message": self.message,
+            "code": self.code,
+            "trace_id": self.trace_id,
+            "http_status": self.http_status,
+        }
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the keyword-only fields through pickling (Celery, subprocesses).
         return (_rebuild_error, (type(self), self.message, self.__dict__.copy()))
@@ -195,3 +205,24 @@ def error_class_for(code: str | None, http_status: int | None) -> type[MinerUErr
         if 400 <= http_status < 500:
             return MinerUInvalidRequestError
     return MinerUError
+
+
+def error_from_dict(data: dict[str, Any]) -> MinerUError:
+    """Rebuild an error sent through a trigger event by :meth:`MinerUError.to_dict`."""
+    classes = {cls.__name__: cls for cls in _all_error_classes(MinerUError)}
+    error_class = classes.get(str(data.get("class")), MinerUError)
+    if issubclass(error_class, MinerUValidationError):
+        error_class = MinerUInvalidRequestError
+    return error_class(
+        str(data.get("message") or "unknown error"),
+        code=data.get("code"),
+        trace_id=data.get("trace_id"),
+        http_status=data.get("http_status"),
+    )
+
+
+def _all_error_classes(base: type[MinerUError]) -> list[type[MinerUError]]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found.extend(_all_error_classes(sub))
+    return found

@@ -1,0 +1,169 @@
+"""
+Waiting for MinerU documents, shared by the blocking operators and the deferrable triggers.
+
+A :class:`MinerUPoller` knows what is being waited on (one task, or several batches), remembers
+what each poll returned, decides when the wait is over and builds the one outcome payload both
+paths hand to the operator. Only fetching differs: :func:`wait_blocking` calls the sync hook,
+the triggers call the async one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from airflow_provider_mineru.exceptions import MinerUError, MinerUWaitTimeoutError, error_from_dict
+from airflow_provider_mineru.models import BatchResult, DocumentResult
+
+#: Outcome statuses carried in trigger events and returned by :func:`wait_blocking`.
+DONE = "done"
+TIMEOUT = "timeout"
+ERROR = "error"
+
+Kind = Literal["task", "batch"]
+
+
+@dataclass
+class MinerUPoller:
+    """
+    What is being waited on, and what MinerU said about it so far.
+
+    :param kind: ``"task"`` (``ids`` holds one task id) or ``"batch"`` (``ids`` holds batch ids).
+    :param ids: the MinerU task id, or the batch ids in submission order.
+    :param expected_files: per batch, how many files it holds (a fresh batch may list fewer).
+    """
+
+    kind: Kind
+    ids: Sequence[str]
+    expected_files: Sequence[int] | None = None
+    results: dict[str, list[DocumentResult]] = field(default_factory=dict)
+    _last_lines: dict[str, str] = field(default_factory=dict)
+
+    def pending_ids(self) -> list[str]:
+        """The ids still worth a request: every id not yet seen complete (one request each per poll)."""
+        return [i for i in self.ids if not self._is_complete(i)]
+
+    def _is_complete(self, item_id: str) -> bool:
+        documents = self.results.get(item_id)
+        if not documents:
+            return False
+        if self.kind == "batch" and self.expected_files is not None:
+            expected = self.expected_files[list(self.ids).index(item_id)]
+            if len(documents) < expected:
+                return False
+        return all(d.is_terminal for d in documents)
+
+    def record(self, item_id: str, answer: DocumentResult | BatchResult) -> list[str]:
+        """Store one poll's answer; return log lines for documents whose state changed."""
+        documents = list(answer.files) if isinstance(answer, BatchResult) else [answer]
+        self.results[item_id] = documents
+        changes = []
+        for index, document in enumerate(documents):
+            key = f"{item_id}/{index}"
+            line = document.describe()
+            if self._last_lines.get(key) != line:
+                self._last_lines[key] = line
+                changes.append(line)
+        return changes
+
+    @property
+    def complete(self) -> bool:
+        return all(self._is_complete(i) for i in self.ids)
+
+    def absorb(
+        self, item_id: str, answer: DocumentResult | BatchResult | MinerUError, log: Any
+    ) -> dict[str, Any] | None:
+        """
+        Take one poll's answer (or the error it raised); return an ``error`` outcome if the wait must end.
+
+        Transient errors left after the hook's own retries are logged, and polling goes on.
+        """
+        if isinstance(answer, MinerUError):
+            if not answer.retryable:
+                return self.outcome(ERROR, str(answer), answer)
+            log.warning("Polling MinerU %s %s failed, will poll again: %s", self.kind, item_id, answer)
+            return None
+        for line in self.record(item_id, answer):
+            log.info("MinerU %s %s: %s", self.kind, item_id, line)
+        return None
+
+    def finished(self, now: float, end_time: float) -> dict[str, Any] | None:
+        """The ``done`` or ``timeout`` outcome once the wait is over, else None."""
+        if self.complete:
+            return self.outcome(DONE)
+        if now >= end_time:
+            return self.outcome(TIMEOUT, f"MinerU {self.kind} wait timed out: {self.progress()}")
+        return None
+
+    def documents(self) -> list[DocumentResult]:
+        """Every document seen, in submission order."""
+        return [d for i in self.ids for d in self.results.get(i, [])]
+
+    def progress(self) -> str:
+        """Where the wait stands, for a time-out message."""
+        documents = self.documents()
+        if not documents:
+            return "MinerU has not listed any document yet"
+        unfinished = [d for d in documents if not d.is_terminal]
+        shown = "; ".join(d.describe() for d in unfinished[:5])
+        more = f" and {len(unfinished) - 5} more" if len(unfinished) > 5 else ""
+        return (
+            f"{len(documents) - len(unfinished)} of {len(documents)} documents finished; still waiting: {shown}{more}"
+        )
+
+    def outcome(self, status: str, message: str = "", error: MinerUError | None = None) -> dict[str, Any]:
+        """The JSON payload ending a wait (a trigger event's payload, or :func:`wait_blocking`'s result)."""
+        payload: dict[str, Any] = {
+            "status": status,
+            "kind": self.kind,
+            "ids": list(self.ids),
+            "results": [d.to_dict() for d in self.documents()],
+            "message": message,
+        }
+        if error is not None:
+            payload["error"] = error.to_dict()
+        return payload
+
+
+def raise_for_outcome(event: dict[str, Any] | None, timeout_hint: str = "") -> list[DocumentResult]:
+    """
+    Validate an outcome payload and return its documents, or raise what ended the wait.
+
+    :raises MinerUWaitTimeoutError: the wait timed out (the message says how far documents got).
+    :raises MinerUError: the typed error a poll failed with.
+    """
+    if not isinstance(event, dict) or event.get("status") not in (DONE, TIMEOUT, ERROR):
+        raise MinerUError(f"unexpected event from the MinerU trigger: {event!r}")
+    if event["status"] == ERROR:
+        raise error_from_dict(event.get("error") or {"message": event.get("message")})
+    if event["status"] == TIMEOUT:
+        raise MinerUWaitTimeoutError(f"{event.get('message')}{timeout_hint}")
+    return [DocumentResult.from_dict(d) for d in event.get("results", [])]
+
+
+def wait_blocking(
+    poller: MinerUPoller,
+    fetch: Callable[[str], DocumentResult | BatchResult],
+    *,
+    poll_interval: float,
+    end_time: float,
+    log: Any,
+) -> dict[str, Any]:
+    """
+    Poll with the sync hook until every document is terminal, the deadline passes, or an error that
+    must not be retried; return the outcome payload (the same one the triggers send).
+    """
+    while True:
+        for item_id in poller.pending_ids():
+            try:
+                answer: DocumentResult | BatchResult | MinerUError = fetch(item_id)
+            except MinerUError as error:
+                answer = error
+            if (failed := poller.absorb(item_id, answer, log)) is not None:
+                return failed
+        now = time.time()
+        if (over := poller.finished(now, end_time)) is not None:
+            return over
+        time.sleep(max(0.0, min(poll_interval, end_time - now)))

@@ -1,0 +1,150 @@
+"""
+Deferrable waits on MinerU: poll with the async hook in the triggerer, never submit.
+
+Both triggers share one ``aiohttp`` session per triggerer event loop, poll each batch with one
+request (never one per file), stop polling what is already finished, retry transient errors by
+themselves, and fire exactly one event: ``done`` (everything terminal), ``timeout`` or ``error``
+(an error that must not be retried). The payload is built by
+:class:`~airflow_provider_mineru.polling.MinerUPoller`, the same object the blocking path uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
+from airflow_provider_mineru.exceptions import MinerUError
+from airflow_provider_mineru.polling import ERROR, MinerUPoller
+
+
+class _MinerUPollTrigger(BaseTrigger):
+    """Poll until every document is terminal, ``end_time`` passes, or a permanent error."""
+
+    def __init__(self, *, mineru_conn_id: str, poll_interval: float, end_time: float) -> None:
+        super().__init__()
+        self.mineru_conn_id = mineru_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = float(end_time)
+
+    def _poller(self) -> MinerUPoller:
+        raise NotImplementedError
+
+    async def _fetch(self, hook: Any, item_id: str) -> Any:
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+        poller = self._poller()
+        hook = MinerUHook(mineru_conn_id=self.mineru_conn_id)
+        try:
+            async with hook.async_session():
+                while True:
+                    pending = poller.pending_ids()
+                    answers = await asyncio.gather(
+                        *(self._fetch(hook, item_id) for item_id in pending), return_exceptions=True
+                    )
+                    for item_id, answer in zip(pending, answers, strict=True):
+                        if isinstance(answer, BaseException) and not isinstance(answer, MinerUError):
+                            raise answer
+                        if (failed := poller.absorb(item_id, answer, self.log)) is not None:
+                            yield TriggerEvent(failed)
+                            return
+                    now = time.time()
+                    if (over := poller.finished(now, self.end_time)) is not None:
+                        yield TriggerEvent(over)
+                        return
+                    await asyncio.sleep(max(0.0, min(self.poll_interval, self.end_time - now)))
+        except Exception as exc:  # anything unexpected ends the wait with a clear error event
+            error = exc if isinstance(exc, MinerUError) else MinerUError(f"{type(exc).__name__}: {exc}")
+            yield TriggerEvent(poller.outcome(ERROR, str(error), error))
+
+
+class MinerUTaskTrigger(_MinerUPollTrigger):
+    """
+    Wait for one MinerU task (``GET /extract/task/{task_id}``) to be ``done`` or ``failed``.
+
+    :param task_id: the MinerU task id.
+    :param mineru_conn_id: the ``mineru`` connection.
+    :param poll_interval: seconds between polls.
+    :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
+    """
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        end_time: float,
+        mineru_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 10.0,
+    ) -> None:
+        super().__init__(mineru_conn_id=mineru_conn_id, poll_interval=poll_interval, end_time=end_time)
+        self.task_id = task_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "airflow_provider_mineru.triggers.mineru.MinerUTaskTrigger",
+            {
+                "task_id": self.task_id,
+                "end_time": self.end_time,
+                "mineru_conn_id": self.mineru_conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    def _poller(self) -> MinerUPoller:
+        return MinerUPoller(kind="task", ids=[self.task_id])
+
+    async def _fetch(self, hook: Any, item_id: str) -> Any:
+        return await hook.aget_task(item_id)
+
+
+class MinerUBatchTrigger(_MinerUPollTrigger):
+    """
+    Wait for every file of one or more MinerU batches to be ``done`` or ``failed``.
+
+    Each poll costs one request per unfinished batch, whatever the number of files in it.
+
+    :param batch_ids: MinerU batch ids, in submission order.
+    :param expected_files: per batch, how many files were submitted (so a batch that does not list
+        all its files yet is not taken as finished).
+    :param mineru_conn_id: the ``mineru`` connection.
+    :param poll_interval: seconds between polls.
+    :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
+    """
+
+    def __init__(
+        self,
+        *,
+        batch_ids: Sequence[str],
+        end_time: float,
+        expected_files: Sequence[int] | None = None,
+        mineru_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 10.0,
+    ) -> None:
+        super().__init__(mineru_conn_id=mineru_conn_id, poll_interval=poll_interval, end_time=end_time)
+        self.batch_ids = list(batch_ids)
+        self.expected_files = None if expected_files is None else [int(n) for n in expected_files]
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "airflow_provider_mineru.triggers.mineru.MinerUBatchTrigger",
+            {
+                "batch_ids": self.batch_ids,
+                "expected_files": self.expected_files,
+                "end_time": self.end_time,
+                "mineru_conn_id": self.mineru_conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    def _poller(self) -> MinerUPoller:
+        return MinerUPoller(kind="batch", ids=self.batch_ids, expected_files=self.expected_files)
+
+    async def _fetch(self, hook: Any, item_id: str) -> Any:
+        return await hook.aget_batch(item_id)
