@@ -120,6 +120,7 @@ class MinerUPoller:
             "kind": self.kind,
             "ids": list(self.ids),
             "results": [d.to_dict() for d in self.documents()],
+            "counts": [len(self.results.get(i, [])) for i in self.ids],
             "message": message,
         }
         if error is not None:
@@ -143,6 +144,20 @@ def raise_for_outcome(event: dict[str, Any] | None, timeout_hint: str = "") -> l
     return [DocumentResult.from_dict(d) for d in event.get("results", [])]
 
 
+def poll_once(
+    poller: MinerUPoller, fetch: Callable[[str], DocumentResult | BatchResult], *, end_time: float, log: Any
+) -> dict[str, Any] | None:
+    """One round of requests with the sync hook; the outcome payload if the wait is over, else None."""
+    for item_id in poller.pending_ids():
+        try:
+            answer: DocumentResult | BatchResult | MinerUError = fetch(item_id)
+        except MinerUError as error:
+            answer = error
+        if (failed := poller.absorb(item_id, answer, log)) is not None:
+            return failed
+    return poller.finished(time.time(), end_time)
+
+
 def wait_blocking(
     poller: MinerUPoller,
     fetch: Callable[[str], DocumentResult | BatchResult],
@@ -155,15 +170,6 @@ def wait_blocking(
     Poll with the sync hook until every document is terminal, the deadline passes, or an error that
     must not be retried; return the outcome payload (the same one the triggers send).
     """
-    while True:
-        for item_id in poller.pending_ids():
-            try:
-                answer: DocumentResult | BatchResult | MinerUError = fetch(item_id)
-            except MinerUError as error:
-                answer = error
-            if (failed := poller.absorb(item_id, answer, log)) is not None:
-                return failed
-        now = time.time()
-        if (over := poller.finished(now, end_time)) is not None:
-            return over
-        time.sleep(max(0.0, min(poll_interval, end_time - now)))
+    while (outcome := poll_once(poller, fetch, end_time=end_time, log=log)) is None:
+        time.sleep(max(0.0, min(poll_interval, end_time - time.time())))
+    return outcome

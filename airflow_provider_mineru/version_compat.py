@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import (
     BaseSensorOperator,
     Context,
     ObjectStoragePath,
+    PokeReturnValue,
     conf,
 )
 from airflow.providers.common.compat.version_compat import (
@@ -41,6 +42,7 @@ __all__ = [
     "BaseSensorOperator",
     "Context",
     "ObjectStoragePath",
+    "PokeReturnValue",
     "conf",
     "mask_secret",
 ]

@@ -1,0 +1,579 @@
+"""
+Operators that send documents to MinerU, wait (blocking or deferred), and land the results.
+
+- :class:`MinerUSubmitTaskOperator`: one document URL.
+- :class:`MinerUSubmitBatchOperator`: many URLs, split into batches of at most 200.
+- :class:`MinerUUploadFilesOperator`: local or object-storage files, uploaded with bounded concurrency.
+- :class:`MinerUDownloadResultsOperator`: refresh and download the results of any of the above.
+
+Every submit records what it sent (see :mod:`airflow_provider_mineru.resume`) so a retry of the
+Airflow task resumes waiting on the same MinerU task or batch instead of spending quota again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
+from airflow_provider_mineru.exceptions import MinerUError, MinerUValidationError
+from airflow_provider_mineru.models import MinerUState
+from airflow_provider_mineru.version_compat import BaseOperator, conf
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.hooks.mineru import MinerUHook
+    from airflow_provider_mineru.models import DocumentResult
+    from airflow_provider_mineru.polling import MinerUPoller
+    from airflow_provider_mineru.version_compat import Context
+
+#: Default wait before giving up on MinerU (a large batch can take hours).
+DEFAULT_TIMEOUT = timedelta(hours=6)
+DEFAULT_POLL_INTERVAL = 10.0
+OPTION_NAMES = (
+    "is_ocr",
+    "enable_formula",
+    "enable_table",
+    "language",
+    "callback",
+    "seed",
+    "extra_formats",
+    "model_version",
+    "no_cache",
+    "cache_tolerance",
+)
+
+
+def _seconds(value: float | timedelta | None) -> float:
+    if value is None:
+        return DEFAULT_TIMEOUT.total_seconds()
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class _MinerUParseOperator(BaseOperator):
+    """
+    Shared by the submit operators: parsing options, waiting, resuming, results.
+
+    :param mineru_conn_id: the ``mineru`` Airflow connection (base URL + token).
+    :param wait_for_completion: wait until every document is ``done`` or ``failed``; when False,
+        return right after submitting (use a sensor or :class:`MinerUDownloadResultsOperator` later).
+    :param deferrable: wait in the triggerer instead of holding a worker slot (default:
+        ``[operators] default_deferrable``).
+    :param poll_interval: seconds between state checks.
+    :param timeout: how long to wait (seconds or ``timedelta``, default 6 h); the error then says how
+        far each document got.
+    :param output_path: folder (local path, ``s3://…`` or ``ObjectStoragePath``) where each ``done``
+        document's result zip is extracted into ``<output_path>/<data_id or file stem>/``.
+    :param fail_on_file_error: fail the Airflow task when any document failed (after saving and
+        pushing the others' results); False succeeds with the partial result.
+    :param is_ocr: force OCR (default false).
+    :param enable_formula: recognise formulas (default true).
+    :param enable_table: recognise tables (default true).
+    :param language: document language, a PaddleOCR code (default ``ch``).
+    :param callback: URL MinerU POSTs each result to (needs ``seed``).
+    :param seed: 1-64 of ``[A-Za-z0-9_]``, signs callbacks.
+    :param extra_formats: also export ``docx``, ``html`` and/or ``latex``.
+    :param model_version: ``pipeline`` (default), ``vlm`` or ``MinerU-HTML``.
+    :param no_cache: bypass MinerU's cache of fetched URLs.
+    :param cache_tolerance: seconds a cached fetch stays valid (default 900).
+    """
+
+    template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version")
+    ui_color = "#e8f0fe"
+    kind = "batch"
+
+    def __init__(
+        self,
+        *,
+        mineru_conn_id: str = DEFAULT_CONN_ID,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta | None = DEFAULT_TIMEOUT,
+        output_path: Any = None,
+        fail_on_file_error: bool = True,
+        is_ocr: bool | None = None,
+        enable_formula: bool | None = None,
+        enable_table: bool | None = None,
+        language: str | None = None,
+        callback: str | None = None,
+        seed: str | None = None,
+        extra_formats: Sequence[str] | None = None,
+        model_version: str | None = None,
+        no_cache: bool | None = None,
+        cache_tolerance: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mineru_conn_id = mineru_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.output_path = output_path
+        self.fail_on_file_error = fail_on_file_error
+        self.is_ocr = is_ocr
+        self.enable_formula = enable_formula
+        self.enable_table = enable_table
+        self.language = language
+        self.callback = callback
+        self.seed = seed
+        self.extra_formats = extra_formats
+        self.model_version = model_version
+        self.no_cache = no_cache
+        self.cache_tolerance = cache_tolerance
+
+    @cached_property
+    def hook(self) -> MinerUHook:
+        from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
+
+    def options(self) -> dict[str, Any]:
+        """The parsing options that are set, as hook keyword arguments."""
+        return {name: getattr(self, name) for name in OPTION_NAMES if getattr(self, name) is not None}
+
+    # -- to implement per operator ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Validate every input and build request bodies; raise before any request is sent."""
+
+    def submit(self, store: Any) -> dict[str, Any]:
+        """Send the documents; return the submission record (``{"ids": [...], ...}``)."""
+        raise NotImplementedError
+
+    def sources(self) -> list[str | None]:
+        """Per document, the URL or path it came from (for output folder names)."""
+        return []
+
+    # -- the flow --------------------------------------------------------------------------------
+
+    def _fetch(self, item_id: str) -> Any:
+        return self.hook.get_task(item_id) if self.kind == "task" else self.hook.get_batch(item_id)
+
+    def _resumable(self, record: dict[str, Any]) -> bool:
+        """An earlier try's submission can be resumed when none of it failed."""
+        if not record.get("complete", True):
+            self.log.warning("An earlier try did not finish submitting; submitting again.")
+            return False
+        try:
+            answers = [self._fetch(i) for i in record.get("ids", [])]
+        except MinerUError as error:
+            self.log.warning("Cannot resume the earlier submission (%s); submitting again.", error)
+            return False
+        documents = [d for a in answers for d in (a.files if hasattr(a, "files") else [a])]
+        if not documents or any(d.state is MinerUState.FAILED for d in documents):
+            self.log.info("The earlier try's MinerU submission has failed documents; submitting again.")
+            return False
+        return True
+
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_mineru.resume import SubmissionStore
+
+        self.prepare()  # every validation error is raised here, before any request
+        store = SubmissionStore(context)
+        record = store.load()
+        if record and self._resumable(record):
+            self.log.info("Resuming the MinerU %s submitted by an earlier try: %s", self.kind, record["ids"])
+        else:
+            record = self.submit(store)
+            store.save(record)
+        context["ti"].xcom_push(key=f"mineru_{self.kind}_ids", value=record["ids"])
+
+        poller = self._poller(record)
+        end_time = time.time() + _seconds(self.timeout)
+        if not self.wait_for_completion:
+            return self._snapshot(poller, record)
+        if self.deferrable:
+            from airflow_provider_mineru.polling import poll_once
+
+            outcome = poll_once(poller, self._fetch, end_time=end_time, log=self.log)
+            if outcome is None:
+                self.defer(trigger=self._trigger(record, end_time), method_name="execute_complete")
+        else:
+            from airflow_provider_mineru.polling import wait_blocking
+
+            outcome = wait_blocking(
+                poller, self._fetch, poll_interval=self.poll_interval, end_time=end_time, log=self.log
+            )
+        return self._finish(context, outcome, record)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: same checks and results as the blocking path."""
+        ids = (event or {}).get("ids") or []
+        record = {"ids": ids, "expected_files": None}
+        return self._finish(context, event, record)
+
+    def _poller(self, record: dict[str, Any]) -> MinerUPoller:
+        from airflow_provider_mineru.polling import MinerUPoller
+
+        return MinerUPoller(kind=self.kind, ids=record["ids"], expected_files=record.get("expected_files"))
+
+    def _trigger(self, record: dict[str, Any], end_time: float) -> Any:
+        from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger, MinerUTaskTrigger
+
+        if self.kind == "task":
+            return MinerUTaskTrigger(
+                task_id=record["ids"][0],
+                end_time=end_time,
+                mineru_conn_id=self.mineru_conn_id,
+                poll_interval=self.poll_interval,
+            )
+        return MinerUBatchTrigger(
+            batch_ids=record["ids"],
+            expected_files=record.get("expected_files"),
+            end_time=end_time,
+            mineru_conn_id=self.mineru_conn_id,
+            poll_interval=self.poll_interval,
+        )
+
+    def _snapshot(self, poller: MinerUPoller, record: dict[str, Any]) -> dict[str, Any]:
+        """The XCom of a submit that does not wait: ids and the state right after submitting."""
+        from airflow_provider_mineru.outcome import batch_entry, task_xcom
+
+        if self.kind == "task":
+            return task_xcom(self.hook.get_task(record["ids"][0]), None)
+        results = []
+        for batch_id in record["ids"]:
+            results.extend(batch_entry(doc, None, batch_id) for doc in self.hook.get_batch(batch_id).files)
+        return {"batch_ids": list(record["ids"]), "results": results}
+
+    def _finish(self, context: Context, event: dict[str, Any] | None, record: dict[str, Any]) -> Any:
+        from airflow_provider_mineru.outcome import finish_documents
+        from airflow_provider_mineru.polling import raise_for_outcome
+        from airflow_provider_mineru.resume import SubmissionStore
+
+        documents = raise_for_outcome(event)
+        ids = (event or {}).get("ids") or record["ids"]
+        store = SubmissionStore(context)
+        if not any(d.state is MinerUState.FAILED for d in documents):
+            store.clear()
+        return finish_documents(
+            kind=self.kind,
+            ids=ids,
+            documents=documents,
+            batch_of=self._batch_of(event, documents),
+            sources=self.sources(),
+            hook=self.hook,
+            output_path=self.output_path,
+            fail_on_file_error=self.fail_on_file_error,
+            log=self.log,
+            push_xcom=lambda value: context["ti"].xcom_push(key="return_value", value=value),
+        )
+
+    @staticmethod
+    def _batch_of(event: dict[str, Any] | None, documents: Sequence[DocumentResult]) -> list[str | None]:
+        counts = (event or {}).get("counts")
+        ids = (event or {}).get("ids") or []
+        if not counts:
+            return [ids[0] if len(ids) == 1 else None for _ in documents]
+        return [bid for bid, n in zip(ids, counts, strict=True) for _ in range(n)]
+
+
+class MinerUSubmitTaskOperator(_MinerUParseOperator):
+    """
+    Parse one document URL with MinerU (``POST /extract/task``) and optionally wait and download it.
+
+    Returns ``{"task_id", "data_id", "state", "full_zip_url", "err_msg", "output_path"}``.
+
+    :param url: http(s) URL of the document (.pdf, .doc(x), .ppt(x), .png, .jp(e)g). Templated.
+    :param data_id: your id for the document (1-128 of ``[A-Za-z0-9_.-]``); names the output folder.
+    :param page_ranges: pages to parse: ``"2,4-6"``, ``"2--2"`` (2nd to next-to-last), ``"15-"``.
+
+    Every parameter of the base class applies (``wait_for_completion``, ``deferrable``,
+    ``output_path``, ``timeout``, parsing options…).
+    """
+
+    template_fields: Sequence[str] = (*_MinerUParseOperator.template_fields, "url", "data_id", "page_ranges")
+    kind = "task"
+
+    def __init__(self, *, url: str, data_id: str | None = None, page_ranges: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.data_id = data_id
+        self.page_ranges = page_ranges
+
+    def prepare(self) -> None:
+        from airflow_provider_mineru.hooks.mineru import parse_options
+        from airflow_provider_mineru.protocol import build_task_body
+
+        build_task_body(self.url, parse_options(self.options()), data_id=self.data_id, page_ranges=self.page_ranges)
+
+    def submit(self, store: Any) -> dict[str, Any]:
+        task_id = self.hook.submit_task(self.url, data_id=self.data_id, page_ranges=self.page_ranges, **self.options())
+        self.log.info("Submitted %s to MinerU as task %s", self.url, task_id)
+        return {"ids": [task_id]}
+
+    def sources(self) -> list[str | None]:
+        return [self.url]
+
+
+class MinerUSubmitBatchOperator(_MinerUParseOperator):
+    """
+    Parse many document URLs with MinerU (``POST /extract/task/batch``), 200 per API batch.
+
+    Returns ``{"batch_ids": [...], "results": [...]}`` with one result per URL, in input order.
+
+    :param urls: URLs, or dicts ``{"url", "is_ocr", "data_id", "page_ranges"}`` for per-file options.
+        Templated; more than the connection's ``max_batch_files`` (200) are split into several batches.
+    """
+
+    template_fields: Sequence[str] = (*_MinerUParseOperator.template_fields, "urls")
+    kind = "batch"
+
+    def __init__(self, *, urls: Sequence[str | dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.urls = urls
+
+    def _files(self) -> list[Any]:
+        if isinstance(self.urls, (str, dict)):
+            return [self.urls]
+        return list(self.urls)
+
+    def prepare(self) -> None:
+        from airflow_provider_mineru.hooks.mineru import parse_options
+        from airflow_provider_mineru.protocol import build_batch_body
+
+        files = self._files()
+        if not files:
+            raise MinerUValidationError("urls", self.urls, "needs at least one URL")
+        limits = self.hook.config.limits
+        options = parse_options(self.options())
+        for offset, chunk in enumerate(_chunks(files, limits.max_batch_files)):
+            try:
+                build_batch_body(chunk, options, key="url", limits=limits)
+            except MinerUValidationError as error:
+                raise _shift_index(error, offset * limits.max_batch_files, "urls") from None
+
+    def submit(self, store: Any) -> dict[str, Any]:
+        files = self._files()
+        chunks = _chunks(files, self.hook.config.limits.max_batch_files)
+        record: dict[str, Any] = {"ids": [], "expected_files": [], "complete": False}
+        for chunk in chunks:
+            batch_id = self.hook.submit_batch(chunk, **self.options())
+            record["ids"].append(batch_id)
+            record["expected_files"].append(len(chunk))
+            store.save(record)
+            self.log.info("Submitted %d URLs to MinerU as batch %s", len(chunk), batch_id)
+        record["complete"] = True
+        return record
+
+    def sources(self) -> list[str | None]:
+        return [f if isinstance(f, str) else f.get("url") for f in self._files()]
+
+
+class MinerUUploadFilesOperator(_MinerUParseOperator):
+    """
+    Upload local or object-storage files to MinerU and parse them (``POST /file-urls/batch`` + PUTs).
+
+    Files are checked (type, size, page count of local PDFs, unique names) before anything is sent,
+    then uploaded ``upload_concurrency`` at a time, each streamed in bounded memory. More files than
+    the connection's ``max_batch_files`` (200) become several MinerU batches.
+
+    Returns ``{"batch_ids": [...], "results": [...]}`` with one result per file, in input order.
+
+    :param paths: local files, folders (searched recursively), globs (``docs/**/*.pdf``),
+        ``s3://…`` URLs or ``ObjectStoragePath`` objects; or dicts ``{"path", "is_ocr", "data_id",
+        "page_ranges"}`` for per-file options. Templated.
+    :param upload_concurrency: files uploaded at once.
+    """
+
+    template_fields: Sequence[str] = (*_MinerUParseOperator.template_fields, "paths")
+    kind = "batch"
+
+    def __init__(self, *, paths: Any, upload_concurrency: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.paths = paths
+        self.upload_concurrency = upload_concurrency
+
+    def _resolved(self) -> list[tuple[Any, dict[str, Any]]]:
+        """(source file, per-file options) for every document, in input order."""
+        from airflow_provider_mineru.sources import resolve_sources
+
+        items = self.paths if isinstance(self.paths, (list, tuple)) else [self.paths]
+        limits = self.hook.config.limits
+        resolved = []
+        for index, item in enumerate(items):
+            options: dict[str, Any] = {}
+            if isinstance(item, dict):
+                options = {k: v for k, v in item.items() if k != "path"}
+                if "path" not in item:
+                    raise MinerUValidationError(f"paths[{index}]", item, "a dict needs 'path'")
+                item = item["path"]
+            for source in resolve_sources([item], limits, model_version=self.model_version, field=f"paths[{index}]"):
+                resolved.append((source, options))
+        if not resolved:
+            raise MinerUValidationError("paths", self.paths, "no supported document found")
+        return resolved
+
+    def _file_entries(self, resolved: Sequence[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [{"name": source.name, **options} for source, options in resolved]
+
+    def prepare(self) -> None:
+        from airflow_provider_mineru.hooks.mineru import parse_options
+        from airflow_provider_mineru.protocol import build_batch_body
+
+        if self.upload_concurrency < 1:
+            raise MinerUValidationError("upload_concurrency", self.upload_concurrency, "must be 1 or more")
+        self._sources = self._resolved()
+        limits = self.hook.config.limits
+        options = parse_options(self.options())
+        for offset, chunk in enumerate(_chunks(self._file_entries(self._sources), limits.max_batch_files)):
+            try:
+                build_batch_body(chunk, options, key="name", limits=limits)
+            except MinerUValidationError as error:
+                raise _shift_index(error, offset * limits.max_batch_files, "paths") from None
+
+    def submit(self, store: Any) -> dict[str, Any]:
+        sources = getattr(self, "_sources", None) or self._resolved()
+        chunks = _chunks(sources, self.hook.config.limits.max_batch_files)
+        record: dict[str, Any] = {"ids": [], "expected_files": [], "complete": False}
+        for chunk in chunks:
+            grant = self.hook.request_upload_urls(self._file_entries(chunk), **self.options())
+            record["ids"].append(grant.batch_id)
+            record["expected_files"].append(len(chunk))
+            self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(chunk))
+            self._upload_all([source for source, _ in chunk], grant.file_urls)
+            store.save(record)
+        record["complete"] = True
+        return record
+
+    def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> None:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=min(self.upload_concurrency, len(sources))) as pool:
+            futures = [
+                pool.submit(self.hook.upload_file, url, source) for source, url in zip(sources, urls, strict=True)
+            ]
+            errors = []
+            for source, future in zip(sources, futures, strict=True):
+                try:
+                    future.result()
+                except MinerUError as error:
+                    errors.append(f"{source.name}: {error}")
+        total = sum(s.size for s in sources)
+        self.log.info("Uploaded %d files (%.1f MB) in %.1fs", len(sources), total / 1e6, time.monotonic() - started)
+        if errors:
+            raise MinerUError(f"{len(errors)} of {len(sources)} uploads failed: " + "; ".join(errors))
+
+    def sources(self) -> list[str | None]:
+        sources = getattr(self, "_sources", None)
+        return [source.location for source, _ in sources] if sources else []
+
+
+class MinerUDownloadResultsOperator(BaseOperator):
+    """
+    Download and extract the results of earlier MinerU tasks or batches.
+
+    Takes the XCom of any MinerU operator or sensor (also of a submit that did not wait, or a list
+    of them from mapped tasks), asks MinerU for each document's current state, and extracts every
+    ``done`` document into ``<output_path>/<data_id or file stem>/``. Returns the same shape with
+    ``state`` refreshed and ``output_path`` filled in.
+
+    :param results: the XCom value(s) to download (an ``XComArg`` or templated string).
+    :param output_path: local folder, ``s3://…`` URL or ``ObjectStoragePath``. Templated.
+    :param fail_on_file_error: fail when a document is ``failed`` or not finished yet (after
+        downloading the others).
+    :param mineru_conn_id: the ``mineru`` connection.
+    """
+
+    template_fields: Sequence[str] = ("results", "output_path")
+
+    def __init__(
+        self,
+        *,
+        results: Any,
+        output_path: Any,
+        fail_on_file_error: bool = True,
+        mineru_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+        self.output_path = output_path
+        self.fail_on_file_error = fail_on_file_error
+        self.mineru_conn_id = mineru_conn_id
+
+    @cached_property
+    def hook(self) -> MinerUHook:
+        from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_mineru.outcome import finish_documents
+
+        values = self.results if isinstance(self.results, (list, tuple)) else [self.results]
+        shaped = []
+        for value in values:
+            if not isinstance(value, dict) or not ("task_id" in value or "batch_ids" in value):
+                raise MinerUValidationError("results", value, "must be the XCom of a MinerU operator or sensor")
+            if "task_id" in value:
+                document = self.hook.get_task(value["task_id"])
+                shaped.append(
+                    finish_documents(
+                        kind="task",
+                        ids=[value["task_id"]],
+                        documents=[document],
+                        hook=self.hook,
+                        output_path=self.output_path,
+                        fail_on_file_error=self.fail_on_file_error,
+                        log=self.log,
+                        push_xcom=None,
+                    )
+                    if document.is_terminal
+                    else _not_finished(document, self.fail_on_file_error)
+                )
+                continue
+            documents, batch_of = [], []
+            for batch_id in value["batch_ids"]:
+                batch = self.hook.get_batch(batch_id)
+                documents.extend(batch.files)
+                batch_of.extend([batch_id] * len(batch.files))
+            unfinished = [d for d in documents if not d.is_terminal]
+            if unfinished and self.fail_on_file_error:
+                raise MinerUError(
+                    f"{len(unfinished)} documents are not finished yet: "
+                    + "; ".join(d.describe() for d in unfinished[:10])
+                )
+            shaped.append(
+                finish_documents(
+                    kind="batch",
+                    ids=value["batch_ids"],
+                    documents=documents,
+                    batch_of=batch_of,
+                    hook=self.hook,
+                    output_path=self.output_path,
+                    fail_on_file_error=self.fail_on_file_error,
+                    log=self.log,
+                    push_xcom=lambda v: context["ti"].xcom_push(key="return_value", value=v),
+                )
+            )
+        return shaped if isinstance(self.results, (list, tuple)) else shaped[0]
+
+
+def _not_finished(document: DocumentResult, fail: bool) -> dict[str, Any]:
+    from airflow_provider_mineru.outcome import task_xcom
+
+    if fail:
+        raise MinerUError(f"MinerU task is not finished yet: {document.describe()}")
+    return task_xcom(document, None)
+
+
+def _shift_index(error: MinerUValidationError, offset: int, argument: str) -> MinerUValidationError:
+    """Re-word a per-chunk validation error so it names the user's argument and index."""
+    import re
+
+    def shift(match: re.Match[str]) -> str:
+        return f"{argument}[{int(match.group(1)) + offset}]"
+
+    field = re.sub(r"files\[(\d+)\]", shift, error.field).replace(".url", "").replace(".name", "")
+    if field == "files":
+        field = argument
+    return MinerUValidationError(field, error.value, error.limit)

@@ -1,0 +1,172 @@
+"""
+Ending a wait the same way everywhere: download what is done, build the XCom, fail on failures.
+
+Used by every operator and sensor, in blocking and deferrable mode alike, so the two modes cannot
+decide differently (a known pitfall of other providers).
+
+XCom shapes (plain JSON):
+
+- one task: ``{"task_id", "data_id", "state", "full_zip_url", "err_msg", "output_path"}``
+- batches: ``{"batch_ids": [...], "results": [{"file_name", "data_id", "state", "full_zip_url",
+  "err_msg", "output_path", "batch_id"}, ...]}`` in input order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from airflow_provider_mineru.exceptions import MinerUTaskFailedError
+from airflow_provider_mineru.models import DocumentResult, MinerUState
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def output_root(output_path: Any) -> Any:
+    """A local ``Path`` for a plain path, an ``ObjectStoragePath`` for ``s3://…`` and the like."""
+    if output_path is None:
+        return None
+    if not isinstance(output_path, (str, os.PathLike)):
+        return output_path  # already an ObjectStoragePath (or alike)
+    text = os.fspath(output_path)
+    if "://" in text and not text.startswith("file://"):
+        from airflow_provider_mineru.version_compat import ObjectStoragePath
+
+        return ObjectStoragePath(text)
+    from pathlib import Path
+
+    return Path(text.removeprefix("file://")).expanduser()
+
+
+def document_stem(document: DocumentResult, source: str | None = None) -> str:
+    """The folder name for a document: its ``data_id``, else the stem of its file name or URL, else its id."""
+    candidates = [document.data_id]
+    for name in (document.file_name, source):
+        if name:
+            path = urlparse(name).path if "://" in name else name
+            candidates.append(os.path.splitext(os.path.basename(path.rstrip("/")))[0])
+    candidates.append(document.task_id)
+    for candidate in candidates:
+        cleaned = _UNSAFE_NAME_CHARS.sub("_", candidate or "").strip("._")
+        if cleaned:
+            return cleaned[:120]
+    return "document"
+
+
+class ResultDownloader:
+    """
+    Download and safely extract ``done`` documents into ``output_path/<name>/``, names made unique.
+
+    :param hook: a :class:`~airflow_provider_mineru.hooks.mineru.MinerUHook`.
+    :param output_path: a local folder or any object-storage path.
+    """
+
+    def __init__(self, hook: Any, output_path: Any, log: Any) -> None:
+        self.hook = hook
+        self.root = output_root(output_path)
+        self.log = log
+        self._used: set[str] = set()
+
+    def _unique(self, stem: str) -> str:
+        name, counter = stem, 2
+        while name in self._used:
+            name = f"{stem}-{counter}"
+            counter += 1
+        self._used.add(name)
+        return name
+
+    def download(self, document: DocumentResult, source: str | None = None) -> str | None:
+        """Extract one document's zip; return where it landed (None if the document is not ``done``)."""
+        if self.root is None or document.state is not MinerUState.DONE or not document.full_zip_url:
+            return None
+        target = self.root / self._unique(document_stem(document, source))
+        if hasattr(target, "mkdir"):
+            target.mkdir(parents=True, exist_ok=True)
+        extracted = self.hook.download_and_extract(document.full_zip_url, target)
+        self.log.info(
+            "MinerU result of %s: %d files in %s (Markdown: %s)",
+            document.name,
+            len(extracted.files),
+            target,
+            extracted.markdown or "none",
+        )
+        return str(target)
+
+
+def task_xcom(document: DocumentResult, output_path: str | None) -> dict[str, Any]:
+    return {
+        "task_id": document.task_id,
+        "data_id": document.data_id,
+        "state": document.raw_state or document.state.value,
+        "full_zip_url": document.full_zip_url,
+        "err_msg": document.err_msg,
+        "output_path": output_path,
+    }
+
+
+def batch_entry(document: DocumentResult, output_path: str | None, batch_id: str | None) -> dict[str, Any]:
+    return {
+        "file_name": document.file_name,
+        "data_id": document.data_id,
+        "state": document.raw_state or document.state.value,
+        "full_zip_url": document.full_zip_url,
+        "err_msg": document.err_msg,
+        "output_path": output_path,
+        "batch_id": batch_id,
+    }
+
+
+def finish_documents(
+    *,
+    kind: str,
+    ids: Sequence[str],
+    documents: Sequence[DocumentResult],
+    batch_of: Sequence[str | None] | None = None,
+    sources: Sequence[str | None] | None = None,
+    hook: Any,
+    output_path: Any,
+    fail_on_file_error: bool,
+    log: Any,
+    push_xcom: Any = None,
+) -> dict[str, Any]:
+    """
+    Download what is done, build the XCom value, and raise if documents failed.
+
+    :param kind: ``"task"`` or ``"batch"``.
+    :param ids: the task id, or the batch ids.
+    :param documents: final states, in input order.
+    :param batch_of: per document, the batch it belongs to.
+    :param sources: per document, the URL or path it came from (for folder names).
+    :param push_xcom: ``callable(value)`` that stores the XCom before a failure is raised, so
+        partial results are kept.
+    :raises MinerUTaskFailedError: a single task failed, or any batch file failed and
+        ``fail_on_file_error`` is set; the message names every failed file and its ``err_msg``.
+    """
+    downloader = ResultDownloader(hook, output_path, log)
+    outputs = [
+        downloader.download(doc, sources[i] if sources and i < len(sources) else None)
+        for i, doc in enumerate(documents)
+    ]
+    if kind == "task":
+        value = task_xcom(documents[0], outputs[0])
+    else:
+        value = {
+            "batch_ids": list(ids),
+            "results": [
+                batch_entry(doc, outputs[i], batch_of[i] if batch_of and i < len(batch_of) else None)
+                for i, doc in enumerate(documents)
+            ],
+        }
+    failed = [doc for doc in documents if doc.state is MinerUState.FAILED]
+    done = sum(1 for doc in documents if doc.state is MinerUState.DONE)
+    log.info("MinerU %s finished: %d done, %d failed", kind, done, len(failed))
+    if failed and (kind == "task" or fail_on_file_error):
+        if push_xcom is not None:
+            push_xcom(value)
+        listed = "; ".join(f"{doc.name}: {doc.err_msg or 'no err_msg'}" for doc in failed)
+        what = f"MinerU task {ids[0]} failed" if kind == "task" else f"{len(failed)} of {len(documents)} files failed"
+        raise MinerUTaskFailedError(f"{what}: {listed}")
+    return value

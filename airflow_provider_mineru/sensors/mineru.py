@@ -1,0 +1,175 @@
+"""
+Sensors that wait for MinerU documents submitted elsewhere (another task, another system).
+
+Both return the final state in the same XCom shape as the operators, can download the results,
+and in deferrable mode poke once and then wait in the triggerer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
+from airflow_provider_mineru.version_compat import BaseSensorOperator, conf
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.hooks.mineru import MinerUHook
+    from airflow_provider_mineru.version_compat import Context
+
+
+class _MinerUSensor(BaseSensorOperator):
+    """
+    Shared by the MinerU sensors.
+
+    :param mineru_conn_id: the ``mineru`` connection.
+    :param output_path: where to extract ``done`` results (local, ``s3://…`` or ``ObjectStoragePath``).
+    :param fail_on_file_error: fail when a document failed (after saving the others).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = ("output_path",)
+    kind = "task"
+
+    def __init__(
+        self,
+        *,
+        mineru_conn_id: str = DEFAULT_CONN_ID,
+        output_path: Any = None,
+        fail_on_file_error: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mineru_conn_id = mineru_conn_id
+        self.output_path = output_path
+        self.fail_on_file_error = fail_on_file_error
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> MinerUHook:
+        from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
+
+    def _ids(self) -> list[str]:
+        raise NotImplementedError
+
+    def _fetch(self, item_id: str) -> Any:
+        return self.hook.get_task(item_id) if self.kind == "task" else self.hook.get_batch(item_id)
+
+    def _poller(self) -> Any:
+        from airflow_provider_mineru.polling import MinerUPoller
+
+        return MinerUPoller(kind=self.kind, ids=self._ids())
+
+    def poke(self, context: Context) -> Any:
+        from airflow_provider_mineru.polling import poll_once
+
+        outcome = poll_once(self._poller(), self._fetch, end_time=float("inf"), log=self.log)
+        if outcome is None:
+            return False
+        from airflow_provider_mineru.version_compat import PokeReturnValue
+
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, outcome))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_mineru.polling import poll_once
+
+        timeout = self.timeout.total_seconds() if hasattr(self.timeout, "total_seconds") else float(self.timeout)
+        end_time = time.time() + timeout
+        outcome = poll_once(self._poller(), self._fetch, end_time=end_time, log=self.log)
+        if outcome is not None:
+            return self._finish(context, outcome)
+        self.defer(trigger=self._trigger(end_time), method_name="execute_complete")
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired."""
+        return self._finish(context, event)
+
+    def _trigger(self, end_time: float) -> Any:
+        raise NotImplementedError
+
+    def _finish(self, context: Context, event: dict[str, Any] | None) -> Any:
+        from airflow_provider_mineru.outcome import finish_documents
+        from airflow_provider_mineru.polling import raise_for_outcome
+
+        documents = raise_for_outcome(event)
+        counts = (event or {}).get("counts") or []
+        ids = (event or {}).get("ids") or self._ids()
+        batch_of = [bid for bid, n in zip(ids, counts, strict=False) for _ in range(n)] if counts else None
+        return finish_documents(
+            kind=self.kind,
+            ids=ids,
+            documents=documents,
+            batch_of=batch_of,
+            hook=self.hook,
+            output_path=self.output_path,
+            fail_on_file_error=self.fail_on_file_error,
+            log=self.log,
+            push_xcom=lambda value: context["ti"].xcom_push(key="return_value", value=value),
+        )
+
+
+class MinerUTaskSensor(_MinerUSensor):
+    """
+    Wait until a MinerU task is ``done`` (or fail when it is ``failed``).
+
+    Returns ``{"task_id", "data_id", "state", "full_zip_url", "err_msg", "output_path"}``.
+
+    :param mineru_task_id: the MinerU task id (e.g. ``{{ ti.xcom_pull('submit')['task_id'] }}``). Templated.
+    """
+
+    template_fields: Sequence[str] = (*_MinerUSensor.template_fields, "mineru_task_id")
+    kind = "task"
+
+    def __init__(self, *, mineru_task_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mineru_task_id = mineru_task_id
+
+    def _ids(self) -> list[str]:
+        return [self.mineru_task_id]
+
+    def _trigger(self, end_time: float) -> Any:
+        from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
+
+        return MinerUTaskTrigger(
+            task_id=self.mineru_task_id,
+            end_time=end_time,
+            mineru_conn_id=self.mineru_conn_id,
+            poll_interval=float(self.poke_interval),
+        )
+
+
+class MinerUBatchSensor(_MinerUSensor):
+    """
+    Wait until every file of a MinerU batch is ``done`` or ``failed``.
+
+    Returns ``{"batch_ids": [...], "results": [...]}``.
+
+    :param batch_id: the MinerU batch id, or a list of them (as the batch operators return). Templated.
+    """
+
+    template_fields: Sequence[str] = (*_MinerUSensor.template_fields, "batch_id")
+    kind = "batch"
+
+    def __init__(self, *, batch_id: str | Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch_id = batch_id
+
+    def _ids(self) -> list[str]:
+        return [self.batch_id] if isinstance(self.batch_id, str) else list(self.batch_id)
+
+    def _trigger(self, end_time: float) -> Any:
+        from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
+
+        return MinerUBatchTrigger(
+            batch_ids=self._ids(),
+            end_time=end_time,
+            mineru_conn_id=self.mineru_conn_id,
+            poll_interval=float(self.poke_interval),
+        )
