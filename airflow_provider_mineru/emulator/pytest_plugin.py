@@ -1,0 +1,59 @@
+"""
+pytest fixtures for the MinerU emulator.
+
+Enable them in a ``conftest.py``::
+
+    pytest_plugins = ["airflow_provider_mineru.emulator.pytest_plugin"]
+
+Fixtures (function scope, each a fresh emulator with fast timings, stopped afterwards):
+
+* ``mineru_emulator``: prefix ``/api/v4``, token ``test-token``, uid ``emulator-uid``;
+* ``mineru_emulator_v1``: the same under ``/api/v1`` (a self-hosted gateway);
+* ``mineru_emulator_factory``: ``factory(**kwargs)`` starts an emulator with any constructor
+  arguments (fast timings and offline demo documents unless given); all are stopped afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_mineru.emulator.server import MinerUEmulator, Timings
+
+
+def _defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs.setdefault("token", "test-token")
+    kwargs.setdefault("timings", Timings.fast())
+    kwargs.setdefault("fetch_demo_urls", False)
+    return kwargs
+
+
+@pytest.fixture
+def mineru_emulator_factory() -> Iterator[Callable[..., MinerUEmulator]]:
+    """Start emulators with custom settings: ``mineru_emulator_factory(page_quota=5)``."""
+    started: list[MinerUEmulator] = []
+
+    def factory(**kwargs: Any) -> MinerUEmulator:
+        emulator = MinerUEmulator(**_defaults(kwargs)).start()
+        started.append(emulator)
+        return emulator
+
+    yield factory
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def mineru_emulator() -> Iterator[MinerUEmulator]:
+    """A running emulator under ``/api/v4`` with fast timings."""
+    with MinerUEmulator(**_defaults({})) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def mineru_emulator_v1() -> Iterator[MinerUEmulator]:
+    """A running emulator under ``/api/v1`` (self-hosted gateway layout) with fast timings."""
+    with MinerUEmulator(**_defaults({"prefix": "/api/v1"})) as emulator:
+        yield emulator
