@@ -1,0 +1,55 @@
+"""
+Test set-up shared by the whole suite.
+
+Airflow is pointed at a throw-away home and SQLite database before it is imported, so the suite
+never touches a user's ``~/airflow``; the MinerU emulator's fixtures come from its pytest plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+_HOME = tempfile.mkdtemp(prefix="mineru-tests-airflow-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(os.path.dirname(__file__)), "dags")
+os.environ.pop("AIRFLOW_CONN_MINERU_DEFAULT", None)
+
+import pytest  # noqa: E402
+
+pytest_plugins = ["airflow_provider_mineru.emulator.pytest_plugin"]
+
+TEST_TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A migrated Airflow metadata database (SQLite), created once per test session."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )
+    return _HOME
+
+
+@pytest.fixture
+def emulator():
+    """A started emulator with fast timings and a known token."""
+    from airflow_provider_mineru.emulator import MinerUEmulator, Timings
+
+    with MinerUEmulator(token=TEST_TOKEN, timings=Timings(pending=0.05, per_page=0.02, converting=0.05)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def mineru_conn(emulator, monkeypatch):
+    """``mineru_default`` pointed at the emulator (JSON form), with fast retries."""
+    import json
+
+    conn = json.loads(emulator.connection_json())
+    conn.setdefault("extra", {}).update({"retry_backoff": 0.01, "max_retries": 3, "timeout": 5})
+    monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", json.dumps(conn))
+    return emulator
