@@ -287,7 +287,7 @@ def _find_markdown(files: tuple[str, ...]) -> str | None:
 
 
 def _describe_source(zip_file: Any) -> str:
-    if isinstance(zip_file, (str, bytes, os.PathLike)):
+    if isinstance(zip_file, (str, os.PathLike)):
         return repr(os.fsdecode(zip_file))
     name = getattr(zip_file, "name", None)
     if isinstance(name, (str, bytes)):
@@ -317,6 +317,11 @@ def _join(root: Any, relative: str) -> Any:
     for part in relative.split("/"):
         dest = dest / part
     return dest
+
+
+def _is_local(path: Any) -> bool:
+    """A plain local ``pathlib.Path`` (``UPath`` and Airflow 2's ``ObjectStoragePath`` subclass it)."""
+    return isinstance(path, pathlib.Path) and not hasattr(path, "protocol")
 
 
 def _is_within(path: pathlib.Path, root: pathlib.Path) -> bool:
@@ -483,7 +488,7 @@ class _Writer:
         self.limits = limits
         self.source = source
         self.total = 0
-        self.local_root: pathlib.Path | None = root.resolve() if isinstance(root, pathlib.Path) else None
+        self.local_root: pathlib.Path | None = root.resolve() if _is_local(root) else None
         self._made_dirs: set[str] = set()
 
     def destination(self, relative: str) -> tuple[Any, str]:
@@ -501,7 +506,7 @@ class _Writer:
         try:
             dest.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
-            if isinstance(dest, pathlib.Path):
+            if _is_local(dest):
                 raise _result_error(f"cannot create directory {dest}: a file is in the way") from None
         self._made_dirs.add(relative)
 
@@ -544,14 +549,14 @@ class _Writer:
                 if not chunk:
                     break
                 written += len(chunk)
-                if written > info.file_size:
-                    raise _unsafe(f"{where} is larger than its declared size {info.file_size}")
                 if written > limits.max_member_bytes:
                     raise _unsafe(f"{where} exceeds max_member_bytes={limits.max_member_bytes}")
                 if self.total + written > limits.max_total_bytes:
-                    raise _unsafe(f"result zip {self.source} exceeds max_total_bytes at {where}")
+                    raise _unsafe(f"{where} brings the total over max_total_bytes={limits.max_total_bytes}")
                 if written > RATIO_CHECK_MIN_BYTES and written > limits.max_ratio * max(info.compress_size, 1):
                     raise _unsafe(f"{where} exceeds max_ratio={limits.max_ratio}")
+                if written > info.file_size:
+                    raise _unsafe(f"{where} is larger than its declared size {info.file_size}")
                 try:
                     out.write(chunk)
                 except OSError as exc:
@@ -581,12 +586,14 @@ def extract_result_zip(zip_file: Any, target: Any, *, limits: ZipLimits = DEFAUL
     :raises MinerUResultError: not a zip, truncated or corrupt (CRC) data, an encrypted or
         bzip2/LZMA member, no files at all, or the target could not be written.
     """
+    if isinstance(zip_file, (bytes, bytearray, memoryview)):
+        raise TypeError("zip_file must be a path or a binary file object; wrap zip bytes in io.BytesIO")
     source = _describe_source(zip_file)
     root = _resolve_target(target)
 
     own_fp: IO[bytes] | None = None
     try:
-        if isinstance(zip_file, (str, bytes, os.PathLike)):
+        if isinstance(zip_file, (str, os.PathLike)):
             try:
                 own_fp = open(zip_file, "rb")  # noqa: SIM115 - closed in the finally below
             except FileNotFoundError as exc:
@@ -603,7 +610,7 @@ def extract_result_zip(zip_file: Any, target: Any, *, limits: ZipLimits = DEFAUL
                 f"result zip {source} declares {declared} entries, over max_entries={limits.max_entries}; "
                 "nothing was written"
             )
-        with _open_archive(archive_fp or zip_file, source) as archive:
+        with _open_archive(zip_file if archive_fp is None else archive_fp, source) as archive:
             return _extract(archive, root, limits, source)
     finally:
         if own_fp is not None:
@@ -633,7 +640,7 @@ def _extract(archive: zipfile.ZipFile, root: Any, limits: ZipLimits, source: str
     try:
         root.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        if isinstance(root, pathlib.Path):
+        if _is_local(root):
             raise _result_error(f"target {root} exists and is not a directory") from None
     except OSError as exc:
         raise _result_error(f"cannot create target {root}: {exc}") from exc
