@@ -148,6 +148,10 @@ class MinerUResultError(MinerUError):
     """A result zip could not be downloaded or extracted safely."""
 
 
+class UnsafeResultZipError(MinerUResultError):
+    """A result zip is hostile: it tried to escape the target folder or to exhaust disk or memory."""
+
+
 class MinerUWaitTimeoutError(MinerUError):
     """A document or batch did not reach a terminal state before the operator's or sensor's timeout."""
 

@@ -16,10 +16,9 @@ The member list is treated as untrusted data:
   Only *stored* and *deflate* members are accepted: Python's :mod:`zipfile` decompresses a
   bzip2/LZMA block in one go, which a small hostile member can turn into gigabytes of memory.
 
-Importing this module is cheap (standard library only). Airflow, and with it
-:class:`~airflow_provider_mineru.exceptions.MinerUResultError`, is imported on first use:
-:class:`UnsafeResultZipError` is created on first access (PEP 562 module ``__getattr__``),
-so ``from airflow_provider_mineru.results import UnsafeResultZipError`` works as usual.
+Hostile archives raise :class:`~airflow_provider_mineru.exceptions.UnsafeResultZipError`; a zip
+that is not a zip, truncated or corrupt raises
+:class:`~airflow_provider_mineru.exceptions.MinerUResultError`.
 """
 
 from __future__ import annotations
@@ -31,19 +30,13 @@ import pathlib
 import posixpath
 import re
 import stat
-import threading
 import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-if TYPE_CHECKING:
-    from airflow_provider_mineru.exceptions import MinerUResultError
-
-    class UnsafeResultZipError(MinerUResultError):
-        """The archive is hostile: it tried to escape the target or to exhaust disk or memory."""
-
+from airflow_provider_mineru.exceptions import MinerUResultError, UnsafeResultZipError
 
 __all__ = [
     "CHUNK_SIZE",
@@ -153,45 +146,11 @@ class ExtractedResult:
     origin_pdf: str | None
 
 
-# --------------------------------------------------------------------------------------------
-# The error class, created on first use so that importing this module does not import Airflow.
-# --------------------------------------------------------------------------------------------
-
-_error_lock = threading.Lock()
-
-
-def _unsafe_error_class() -> type[MinerUResultError]:
-    cls = globals().get("UnsafeResultZipError")
-    if cls is not None:
-        return cls
-    with _error_lock:
-        cls = globals().get("UnsafeResultZipError")
-        if cls is None:
-            from airflow_provider_mineru.exceptions import MinerUResultError
-
-            class UnsafeResultZipError(MinerUResultError):
-                """The archive is hostile: it tried to escape the target or to exhaust disk or memory."""
-
-            UnsafeResultZipError.__module__ = __name__
-            UnsafeResultZipError.__qualname__ = "UnsafeResultZipError"
-            cls = UnsafeResultZipError
-            globals()["UnsafeResultZipError"] = cls
-    return cls
-
-
-def __getattr__(name: str) -> Any:
-    if name == "UnsafeResultZipError":
-        return _unsafe_error_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _unsafe(message: str) -> Exception:
-    return _unsafe_error_class()(message)
+    return UnsafeResultZipError(message)
 
 
 def _result_error(message: str) -> Exception:
-    from airflow_provider_mineru.exceptions import MinerUResultError
-
     return MinerUResultError(message)
 
 
