@@ -236,6 +236,7 @@ class _Ctx:
         self.truncate = False
         self.extra_headers: dict[str, str] = {}
         self.body_read = False
+        self.recorded = False
 
 
 def _trace_id() -> str:
@@ -396,7 +397,7 @@ class MinerUEmulator:
         self._server = server
         self.port = server.server_port
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="mineru-emulator", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="mineru-emulator", daemon=True
         )
         self._thread.start()
         logger.info("MinerU emulator listening on %s", self.base_url)
@@ -408,7 +409,14 @@ class MinerUEmulator:
         if server is None:
             return
         self._stop_event.set()
-        server.shutdown()
+        # shutdown() waits for the accept loop's next poll; wake it with throwaway connections.
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        address = (self._public_host.strip("[]"), self.port)
+        while stopper.is_alive():
+            with contextlib.suppress(OSError), socket.create_connection(address, timeout=0.2):
+                pass
+            stopper.join(0.005)
         server.server_close()
         with self._lock:
             connections = list(self._connections)
@@ -934,22 +942,29 @@ class MinerUEmulator:
                 with contextlib.suppress(OSError):
                     self._send_envelope(ctx, -10001, http_status=500)
         finally:
-            has_auth = "Authorization" in h.headers
-            record = RecordedRequest(
-                time=time.time(),
-                method=h.command,
-                path=h.path,
-                endpoint=endpoint,
-                status=ctx.status,
-                json=ctx.json,
-                body_size=ctx.body_size,
-                has_authorization=has_auth,
-                content_type=h.headers.get("Content-Type"),
-                fault=ctx.fault,
-            )
-            with self._lock:
-                self._requests.append(record)
+            self._record(ctx)
             logger.info("%s %s %s", h.command, split.path, ctx.status or "no-response")
+
+    def _record(self, ctx: _Ctx) -> None:
+        """Add the request to the log, once; called just before the answer goes on the wire."""
+        if ctx.recorded:
+            return
+        ctx.recorded = True
+        h = ctx.h
+        record = RecordedRequest(
+            time=time.time(),
+            method=h.command,
+            path=h.path,
+            endpoint=ctx.endpoint,
+            status=ctx.status,
+            json=ctx.json,
+            body_size=ctx.body_size,
+            has_authorization="Authorization" in h.headers,
+            content_type=h.headers.get("Content-Type"),
+            fault=ctx.fault,
+        )
+        with self._lock:
+            self._requests.append(record)
 
     # body reading
 
@@ -1015,6 +1030,7 @@ class MinerUEmulator:
         if merged.get("Connection", "").lower() == "close" or ctx.truncate:
             h.close_connection = True
         ctx.status = status
+        self._record(ctx)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
 
     def _send(
@@ -1085,6 +1101,7 @@ class MinerUEmulator:
         """Close the connection without an answer (RST: SO_LINGER 0)."""
         h = ctx.h
         h.close_connection = True
+        self._record(ctx)
         with contextlib.suppress(OSError):
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         with contextlib.suppress(OSError):
