@@ -22,3 +22,6 @@ MISSING_URL = "https://cdn-mineru.openxlab.org.cn/demo/this-document-does-not-ex
 
 #: Poll quickly against the emulator; a few seconds is plenty for the real service too.
 POLL_INTERVAL = float(os.environ.get("MINERU_EXAMPLE_POLL_INTERVAL", "5"))
+
+#: Wait in the triggerer (the default) or hold the worker slot (``MINERU_EXAMPLE_DEFERRABLE=false``).
+DEFERRABLE = os.environ.get("MINERU_EXAMPLE_DEFERRABLE", "true").lower() != "false"

@@ -5,7 +5,7 @@ Dynamic task mapping: one mapped MinerU task per URL, each waiting and downloadi
 from __future__ import annotations
 
 import pendulum
-from _example_settings import DEFAULT_OUTPUT, DEMO_URLS, POLL_INTERVAL
+from _example_settings import DEFAULT_OUTPUT, DEFERRABLE, DEMO_URLS, POLL_INTERVAL
 from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_mineru.operators.mineru import MinerUSubmitTaskOperator
@@ -27,7 +27,7 @@ with DAG(
     parsed = MinerUSubmitTaskOperator.partial(
         task_id="parse",
         output_path=f"{DEFAULT_OUTPUT}/mapped",
-        deferrable=True,
+        deferrable=DEFERRABLE,
         poll_interval=POLL_INTERVAL,
     ).expand(url=list_documents())
     # [END howto_operator_mineru_mapped]

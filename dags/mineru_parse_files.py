@@ -9,7 +9,7 @@ Point ``documents`` at your own folder, glob or ``s3://`` prefix to parse your f
 from __future__ import annotations
 
 import pendulum
-from _example_settings import DEFAULT_OUTPUT, POLL_INTERVAL, SAMPLE_DOCUMENTS
+from _example_settings import DEFAULT_OUTPUT, DEFERRABLE, POLL_INTERVAL, SAMPLE_DOCUMENTS
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
@@ -31,7 +31,7 @@ with DAG(
         paths="{{ params.documents }}",
         output_path="{{ params.output_path }}",
         language="en",
-        deferrable=True,
+        deferrable=DEFERRABLE,
         poll_interval=POLL_INTERVAL,
     )
     # [END howto_operator_mineru_upload_files]

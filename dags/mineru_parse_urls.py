@@ -8,7 +8,7 @@ listed with MinerU's ``err_msg`` and the others are downloaded. The next task re
 from __future__ import annotations
 
 import pendulum
-from _example_settings import DEFAULT_OUTPUT, DEMO_URLS, MISSING_URL, POLL_INTERVAL
+from _example_settings import DEFAULT_OUTPUT, DEFERRABLE, DEMO_URLS, MISSING_URL, POLL_INTERVAL
 from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator
@@ -32,7 +32,7 @@ with DAG(
         enable_formula=True,
         output_path=f"{DEFAULT_OUTPUT}/urls",
         fail_on_file_error=False,
-        deferrable=True,
+        deferrable=DEFERRABLE,
         poll_interval=POLL_INTERVAL,
     )
     # [END howto_operator_mineru_submit_batch]

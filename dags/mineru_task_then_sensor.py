@@ -9,7 +9,7 @@ refreshes the state and extracts the zip.
 from __future__ import annotations
 
 import pendulum
-from _example_settings import DEFAULT_OUTPUT, DEMO_URLS, POLL_INTERVAL
+from _example_settings import DEFAULT_OUTPUT, DEFERRABLE, DEMO_URLS, POLL_INTERVAL
 from airflow.providers.common.compat.sdk import DAG
 
 from airflow_provider_mineru.operators.mineru import MinerUDownloadResultsOperator, MinerUSubmitTaskOperator
@@ -32,7 +32,7 @@ with DAG(
     wait = MinerUTaskSensor(
         task_id="wait",
         mineru_task_id="{{ ti.xcom_pull(task_ids='submit')['task_id'] }}",
-        deferrable=True,
+        deferrable=DEFERRABLE,
         poke_interval=POLL_INTERVAL,
         timeout=3600,
     )
