@@ -1054,8 +1054,8 @@ class MinerUEmulator:
             body = b""
         data = head + body
         if ctx.truncate:
-            # Cut the answer in half: half the body, or half the headers when there is no body.
-            data = head + body[: len(body) // 2] if body else head[: len(head) // 2]
+            # Cut the answer in half: half the body or, when there is none, half the status line.
+            data = head + body[: len(body) // 2] if body else head[: head.index(b"\r\n") // 2]
         h.wfile.write(data)
         h.wfile.flush()
 
