@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import struct
@@ -56,6 +57,7 @@ _CHUNK = 64 * 1024
 _MAX_JSON_BODY = 16 * 1024 * 1024
 _CALLBACK_ATTEMPTS = 5
 _ADMIN = "/__emulator__"
+_HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 
 @dataclass
@@ -685,15 +687,19 @@ class MinerUEmulator:
             target = converting_at if now < converting_at else converting_at + self.timings.converting
         return min(1.0, max(0.002, target - now + 0.001))
 
-    def _task_view(self, task: _Task, *, batch: bool = False) -> dict[str, Any]:
-        """The ``data`` of a task-state answer (or one ``extract_result`` item with ``batch``)."""
+    def _task_view(self, task: _Task, *, batch: bool = False, root: str | None = None) -> dict[str, Any]:
+        """
+        The ``data`` of a task-state answer (or one ``extract_result`` item with ``batch``).
+
+        ``root`` is the ``http://host:port`` for ``full_zip_url`` (the request's Host by default).
+        """
         view: dict[str, Any] = {"file_name": task.file_name} if batch else {"task_id": task.task_id}
         if task.data_id is not None:
             view["data_id"] = task.data_id
         view["state"] = task.state
         view["err_msg"] = task.err_msg if task.state == "failed" else ""
         if task.state == "done":
-            view["full_zip_url"] = f"{self.root_url}/cdn/pdf/{task.zip_id}.zip"
+            view["full_zip_url"] = f"{root or self.root_url}/cdn/pdf/{task.zip_id}.zip"
         if task.state == "running":
             started = task.running_at or task.created
             if task.forced_state is not None or task.running_at is None:
@@ -844,12 +850,15 @@ class MinerUEmulator:
             task = self._tasks.get(task_id)
             if task is None:
                 return
+            generation = self._generation
             url = task.options["callback"]
             seed = task.options.get("seed") or ""
         content = json.dumps(view, ensure_ascii=False)
         checksum = hashlib.sha256((self.uid + seed + content).encode("utf-8")).hexdigest()
         body = json.dumps({"checksum": checksum, "content": content}).encode("utf-8")
         for attempt in range(1, _CALLBACK_ATTEMPTS + 1):
+            if generation != self._generation:
+                return  # the emulator was reset
             status: int | None = None
             error: str | None = None
             try:
@@ -881,6 +890,13 @@ class MinerUEmulator:
                 return
 
     # -- HTTP plumbing ---------------------------------------------------------------------------
+
+    def _request_root(self, ctx: _Ctx) -> str:
+        """``http://<Host header>`` of a request, so URLs we hand out work from where the client is."""
+        host = (ctx.h.headers.get("Host") or "").strip()
+        if host and _HOST_HEADER.fullmatch(host):
+            return f"http://{host}"
+        return self.root_url
 
     def _route(self, method: str, path: str) -> tuple[str, str | None]:
         if path == _ADMIN or path.startswith(_ADMIN + "/"):
@@ -943,7 +959,6 @@ class MinerUEmulator:
                     self._send_envelope(ctx, -10001, http_status=500)
         finally:
             self._record(ctx)
-            logger.info("%s %s %s", h.command, split.path, ctx.status or "no-response")
 
     def _record(self, ctx: _Ctx) -> None:
         """Add the request to the log, once; called just before the answer goes on the wire."""
@@ -965,6 +980,8 @@ class MinerUEmulator:
         )
         with self._lock:
             self._requests.append(record)
+        # One line per request: method, path without the query string (upload signatures), status.
+        logger.info("%s %s %s", h.command, urlsplit(h.path).path, ctx.status or "no-response")
 
     # body reading
 
@@ -1269,7 +1286,7 @@ class MinerUEmulator:
     def _api_file_urls(self, ctx: _Ctx, body: bytes) -> None:
         obj = self._json_object(ctx, body)
         options, files = self._batch_options(obj, "name")
-        host = ctx.h.headers.get("Host") or f"{self._public_host}:{self.port}"
+        root = self._request_root(ctx)
         expires = int(time.time() + self.upload_url_ttl)
         urls: list[str] = []
         with self._lock:
@@ -1292,7 +1309,7 @@ class MinerUEmulator:
                 self._uploads[(batch.batch_id, key)] = task.task_id
                 signature = quote(self._sign(batch.batch_id, key, expires), safe="")
                 urls.append(
-                    f"http://{host}/api-upload/{batch.batch_id}/{key}"
+                    f"{root}/api-upload/{batch.batch_id}/{key}"
                     f"?Expires={expires}&OSSAccessKeyId=EMULATOR&Signature={signature}"
                 )
             self._batches[batch.batch_id] = batch
@@ -1329,7 +1346,7 @@ class MinerUEmulator:
             if task is None:
                 raise ApiError(-60012)
             self._advance_for_request([task])
-            view = self._task_view(task)
+            view = self._task_view(task, root=self._request_root(ctx))
         self._send_ok(ctx, view)
 
     def _api_get_batch(self, ctx: _Ctx, body: bytes) -> None:
@@ -1339,7 +1356,8 @@ class MinerUEmulator:
                 raise ApiError(-60012)
             tasks = [self._tasks[task_id] for task_id in batch.task_ids]
             self._advance_for_request(tasks)
-            items = [self._task_view(task, batch=True) for task in tasks]
+            root = self._request_root(ctx)
+            items = [self._task_view(task, batch=True, root=root) for task in tasks]
         self._send_ok(ctx, {"batch_id": batch.batch_id, "extract_result": items})
 
     # uploads

@@ -318,3 +318,14 @@ def test_results_dir_is_removed_on_stop() -> None:
     assert workdir and os.path.isdir(workdir)
     emu.stop()
     assert not os.path.exists(workdir)
+
+
+def test_zip_url_host_follows_the_host_header(api: Api) -> None:
+    emu = api.emu
+    task_id = api.wait_task(api.submit(emu.sample_url("invoice.pdf")))["task_id"]
+    headers = {"Host": f"host.docker.internal:{emu.port}"}
+    data = api.ok(api.session.get(f"{emu.base_url}/extract/task/{task_id}", headers=headers, timeout=5))
+    assert data["full_zip_url"].startswith(f"http://host.docker.internal:{emu.port}/cdn/pdf/")
+    bogus = {"Host": "evil/path?x"}
+    data = api.ok(api.session.get(f"{emu.base_url}/extract/task/{task_id}", headers=bogus, timeout=5))
+    assert data["full_zip_url"].startswith(emu.root_url + "/cdn/pdf/")
