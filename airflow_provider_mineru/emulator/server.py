@@ -393,9 +393,9 @@ class MinerUEmulator:
         if self._server is not None:
             return self
         self._stop_event.clear()
-        self._workdir = tempfile.mkdtemp(prefix="mineru-emulator-")
-        server = _Server((self.host, self.port), _Handler)
+        server = _Server((self.host, self.port), _Handler)  # may raise OSError (port in use)
         server.emulator = self
+        self._workdir = tempfile.mkdtemp(prefix="mineru-emulator-")
         self._server = server
         self.port = server.server_port
         self._thread = threading.Thread(
