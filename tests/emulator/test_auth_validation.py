@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airflow_provider_mineru.emulator import MinerUEmulator
 from airflow_provider_mineru.emulator._contract import parse_page_ranges, resolve_page_ranges
@@ -270,3 +272,35 @@ def test_resolve_page_ranges(spec: str | None, total: int, pages: list[int]) -> 
 def test_parse_page_ranges_rejects(spec: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - any syntax error
         parse_page_ranges(spec)
+
+
+_numbers = st.integers(min_value=-30, max_value=30).filter(lambda n: n != 0)
+_items = st.one_of(
+    _numbers.map(str),
+    st.tuples(_numbers, _numbers).map(lambda t: f"{t[0]}-{t[1]}"),
+    _numbers.map(lambda n: f"{n}-"),
+)
+
+
+@given(
+    items=st.lists(st.tuples(_items, st.sampled_from(["", " ", "  "])), min_size=1, max_size=6),
+    total=st.integers(min_value=1, max_value=40),
+)
+def test_page_ranges_property(items: list[tuple[str, str]], total: int) -> None:
+    spec = ",".join(
+        f"{pad}{item.replace('-', pad + '-' + pad, 1) if not item.startswith('-') else item}{pad}"
+        for item, pad in items
+    )
+    pages = resolve_page_ranges(spec, total)
+    assert pages == sorted(set(pages))
+    assert all(0 <= p < total for p in pages)
+
+    def absolute(n: int) -> int:
+        return n if n > 0 else total + n + 1
+
+    expected: set[int] = set()
+    for item in parse_page_ranges(spec):
+        first = absolute(item.start)
+        last = first if not item.is_range else (total if item.end is None else absolute(item.end))
+        expected |= {p - 1 for p in range(first, last + 1) if 1 <= p <= total}
+    assert set(pages) == expected
