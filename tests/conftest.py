@@ -53,3 +53,27 @@ def mineru_conn(emulator, monkeypatch):
     conn.setdefault("extra", {}).update({"retry_backoff": 0.01, "max_retries": 3, "timeout": 5})
     monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", json.dumps(conn))
     return emulator
+
+
+def register_dag(dag) -> None:
+    """
+    Make a DAG built inside a test runnable with ``dag.test()``.
+
+    Airflow 3.3's ``dag.test()`` looks the DAG up among the serialized DAGs of its bundle, so a DAG
+    that lives only in a test function is written there first. Airflow 2.11 runs it as it is.
+    """
+    from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS
+
+    if not AIRFLOW_V_3_0_PLUS:
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+    with create_session() as session:
+        update_dag_parsing_results_in_db(
+            "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
+        )

@@ -151,18 +151,28 @@ class MinerUBatchSensor(_MinerUSensor):
 
     Returns ``{"batch_ids": [...], "results": [...]}``.
 
-    :param batch_id: the MinerU batch id, or a list of them (as the batch operators return). Templated.
+    :param batch_id: a MinerU batch id, a list of them, or the whole XCom of a batch operator
+        (``batch_id=upload.output``). Templated.
     """
 
     template_fields: Sequence[str] = (*_MinerUSensor.template_fields, "batch_id")
     kind = "batch"
 
-    def __init__(self, *, batch_id: str | Sequence[str], **kwargs: Any) -> None:
+    def __init__(self, *, batch_id: str | Sequence[str] | dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batch_id = batch_id
 
     def _ids(self) -> list[str]:
-        return [self.batch_id] if isinstance(self.batch_id, str) else list(self.batch_id)
+        if isinstance(self.batch_id, dict):  # the XCom of a batch operator
+            return [str(i) for i in self.batch_id["batch_ids"]]
+        if isinstance(self.batch_id, str):
+            text = self.batch_id.strip()
+            if text.startswith("["):  # a list rendered by a Jinja template: "['id1', 'id2']"
+                import ast
+
+                return [str(i) for i in ast.literal_eval(text)]
+            return [text]
+        return [str(i) for i in self.batch_id]
 
     def _trigger(self, end_time: float) -> Any:
         from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger

@@ -1,0 +1,237 @@
+"""Operators and sensors in real Airflow (``dag.test()``): failures, partial results, time-outs, retries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+import pytest
+
+from airflow_provider_mineru.operators.mineru import (
+    MinerUDownloadResultsOperator,
+    MinerUSubmitBatchOperator,
+    MinerUSubmitTaskOperator,
+    MinerUUploadFilesOperator,
+)
+from airflow_provider_mineru.sensors.mineru import MinerUBatchSensor, MinerUTaskSensor
+
+SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
+MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="blocking")]
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def make_dag(**kwargs):
+    from airflow.providers.common.compat.sdk import DAG
+
+    return DAG(
+        dag_id=f"test_{uuid.uuid4().hex[:12]}",
+        schedule=None,
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+        catchup=False,
+        **kwargs,
+    )
+
+
+def sample_url(emu, name: str) -> str:
+    return emu.base_url.split("/api/")[0] + f"/samples/{name}"
+
+
+def run(dag, capfd):
+    """Run the DAG with ``dag.test()``; return {task_id: state} and everything the run printed."""
+    from tests.conftest import register_dag
+
+    register_dag(dag)
+    dag_run = dag.test()
+    states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in dag_run.get_task_instances()}
+    out, err = capfd.readouterr()
+    return states, out + err
+
+
+def xcom(dag_run_dag, task_id: str):
+    from airflow.models import DagRun
+
+    dag_run = DagRun.find(dag_id=dag_run_dag.dag_id)[0]
+    ti = dag_run.get_task_instance(task_id)
+    return ti.xcom_pull(task_ids=task_id)
+
+
+class TestSubmitTask:
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_failed_task_fails_with_err_msg(self, mineru_conn, capfd, deferrable, tmp_path):
+        mineru_conn.fail_next_tasks("the document is damaged beyond repair")
+        with make_dag() as dag:
+            MinerUSubmitTaskOperator(
+                task_id="parse",
+                url=sample_url(mineru_conn, "invoice.pdf"),
+                deferrable=deferrable,
+                poll_interval=0.1,
+                output_path=str(tmp_path),
+            )
+        states, output = run(dag, capfd)
+        assert states["parse"] == "failed"
+        assert "the document is damaged beyond repair" in output
+        assert "MinerUTaskFailedError" in output
+        assert list(tmp_path.iterdir()) == []
+
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_timeout_says_how_far_it_got(self, mineru_conn, capfd, deferrable):
+        mineru_conn.stick("running")
+        with make_dag() as dag:
+            MinerUSubmitTaskOperator(
+                task_id="parse",
+                url=sample_url(mineru_conn, "annual_report.pdf"),
+                deferrable=deferrable,
+                poll_interval=0.1,
+                timeout=1,
+            )
+        states, output = run(dag, capfd)
+        assert states["parse"] == "failed"
+        assert "timed out" in output
+        assert "running" in output
+
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_retry_resumes_instead_of_resubmitting(self, mineru_conn, capfd, deferrable, tmp_path):
+        from airflow_provider_mineru.emulator import Fault
+
+        # The first poll meets a permanent error, so the first try fails after submitting.
+        mineru_conn.inject(Fault(endpoint="get_task", code="A0211", times=1))
+        with make_dag() as dag:
+            MinerUSubmitTaskOperator(
+                task_id="parse",
+                url=sample_url(mineru_conn, "invoice.pdf"),
+                deferrable=deferrable,
+                poll_interval=0.1,
+                retries=1,
+                retry_delay=timedelta(seconds=0),
+                output_path=str(tmp_path),
+            )
+        states, output = run(dag, capfd)
+        assert "A0211" in output
+        assert states["parse"] == "success", output[-3000:]
+        assert len(mineru_conn.requests_to("submit_task")) == 1
+        assert "Resuming the MinerU task" in output
+        assert (tmp_path / "invoice" / "full.md").is_file()
+
+    def test_validation_error_before_any_request(self, mineru_conn, capfd):
+        with make_dag() as dag:
+            MinerUSubmitTaskOperator(task_id="parse", url=sample_url(mineru_conn, "a.pdf"), data_id="not valid!")
+        states, output = run(dag, capfd)
+        assert states["parse"] == "failed"
+        assert "invalid data_id='not valid!'" in output
+        assert mineru_conn.requests == []
+
+    def test_templated_arguments(self, mineru_conn, capfd, tmp_path):
+        with make_dag(params={"doc": "invoice"}) as dag:
+            MinerUSubmitTaskOperator(
+                task_id="parse",
+                url=sample_url(mineru_conn, "{{ params.doc }}.pdf"),
+                data_id="{{ params.doc }}-{{ task.task_id }}",
+                page_ranges="1-{{ 1 + 0 }}",
+                output_path=str(tmp_path) + "/{{ params.doc }}",
+                deferrable=False,
+                poll_interval=0.1,
+            )
+        states, _ = run(dag, capfd)
+        assert states["parse"] == "success"
+        body = mineru_conn.requests_to("submit_task")[0].json
+        assert body["data_id"] == "invoice-parse"
+        assert body["page_ranges"] == "1-1"
+        assert (tmp_path / "invoice" / "invoice-parse" / "full.md").is_file()
+
+
+class TestBatches:
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_failed_file_fails_task_after_saving_others(self, mineru_conn, capfd, deferrable, tmp_path):
+        mineru_conn.fail_next_tasks("unsupported scan quality", match="invoice")
+        with make_dag() as dag:
+            MinerUSubmitBatchOperator(
+                task_id="parse",
+                urls=[sample_url(mineru_conn, "annual_report.pdf"), sample_url(mineru_conn, "invoice.pdf")],
+                deferrable=deferrable,
+                poll_interval=0.1,
+                output_path=str(tmp_path),
+            )
+        states, output = run(dag, capfd)
+        assert states["parse"] == "failed"
+        assert "1 of 2 files failed" in output
+        assert "invoice.pdf: unsupported scan quality" in output
+        assert (tmp_path / "annual_report" / "full.md").is_file()
+        value = xcom(dag, "parse")
+        assert [r["state"] for r in value["results"]] == ["done", "failed"]
+        assert value["results"][1]["err_msg"] == "unsupported scan quality"
+
+    def test_more_than_200_urls_are_split(self, mineru_conn, capfd):
+        urls = [sample_url(mineru_conn, "invoice.pdf") + f"?copy={i}" for i in range(205)]
+        with make_dag() as dag:
+            MinerUSubmitBatchOperator(task_id="parse", urls=urls, wait_for_completion=False)
+        states, _ = run(dag, capfd)
+        assert states["parse"] == "success"
+        batches = mineru_conn.requests_to("submit_batch")
+        assert [len(r.json["files"]) for r in batches] == [200, 5]
+        value = xcom(dag, "parse")
+        assert len(value["batch_ids"]) == 2
+        assert len(value["results"]) == 205
+
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_upload_files_then_download_operator(self, mineru_conn, capfd, deferrable, tmp_path):
+        with make_dag() as dag:
+            upload = MinerUUploadFilesOperator(
+                task_id="upload",
+                paths=[str(SAMPLES / "*.pdf"), {"path": str(SAMPLES / "scanned_receipt.png"), "data_id": "receipt"}],
+                wait_for_completion=False,
+                upload_concurrency=2,
+            )
+            wait = MinerUBatchSensor(
+                task_id="wait",
+                batch_id=upload.output if deferrable else "{{ ti.xcom_pull('upload')['batch_ids'] }}",
+                deferrable=deferrable,
+                poke_interval=0.1,
+                timeout=60,
+            )
+            download = MinerUDownloadResultsOperator(
+                task_id="download", results=upload.output, output_path=str(tmp_path)
+            )
+            upload >> wait >> download
+        states, output = run(dag, capfd)
+        assert states == {"upload": "success", "wait": "success", "download": "success"}, output[-3000:]
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == ["annual_report", "invoice", "receipt", "research_paper"]
+        assert mineru_conn.requests_to("get_task") == []
+
+    def test_bad_file_is_refused_before_any_request(self, mineru_conn, capfd, tmp_path):
+        (tmp_path / "notes.txt").write_text("not a document")
+        (tmp_path / "empty.pdf").write_bytes(b"")
+        with make_dag() as dag:
+            MinerUUploadFilesOperator(task_id="txt", paths=[str(tmp_path / "notes.txt")])
+            MinerUUploadFilesOperator(task_id="empty", paths=[str(tmp_path / "empty.pdf")])
+            MinerUUploadFilesOperator(task_id="missing", paths=[str(tmp_path / "missing.pdf")])
+        states, output = run(dag, capfd)
+        assert states == {"txt": "failed", "empty": "failed", "missing": "failed"}
+        assert "unsupported file type '.txt'" in output
+        assert "empty" in output
+        assert "no such file" in output
+        assert mineru_conn.requests == []
+
+
+class TestSensors:
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_task_sensor_fails_on_failed_task(self, mineru_conn, capfd, deferrable):
+        mineru_conn.fail_next_tasks("cannot read page 3")
+        with make_dag() as dag:
+            submit = MinerUSubmitTaskOperator(
+                task_id="submit", url=sample_url(mineru_conn, "invoice.pdf"), wait_for_completion=False
+            )
+            wait = MinerUTaskSensor(
+                task_id="wait",
+                mineru_task_id="{{ ti.xcom_pull(task_ids='submit')['task_id'] }}",
+                deferrable=deferrable,
+                poke_interval=0.1,
+                timeout=30,
+            )
+            submit >> wait
+        states, output = run(dag, capfd)
+        assert states == {"submit": "success", "wait": "failed"}
+        assert "cannot read page 3" in output
