@@ -1,0 +1,132 @@
+"""Client-side validation, property-based, and checked against the emulator's own rules."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_mineru.emulator import _contract as server_rules
+from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.validation import (
+    MinerULimits,
+    parse_page_ranges,
+    select_pages,
+    validate_data_id,
+    validate_extension,
+    validate_file_size,
+    validate_page_count,
+    validate_seed,
+)
+
+page_number = st.integers(min_value=-700, max_value=700).filter(lambda n: n != 0)
+spaces = st.sampled_from(["", " ", "  "])
+
+
+@st.composite
+def page_item(draw):
+    start = draw(page_number)
+    kind = draw(st.sampled_from(["single", "range", "open"]))
+    if kind == "single":
+        return f"{draw(spaces)}{start}{draw(spaces)}"
+    if kind == "open":
+        return f"{start}{draw(spaces)}-"
+    end = draw(page_number)
+    if start > 0 and end > 0 and end < start:
+        start, end = end, start
+    return f"{start}{draw(spaces)}-{draw(spaces)}{end}"
+
+
+page_ranges = st.lists(page_item(), min_size=1, max_size=6).map(",".join)
+
+
+@given(page_ranges, st.integers(min_value=1, max_value=700))
+def test_valid_page_ranges_parse_and_select_the_same_pages_as_the_server(spec, total):
+    ours = select_pages(parse_page_ranges(spec), total)
+    theirs = [i + 1 for i in server_rules.resolve_page_ranges(spec, total)]
+    assert sorted(ours) == theirs
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="0123456789-, x.", max_size=12))
+def test_what_the_server_refuses_is_refused_before_sending(spec):
+    try:
+        server_rules.check_page_ranges(spec)
+        server_ok = spec.strip() != ""
+    except server_rules.ApiError:
+        server_ok = False
+    try:
+        parse_page_ranges(spec)
+        ours_ok = True
+    except MinerUValidationError as error:
+        assert error.field == "page_ranges"
+        ours_ok = False
+    if not server_ok:
+        assert not ours_ok
+
+
+@given(st.text(max_size=140))
+def test_data_id_matches_the_server(value):
+    try:
+        server_rules.check_data_id(value)
+        server_ok = True
+    except server_rules.ApiError:
+        server_ok = False
+    try:
+        validate_data_id(value)
+        ours_ok = True
+    except MinerUValidationError:
+        ours_ok = False
+    assert ours_ok == server_ok
+
+
+@given(st.text(max_size=70))
+def test_seed_rule(value):
+    import re
+
+    expected = re.fullmatch(r"[A-Za-z0-9_]{1,64}", value) is not None
+    try:
+        validate_seed(value)
+        assert expected
+    except MinerUValidationError as error:
+        assert not expected
+        assert error.field == "seed"
+
+
+@pytest.mark.parametrize(
+    "name", ["a.PDF", "b.Docx", "c.PPT", "d.pptx", "e.PNG", "f.jpg", "g.JPEG", "dir/h.pdf", "ünïcode ñame.pdf"]
+)
+def test_supported_extensions_any_case(name):
+    assert validate_extension(name, "name") == name
+
+
+@pytest.mark.parametrize("name", ["a.txt", "b.PDF.zip", "c", "d.", ".pdf.exe", "e.html", "f.TIFF"])
+def test_unsupported_extensions(name):
+    with pytest.raises(MinerUValidationError, match="unsupported file type"):
+        validate_extension(name, "name")
+
+
+def test_html_only_with_mineru_html():
+    assert validate_extension("page.html", "name", "MinerU-HTML") == "page.html"
+
+
+def test_size_limits_exact_and_over():
+    limits = MinerULimits()
+    validate_file_size(200 * 1024 * 1024, limits, "f")
+    with pytest.raises(MinerUValidationError, match="200 MB"):
+        validate_file_size(200 * 1024 * 1024 + 1, limits, "f")
+    with pytest.raises(MinerUValidationError, match="empty"):
+        validate_file_size(0, limits, "f")
+
+
+def test_page_limits_exact_and_over():
+    limits = MinerULimits()
+    validate_page_count(600, limits, "f")
+    with pytest.raises(MinerUValidationError, match="600 pages"):
+        validate_page_count(601, limits, "f")
+    validate_page_count(601, limits, "f", page_ranges="1-600")
+
+
+def test_limits_from_connection_extras():
+    limits = MinerULimits.from_extra({"max_file_mb": 10, "max_pages": 50, "max_batch_files": "20"})
+    assert (limits.max_file_bytes, limits.max_pages, limits.max_batch_files) == (10 * 1024 * 1024, 50, 20)
