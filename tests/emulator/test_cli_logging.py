@@ -40,7 +40,8 @@ sys.exit(3)
 def test_exec_runs_the_child_with_the_connection(capfd: pytest.CaptureFixture[str]) -> None:
     code = main(["--token", "tok-123", "--uid", "u9", "--exec", sys.executable, "-c", CHILD])
     assert code == 3
-    out = capfd.readouterr().out.splitlines()
+    # Other tests may have configured logging to stdout: read the child's lines, not log lines.
+    out = [line for line in capfd.readouterr().out.splitlines() if line.startswith("{") or line == "-60012"]
     conn = json.loads(out[0])
     assert conn["conn_type"] == "mineru"
     assert conn["password"] == "tok-123"
