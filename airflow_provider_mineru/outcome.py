@@ -69,6 +69,8 @@ class ResultDownloader:
         self.root = output_root(output_path)
         self.log = log
         self._used: set[str] = set()
+        #: Pages parsed, counted from each downloaded ``*_content_list.json``.
+        self.pages = 0
 
     def _unique(self, stem: str) -> str:
         name, counter = stem, 2
@@ -86,6 +88,8 @@ class ResultDownloader:
         if hasattr(target, "mkdir"):
             target.mkdir(parents=True, exist_ok=True)
         extracted = self.hook.download_and_extract(document.full_zip_url, target)
+        if extracted.content_list:
+            self.pages += count_pages(target / extracted.content_list)
         self.log.info(
             "MinerU result of %s: %d files in %s (Markdown: %s)",
             document.name,
@@ -94,6 +98,18 @@ class ResultDownloader:
             extracted.markdown or "none",
         )
         return str(target)
+
+
+def count_pages(content_list_path: Any) -> int:
+    """Distinct ``page_idx`` values in a ``*_content_list.json`` (0 when it cannot be read)."""
+    import json
+
+    try:
+        with content_list_path.open("rb") as handle:
+            blocks = json.load(handle)
+        return len({b.get("page_idx") for b in blocks if isinstance(b, dict) and b.get("page_idx") is not None})
+    except (OSError, ValueError, TypeError):
+        return 0
 
 
 def task_xcom(document: DocumentResult, output_path: str | None) -> dict[str, Any]:
@@ -131,6 +147,7 @@ def finish_documents(
     fail_on_file_error: bool,
     log: Any,
     push_xcom: Any = None,
+    summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """
     Download what is done, build the XCom value, and raise if documents failed.
@@ -142,6 +159,8 @@ def finish_documents(
     :param sources: per document, the URL or path it came from (for folder names).
     :param push_xcom: ``callable(value)`` that stores the XCom before a failure is raised, so
         partial results are kept.
+    :param summary: a dict to fill with counts for asset events: ``documents``, ``done``,
+        ``failed``, ``pages`` and ``output_path``.
     :raises MinerUTaskFailedError: a single task failed, or any batch file failed and
         ``fail_on_file_error`` is set; the message names every failed file and its ``err_msg``.
     """
@@ -163,6 +182,15 @@ def finish_documents(
     failed = [doc for doc in documents if doc.state is MinerUState.FAILED]
     done = sum(1 for doc in documents if doc.state is MinerUState.DONE)
     log.info("MinerU %s finished: %d done, %d failed", kind, done, len(failed))
+    if summary is not None:
+        summary.update(
+            documents=len(documents),
+            done=done,
+            failed=len(failed),
+            pages=downloader.pages,
+            output_path=None if downloader.root is None else str(downloader.root),
+            **({"task_id": ids[0]} if kind == "task" else {"batch_ids": list(ids)}),
+        )
     if failed and (kind == "task" or fail_on_file_error):
         if push_xcom is not None:
             push_xcom(value)
@@ -170,3 +198,33 @@ def finish_documents(
         what = f"MinerU task {ids[0]} failed" if kind == "task" else f"{len(failed)} of {len(documents)} files failed"
         raise MinerUTaskFailedError(f"{what}: {listed}")
     return value
+
+
+def emit_asset_events(context: Any, outlets: Sequence[Any], summary: dict[str, Any]) -> None:
+    """Attach ``summary`` as the ``extra`` of the asset (dataset) event of every outlet of the task."""
+    if not outlets or not summary:
+        return
+    events = context.get("outlet_events")
+    if events is None:
+        return
+    for outlet in outlets:
+        try:
+            events[outlet].extra.update(summary)
+        except (KeyError, TypeError, AttributeError):  # not an asset (e.g. a lineage-only outlet)
+            continue
+
+
+def finish_in_task(context: Any, outlets: Sequence[Any], **kwargs: Any) -> dict[str, Any]:
+    """
+    :func:`finish_documents` inside an Airflow task: partial results are pushed to XCom before a
+    failure is raised, and the task's outlets get an asset event whose ``extra`` summarises the run.
+    """
+    summary: dict[str, Any] = {}
+    try:
+        return finish_documents(
+            push_xcom=lambda value: context["ti"].xcom_push(key="return_value", value=value),
+            summary=summary,
+            **kwargs,
+        )
+    finally:
+        emit_asset_events(context, outlets, summary)

@@ -144,6 +144,15 @@ def raise_for_outcome(event: dict[str, Any] | None, timeout_hint: str = "") -> l
     return [DocumentResult.from_dict(d) for d in event.get("results", [])]
 
 
+def batch_of_documents(event: dict[str, Any] | None) -> list[str | None] | None:
+    """Per document of an outcome payload, the batch (or task) id it belongs to, in order."""
+    ids = (event or {}).get("ids") or []
+    counts = (event or {}).get("counts") or []
+    if not counts:
+        return None
+    return [item_id for item_id, n in zip(ids, counts, strict=False) for _ in range(n)]
+
+
 def poll_once(
     poller: MinerUPoller, fetch: Callable[[str], DocumentResult | BatchResult], *, end_time: float, log: Any
 ) -> dict[str, Any] | None:

@@ -246,8 +246,8 @@ class _MinerUParseOperator(BaseOperator):
         return {"batch_ids": list(record["ids"]), "results": results}
 
     def _finish(self, context: Context, event: dict[str, Any] | None, record: dict[str, Any]) -> Any:
-        from airflow_provider_mineru.outcome import finish_documents
-        from airflow_provider_mineru.polling import raise_for_outcome
+        from airflow_provider_mineru.outcome import finish_in_task
+        from airflow_provider_mineru.polling import batch_of_documents, raise_for_outcome
         from airflow_provider_mineru.resume import SubmissionStore
 
         documents = raise_for_outcome(event)
@@ -255,26 +255,19 @@ class _MinerUParseOperator(BaseOperator):
         store = SubmissionStore(context)
         if not any(d.state is MinerUState.FAILED for d in documents):
             store.clear()
-        return finish_documents(
+        return finish_in_task(
+            context,
+            self.outlets,
             kind=self.kind,
             ids=ids,
             documents=documents,
-            batch_of=self._batch_of(event, documents),
+            batch_of=batch_of_documents(event),
             sources=self.sources(),
             hook=self.hook,
             output_path=self.output_path,
             fail_on_file_error=self.fail_on_file_error,
             log=self.log,
-            push_xcom=lambda value: context["ti"].xcom_push(key="return_value", value=value),
         )
-
-    @staticmethod
-    def _batch_of(event: dict[str, Any] | None, documents: Sequence[DocumentResult]) -> list[str | None]:
-        counts = (event or {}).get("counts")
-        ids = (event or {}).get("ids") or []
-        if not counts:
-            return [ids[0] if len(ids) == 1 else None for _ in documents]
-        return [bid for bid, n in zip(ids, counts, strict=True) for _ in range(n)]
 
 
 class MinerUSubmitTaskOperator(_MinerUParseOperator):
@@ -506,64 +499,55 @@ class MinerUDownloadResultsOperator(BaseOperator):
 
         return MinerUHook(mineru_conn_id=self.mineru_conn_id)
 
+    def _refresh(self, value: Any) -> tuple[str, list[str], list[DocumentResult], list[str | None]]:
+        """Ask MinerU for the current state of every document of one XCom value."""
+        if not isinstance(value, dict) or not ("task_id" in value or "batch_ids" in value):
+            raise MinerUValidationError("results", value, "must be the XCom of a MinerU operator or sensor")
+        if "task_id" in value:
+            return "task", [value["task_id"]], [self.hook.get_task(value["task_id"])], [None]
+        documents: list[DocumentResult] = []
+        batch_of: list[str | None] = []
+        for batch_id in value["batch_ids"]:
+            batch = self.hook.get_batch(batch_id)
+            documents.extend(batch.files)
+            batch_of.extend([batch_id] * len(batch.files))
+        return "batch", list(value["batch_ids"]), documents, batch_of
+
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.outcome import finish_documents
+        from airflow_provider_mineru.outcome import emit_asset_events, finish_documents
 
         values = self.results if isinstance(self.results, (list, tuple)) else [self.results]
-        shaped = []
-        for value in values:
-            if not isinstance(value, dict) or not ("task_id" in value or "batch_ids" in value):
-                raise MinerUValidationError("results", value, "must be the XCom of a MinerU operator or sensor")
-            if "task_id" in value:
-                document = self.hook.get_task(value["task_id"])
+        shaped, totals = [], {"documents": 0, "done": 0, "failed": 0, "pages": 0}
+        try:
+            for value in values:
+                kind, ids, documents, batch_of = self._refresh(value)
+                unfinished = [d for d in documents if not d.is_terminal]
+                if unfinished and self.fail_on_file_error:
+                    raise MinerUError(
+                        f"{len(unfinished)} documents are not finished yet: "
+                        + "; ".join(d.describe() for d in unfinished[:10])
+                    )
+                summary: dict[str, Any] = {}
                 shaped.append(
                     finish_documents(
-                        kind="task",
-                        ids=[value["task_id"]],
-                        documents=[document],
+                        kind=kind,
+                        ids=ids,
+                        documents=documents,
+                        batch_of=batch_of,
                         hook=self.hook,
                         output_path=self.output_path,
                         fail_on_file_error=self.fail_on_file_error,
                         log=self.log,
-                        push_xcom=None,
+                        push_xcom=lambda v: context["ti"].xcom_push(key="return_value", value=v),
+                        summary=summary,
                     )
-                    if document.is_terminal
-                    else _not_finished(document, self.fail_on_file_error)
                 )
-                continue
-            documents, batch_of = [], []
-            for batch_id in value["batch_ids"]:
-                batch = self.hook.get_batch(batch_id)
-                documents.extend(batch.files)
-                batch_of.extend([batch_id] * len(batch.files))
-            unfinished = [d for d in documents if not d.is_terminal]
-            if unfinished and self.fail_on_file_error:
-                raise MinerUError(
-                    f"{len(unfinished)} documents are not finished yet: "
-                    + "; ".join(d.describe() for d in unfinished[:10])
-                )
-            shaped.append(
-                finish_documents(
-                    kind="batch",
-                    ids=value["batch_ids"],
-                    documents=documents,
-                    batch_of=batch_of,
-                    hook=self.hook,
-                    output_path=self.output_path,
-                    fail_on_file_error=self.fail_on_file_error,
-                    log=self.log,
-                    push_xcom=lambda v: context["ti"].xcom_push(key="return_value", value=v),
-                )
-            )
+                for key in totals:
+                    totals[key] += summary.get(key, 0)
+                totals["output_path"] = summary.get("output_path")
+        finally:
+            emit_asset_events(context, self.outlets, totals)
         return shaped if isinstance(self.results, (list, tuple)) else shaped[0]
-
-
-def _not_finished(document: DocumentResult, fail: bool) -> dict[str, Any]:
-    from airflow_provider_mineru.outcome import task_xcom
-
-    if fail:
-        raise MinerUError(f"MinerU task is not finished yet: {document.describe()}")
-    return task_xcom(document, None)
 
 
 def _shift_index(error: MinerUValidationError, offset: int, argument: str) -> MinerUValidationError:

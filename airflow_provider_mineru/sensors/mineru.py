@@ -95,23 +95,21 @@ class _MinerUSensor(BaseSensorOperator):
         raise NotImplementedError
 
     def _finish(self, context: Context, event: dict[str, Any] | None) -> Any:
-        from airflow_provider_mineru.outcome import finish_documents
-        from airflow_provider_mineru.polling import raise_for_outcome
+        from airflow_provider_mineru.outcome import finish_in_task
+        from airflow_provider_mineru.polling import batch_of_documents, raise_for_outcome
 
         documents = raise_for_outcome(event)
-        counts = (event or {}).get("counts") or []
-        ids = (event or {}).get("ids") or self._ids()
-        batch_of = [bid for bid, n in zip(ids, counts, strict=False) for _ in range(n)] if counts else None
-        return finish_documents(
+        return finish_in_task(
+            context,
+            self.outlets,
             kind=self.kind,
-            ids=ids,
+            ids=(event or {}).get("ids") or self._ids(),
             documents=documents,
-            batch_of=batch_of,
+            batch_of=batch_of_documents(event),
             hook=self.hook,
             output_path=self.output_path,
             fail_on_file_error=self.fail_on_file_error,
             log=self.log,
-            push_xcom=lambda value: context["ti"].xcom_push(key="return_value", value=value),
         )
 
 
