@@ -60,11 +60,13 @@ def register_dag(dag) -> None:
     Make a DAG built inside a test runnable with ``dag.test()``.
 
     Airflow 3.3's ``dag.test()`` looks the DAG up among the serialized DAGs of its bundle, so a DAG
-    that lives only in a test function is written there first. Airflow 2.11 runs it as it is.
+    that lives only in a test function is written there first. Airflow 2.11 runs it as it is, but
+    records dataset events only for datasets a synced DAG declares.
     """
     from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS
 
     if not AIRFLOW_V_3_0_PLUS:
+        dag.sync_to_db()
         return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.collection import update_dag_parsing_results_in_db
