@@ -561,3 +561,63 @@ def _shift_index(error: MinerUValidationError, offset: int, argument: str) -> Mi
     if field == "files":
         field = argument
     return MinerUValidationError(field, error.value, error.limit)
+
+
+class MinerUDocumentsOperator(BaseOperator):
+    """
+    Turn downloaded MinerU results into per-page documents for embedding and RAG pipelines.
+
+    Reads each result's ``*_content_list.json`` (reading-order blocks) and writes
+    ``documents.jsonl`` beside its ``full.md``: one JSON line per page,
+    ``{"text", "metadata": {"file_name", "data_id", "page_number", "block_types", "output_path",
+    "source"}}`` — the shape ``DocumentLoaderOperator`` of apache-airflow-providers-common-ai returns.
+
+    Returns the documents themselves when there are at most ``max_xcom_documents`` of them, else
+    ``{"documents_paths": [...], "count": N}`` so large outputs stay out of XCom.
+
+    :param results: the XCom of a MinerU operator, sensor or :class:`MinerUDownloadResultsOperator`
+        that downloaded results (entries need ``output_path``). Templated.
+    :param max_xcom_documents: most documents returned inline.
+    """
+
+    template_fields: Sequence[str] = ("results",)
+
+    def __init__(self, *, results: Any, max_xcom_documents: int = 100, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+        self.max_xcom_documents = max_xcom_documents
+
+    def execute(self, context: Context) -> Any:
+        import json
+
+        from airflow_provider_mineru.documents import (
+            find_content_list,
+            iter_result_entries,
+            page_documents,
+            write_jsonl,
+        )
+        from airflow_provider_mineru.outcome import output_root
+
+        documents: list[dict[str, Any]] = []
+        paths: list[str] = []
+        for entry in iter_result_entries(self.results):
+            if not entry.get("output_path"):
+                continue
+            folder = output_root(entry["output_path"])
+            content_list = find_content_list(folder)
+            if content_list is None:
+                self.log.warning("No *_content_list.json in %s; skipped", folder)
+                continue
+            with content_list.open("rb") as handle:
+                blocks = json.load(handle)
+            pages = page_documents(
+                blocks, file_name=entry.get("file_name"), data_id=entry.get("data_id"), output_path=str(folder)
+            )
+            target = folder / "documents.jsonl"
+            write_jsonl(target, pages)
+            paths.append(str(target))
+            documents.extend(pages)
+        self.log.info("Wrote %d page documents into %d documents.jsonl files", len(documents), len(paths))
+        if len(documents) <= self.max_xcom_documents:
+            return documents
+        return {"documents_paths": paths, "count": len(documents)}
