@@ -112,27 +112,24 @@ def count_pages(content_list_path: Any) -> int:
         return 0
 
 
-def task_xcom(document: DocumentResult, output_path: str | None) -> dict[str, Any]:
+def _document_fields(document: DocumentResult, output_path: str | None) -> dict[str, Any]:
     return {
-        "task_id": document.task_id,
         "data_id": document.data_id,
         "state": document.raw_state or document.state.value,
         "full_zip_url": document.full_zip_url,
         "err_msg": document.err_msg,
         "output_path": output_path,
     }
+
+
+def task_xcom(document: DocumentResult, output_path: str | None) -> dict[str, Any]:
+    """The XCom of one task: ``task_id``, ``data_id``, ``state``, ``full_zip_url``, ``err_msg``, ``output_path``."""
+    return {"task_id": document.task_id, **_document_fields(document, output_path)}
 
 
 def batch_entry(document: DocumentResult, output_path: str | None, batch_id: str | None) -> dict[str, Any]:
-    return {
-        "file_name": document.file_name,
-        "data_id": document.data_id,
-        "state": document.raw_state or document.state.value,
-        "full_zip_url": document.full_zip_url,
-        "err_msg": document.err_msg,
-        "output_path": output_path,
-        "batch_id": batch_id,
-    }
+    """One file of a batch XCom: ``file_name`` + the task fields (without ``task_id``) + ``batch_id``."""
+    return {"file_name": document.file_name, **_document_fields(document, output_path), "batch_id": batch_id}
 
 
 def finish_documents(

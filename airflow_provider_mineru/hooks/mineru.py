@@ -16,10 +16,10 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from airflow.providers.http.hooks.http import HttpHook
 
@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from airflow_provider_mineru.results import ExtractedResult, ZipLimits
+
+T = TypeVar("T")
 
 #: Bytes read per chunk when streaming uploads and downloads.
 CHUNK_SIZE = 1024 * 1024
@@ -223,6 +225,11 @@ class MinerUHook(HttpHook):
         # TCP keep-alive adapter from the HTTP provider, mounted as HttpHook mounts it.
         return self._configure_session_from_mount_adapters(session)
 
+    @property
+    def _file_timeout(self) -> tuple[float, float]:
+        """(connect, read) time-outs for uploads and downloads: reads may take minutes on large files."""
+        return (self.config.timeout, max(self.config.timeout, 300.0))
+
     def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None) -> Any:
         """The authenticated ``requests`` session (shared by every call of this hook)."""
         return self._api_session
@@ -242,24 +249,33 @@ class MinerUHook(HttpHook):
         )
         return delay
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _with_retries(
+        self, what: str, attempt: Callable[[], T], *, method: str = "GET", body: dict[str, Any] | None = None
+    ) -> T:
+        """Run ``attempt`` until it succeeds, retrying transient failures by the connection's policy."""
         import requests
 
-        config = self.config
-        url = join_url(config.base_url, path)
-        what = f"{method} {path}"
-        attempt = 0
+        tries = 0
         while True:
             try:
-                response = self._api_session.request(method, url, json=body, timeout=config.timeout)
-                return parse_api_response(response.status_code, response.headers, response.content)
+                return attempt()
             except requests.RequestException as exc:
-                error: MinerUError = _connection_error(exc, method, path, body)
+                error: MinerUError = _connection_error(exc, method, what, body)
                 self._warn_if_ambiguous(error, method, body)
             except MinerUError as exc:
                 error = exc
-            time.sleep(self._retry_or_raise(attempt, error, what))
-            attempt += 1
+            time.sleep(self._retry_or_raise(tries, error, what))
+            tries += 1
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        config = self.config
+        url = join_url(config.base_url, path)
+
+        def attempt() -> Any:
+            response = self._api_session.request(method, url, json=body, timeout=config.timeout)
+            return parse_api_response(response.status_code, response.headers, response.content)
+
+        return self._with_retries(f"{method} {path}", attempt, method=method, body=body)
 
     def _warn_if_ambiguous(self, error: MinerUError, method: str, body: dict[str, Any] | None) -> None:
         if method == "POST" and getattr(error, "ambiguous", False):
@@ -424,28 +440,21 @@ class MinerUHook(HttpHook):
             object-storage URL or an ``ObjectStoragePath``.
         :return: bytes sent.
         """
-        import requests
-
         if not isinstance(source, SourceFile):
             source = resolve_sources([source], self.config.limits)[0]
-        attempt = 0
-        while True:
-            try:
-                with source.open() as handle:
-                    response = self._file_session.put(
-                        upload_url,
-                        data=_ChunkedReader(handle, source.size),
-                        headers={"Content-Length": str(source.size)},
-                        timeout=(self.config.timeout, max(self.config.timeout, 300.0)),
-                    )
-                    _check_file_response("upload", response.status_code, response.headers, response.content)
-                    return source.size
-            except requests.RequestException as exc:
-                error: MinerUError = _connection_error(exc, "PUT", "upload", None)
-            except MinerUError as exc:
-                error = exc
-            time.sleep(self._retry_or_raise(attempt, error, f"upload of {source.name}"))
-            attempt += 1
+
+        def attempt() -> int:
+            with source.open() as handle:
+                response = self._file_session.put(
+                    upload_url,
+                    data=_ChunkedReader(handle, source.size),
+                    headers={"Content-Length": str(source.size)},
+                    timeout=self._file_timeout,
+                )
+                _check_file_response("upload", response.status_code, response.headers, response.content)
+            return source.size
+
+        return self._with_retries(f"upload of {source.name}", attempt, method="PUT")
 
     def download_result(self, full_zip_url: str, destination: str | os.PathLike[str]) -> Path:
         """
@@ -454,34 +463,25 @@ class MinerUHook(HttpHook):
         :param full_zip_url: the ``full_zip_url`` of a ``done`` document.
         :param destination: local file path to write.
         """
-        import requests
-
         destination = Path(destination)
-        attempt = 0
-        while True:
-            try:
-                with self._file_session.get(
-                    full_zip_url, stream=True, timeout=(self.config.timeout, max(self.config.timeout, 300.0))
-                ) as response:
-                    if response.status_code >= 300:
-                        _check_file_response("download", response.status_code, response.headers, response.content)
-                    expected = response.headers.get("Content-Length")
-                    written = 0
-                    with open(destination, "wb") as out:
-                        for chunk in response.iter_content(CHUNK_SIZE):
-                            out.write(chunk)
-                            written += len(chunk)
-                    if expected is not None and written != int(expected):
-                        raise MinerUConnectionError(
-                            f"result download ended after {written} of {expected} bytes: {_safe_url(full_zip_url)}"
-                        )
-                    return destination
-            except requests.RequestException as exc:
-                error: MinerUError = _connection_error(exc, "GET", "result zip", None)
-            except MinerUError as exc:
-                error = exc
-            time.sleep(self._retry_or_raise(attempt, error, f"download of {_safe_url(full_zip_url)}"))
-            attempt += 1
+
+        def attempt() -> Path:
+            with self._file_session.get(full_zip_url, stream=True, timeout=self._file_timeout) as response:
+                if response.status_code >= 300:
+                    _check_file_response("download", response.status_code, response.headers, response.content)
+                expected = response.headers.get("Content-Length")
+                written = 0
+                with open(destination, "wb") as out:
+                    for chunk in response.iter_content(CHUNK_SIZE):
+                        out.write(chunk)
+                        written += len(chunk)
+            if expected is not None and written != int(expected):
+                raise MinerUConnectionError(
+                    f"result download ended after {written} of {expected} bytes: {_safe_url(full_zip_url)}"
+                )
+            return destination
+
+        return self._with_retries(f"download of {_safe_url(full_zip_url)}", attempt)
 
     def download_and_extract(
         self, full_zip_url: str, target: Any, *, limits: ZipLimits | None = None
