@@ -33,11 +33,15 @@ class MinerUPoller:
     :param kind: ``"task"`` (``ids`` holds one task id) or ``"batch"`` (``ids`` holds batch ids).
     :param ids: the MinerU task id, or the batch ids in submission order.
     :param expected_files: per batch, how many files it holds (a fresh batch may list fewer).
+    :param failed_files: per batch, files that failed before MinerU saw them (an upload that could
+        not be completed) and their error: they count as ``failed`` instead of waiting forever in
+        ``waiting-file``.
     """
 
     kind: Kind
     ids: Sequence[str]
     expected_files: Sequence[int] | None = None
+    failed_files: dict[str, dict[str, str]] | None = None
     results: dict[str, list[DocumentResult]] = field(default_factory=dict)
     _last_lines: dict[str, str] = field(default_factory=dict)
 
@@ -58,6 +62,9 @@ class MinerUPoller:
     def record(self, item_id: str, answer: DocumentResult | BatchResult) -> list[str]:
         """Store one poll's answer; return log lines for documents whose state changed."""
         documents = list(answer.files) if isinstance(answer, BatchResult) else [answer]
+        local_failures = (self.failed_files or {}).get(item_id)
+        if local_failures:
+            documents = _apply_local_failures(documents, local_failures)
         self.results[item_id] = documents
         changes = []
         for index, document in enumerate(documents):
@@ -126,6 +133,29 @@ class MinerUPoller:
         if error is not None:
             payload["error"] = error.to_dict()
         return payload
+
+
+def _apply_local_failures(documents: list[DocumentResult], failures: dict[str, str]) -> list[DocumentResult]:
+    """Mark files that never reached MinerU as failed with their error (listed or not by MinerU)."""
+    from dataclasses import replace
+
+    from airflow_provider_mineru.models import MinerUState
+
+    listed = {d.file_name for d in documents}
+    marked = [
+        replace(d, state=MinerUState.FAILED, raw_state="failed", err_msg=f"upload failed: {failures[d.file_name]}")
+        if d.file_name in failures
+        else d
+        for d in documents
+    ]
+    for name, error in failures.items():
+        if name not in listed:
+            marked.append(
+                DocumentResult(
+                    state=MinerUState.FAILED, raw_state="failed", file_name=name, err_msg=f"upload failed: {error}"
+                )
+            )
+    return marked
 
 
 def raise_for_outcome(event: dict[str, Any] | None, timeout_hint: str = "") -> list[DocumentResult]:

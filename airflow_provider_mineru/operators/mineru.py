@@ -214,7 +214,12 @@ class _MinerUParseOperator(BaseOperator):
     def _poller(self, record: dict[str, Any]) -> MinerUPoller:
         from airflow_provider_mineru.polling import MinerUPoller
 
-        return MinerUPoller(kind=self.kind, ids=record["ids"], expected_files=record.get("expected_files"))
+        return MinerUPoller(
+            kind=self.kind,
+            ids=record["ids"],
+            expected_files=record.get("expected_files"),
+            failed_files=record.get("failed_files"),
+        )
 
     def _trigger(self, record: dict[str, Any], end_time: float) -> Any:
         from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger, MinerUTaskTrigger
@@ -229,6 +234,7 @@ class _MinerUParseOperator(BaseOperator):
         return MinerUBatchTrigger(
             batch_ids=record["ids"],
             expected_files=record.get("expected_files"),
+            failed_files=record.get("failed_files"),
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=self.poll_interval,
@@ -427,33 +433,48 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
     def submit(self, store: Any) -> dict[str, Any]:
         sources = getattr(self, "_sources", None) or self._resolved()
         chunks = _chunks(sources, self.hook.config.limits.max_batch_files)
-        record: dict[str, Any] = {"ids": [], "expected_files": [], "complete": False}
+        record: dict[str, Any] = {"ids": [], "expected_files": [], "failed_files": {}, "complete": False}
         for chunk in chunks:
             grant = self.hook.request_upload_urls(self._file_entries(chunk), **self.options())
             record["ids"].append(grant.batch_id)
             record["expected_files"].append(len(chunk))
-            self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(chunk))
-            self._upload_all([source for source, _ in chunk], grant.file_urls)
             store.save(record)
+            self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(chunk))
+            failures = self._upload_all([source for source, _ in chunk], grant.file_urls)
+            if failures:
+                record["failed_files"][grant.batch_id] = failures
+                store.save(record)
+        uploaded = sum(record["expected_files"]) - sum(len(f) for f in record["failed_files"].values())
+        if uploaded == 0:
+            raise MinerUError(
+                "no file could be uploaded: "
+                + "; ".join(f"{name}: {error}" for f in record["failed_files"].values() for name, error in f.items())
+            )
         record["complete"] = True
         return record
 
-    def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> None:
+    def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> dict[str, str]:
+        """Upload ``upload_concurrency`` files at a time; return ``{file name: error}`` for those that failed."""
         started = time.monotonic()
+        failures: dict[str, str] = {}
         with ThreadPoolExecutor(max_workers=min(self.upload_concurrency, len(sources))) as pool:
-            futures = [
-                pool.submit(self.hook.upload_file, url, source) for source, url in zip(sources, urls, strict=True)
-            ]
-            errors = []
+            pairs = zip(sources, urls, strict=True)
+            futures = [pool.submit(self.hook.upload_file, url, source) for source, url in pairs]
             for source, future in zip(sources, futures, strict=True):
                 try:
                     future.result()
                 except MinerUError as error:
-                    errors.append(f"{source.name}: {error}")
+                    self.log.error("Upload of %s failed: %s", source.name, error)
+                    failures[source.name] = str(error)
         total = sum(s.size for s in sources)
-        self.log.info("Uploaded %d files (%.1f MB) in %.1fs", len(sources), total / 1e6, time.monotonic() - started)
-        if errors:
-            raise MinerUError(f"{len(errors)} of {len(sources)} uploads failed: " + "; ".join(errors))
+        self.log.info(
+            "Uploaded %d of %d files (%.1f MB) in %.1fs",
+            len(sources) - len(failures),
+            len(sources),
+            total / 1e6,
+            time.monotonic() - started,
+        )
+        return failures
 
     def sources(self) -> list[str | None]:
         sources = getattr(self, "_sources", None)

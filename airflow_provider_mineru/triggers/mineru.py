@@ -113,6 +113,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
     :param batch_ids: MinerU batch ids, in submission order.
     :param expected_files: per batch, how many files were submitted (so a batch that does not list
         all its files yet is not taken as finished).
+    :param failed_files: per batch, files whose upload failed, with the error (counted as failed).
     :param mineru_conn_id: the ``mineru`` connection.
     :param poll_interval: seconds between polls.
     :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
@@ -124,12 +125,14 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
         batch_ids: Sequence[str],
         end_time: float,
         expected_files: Sequence[int] | None = None,
+        failed_files: dict[str, dict[str, str]] | None = None,
         mineru_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 10.0,
     ) -> None:
         super().__init__(mineru_conn_id=mineru_conn_id, poll_interval=poll_interval, end_time=end_time)
         self.batch_ids = list(batch_ids)
         self.expected_files = None if expected_files is None else [int(n) for n in expected_files]
+        self.failed_files = failed_files or None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -137,6 +140,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
             {
                 "batch_ids": self.batch_ids,
                 "expected_files": self.expected_files,
+                "failed_files": self.failed_files,
                 "end_time": self.end_time,
                 "mineru_conn_id": self.mineru_conn_id,
                 "poll_interval": self.poll_interval,
@@ -144,7 +148,9 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
         )
 
     def _poller(self) -> MinerUPoller:
-        return MinerUPoller(kind="batch", ids=self.batch_ids, expected_files=self.expected_files)
+        return MinerUPoller(
+            kind="batch", ids=self.batch_ids, expected_files=self.expected_files, failed_files=self.failed_files
+        )
 
     async def _fetch(self, hook: Any, item_id: str) -> Any:
         return await hook.aget_batch(item_id)

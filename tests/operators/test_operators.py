@@ -201,6 +201,33 @@ class TestBatches:
         assert names == ["annual_report", "invoice", "receipt", "research_paper"]
         assert mineru_conn.requests_to("get_task") == []
 
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_failed_upload_is_a_failed_file_not_a_lost_batch(self, mineru_conn, capfd, deferrable, tmp_path):
+        from airflow_provider_mineru.emulator import Fault
+
+        mineru_conn.inject(
+            Fault(endpoint="upload", match=".png", http_status=403, body="<Error><Code>AccessDenied</Code></Error>")
+        )
+        with make_dag() as dag:
+            MinerUUploadFilesOperator(
+                task_id="upload",
+                paths=[str(SAMPLES / "invoice.pdf"), str(SAMPLES / "scanned_receipt.png")],
+                output_path=str(tmp_path),
+                fail_on_file_error=False,
+                deferrable=deferrable,
+                poll_interval=0.1,
+            )
+        states, output = run(dag, capfd)
+        assert states["upload"] == "success", output[-2000:]
+        value = xcom(dag, "upload")
+        assert [(r["file_name"], r["state"]) for r in value["results"]] == [
+            ("invoice.pdf", "done"),
+            ("scanned_receipt.png", "failed"),
+        ]
+        assert "AccessDenied" in value["results"][1]["err_msg"]
+        assert (tmp_path / "invoice" / "full.md").is_file()
+        assert len(mineru_conn.requests_to("file_urls")) == 1
+
     def test_bad_file_is_refused_before_any_request(self, mineru_conn, capfd, tmp_path):
         (tmp_path / "notes.txt").write_text("not a document")
         (tmp_path / "empty.pdf").write_bytes(b"")
