@@ -43,7 +43,8 @@ class SubmissionStore:
 
     @property
     def backend(self) -> str:
-        return "task_state_store" if self._state_store is not None else "variable"
+        """``task_state_store`` (Airflow 3.3+) or ``Airflow Variable <key>``."""
+        return "task_state_store" if self._state_store is not None else f"Airflow Variable {self.variable_key}"
 
     def load(self) -> dict[str, Any] | None:
         """The record an earlier try saved, or None."""

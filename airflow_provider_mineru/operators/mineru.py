@@ -185,6 +185,9 @@ class _MinerUParseOperator(BaseOperator):
         else:
             record = self.submit(store)
             store.save(record)
+            self.log.info(
+                "Recorded MinerU %s ids %s in the %s: a retry resumes them", self.kind, record["ids"], store.backend
+            )
         context["ti"].xcom_push(key=f"mineru_{self.kind}_ids", value=record["ids"])
 
         poller = self._poller(record)

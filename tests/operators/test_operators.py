@@ -113,6 +113,9 @@ class TestSubmitTask:
         assert states["parse"] == "success", output[-3000:]
         assert len(mineru_conn.requests_to("submit_task")) == 1
         assert "Resuming the MinerU task" in output
+        from airflow_provider_mineru.version_compat import AIRFLOW_V_3_3_PLUS
+
+        assert ("in the task_state_store" in output) == AIRFLOW_V_3_3_PLUS
         assert (tmp_path / "invoice" / "full.md").is_file()
 
     def test_validation_error_before_any_request(self, mineru_conn, capfd):
