@@ -36,7 +36,7 @@ class MinerUConnectionConfig:
 
     @property
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", **self.headers}
+        return {**self.headers, "Authorization": f"Bearer {self.token}"}
 
     @classmethod
     def from_connection(cls, conn: Any, extra: dict[str, Any] | None = None) -> MinerUConnectionConfig:
@@ -56,7 +56,7 @@ class MinerUConnectionConfig:
         return cls(
             base_url=base_url_from_connection(conn.host, conn.schema, conn.port, extra),
             token=token,
-            timeout=float(extra.get("timeout") or DEFAULT_TIMEOUT),
+            timeout=float(extra.get("timeout") or DEFAULT_TIMEOUT),  # blank in the form: the default
             uid=(str(extra["uid"]) if extra.get("uid") not in (None, "") else None),
             limits=MinerULimits.from_extra(extra),
             retry=RetryPolicy.from_extra(extra),

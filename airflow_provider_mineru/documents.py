@@ -63,8 +63,9 @@ def page_documents(
 
 def iter_result_entries(results: Any) -> Iterator[dict[str, Any]]:
     """Every document entry in the XCom of any MinerU operator or sensor (or a list of them)."""
-    values = results if isinstance(results, (list, tuple)) else [results]
-    for value in values:
+    from airflow_provider_mineru.outcome import xcom_values
+
+    for value in xcom_values(results):
         if not isinstance(value, dict):
             continue
         if "results" in value:

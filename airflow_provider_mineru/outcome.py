@@ -25,6 +25,32 @@ from airflow_provider_mineru.models import DocumentResult, MinerUState
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
+def parse_rendered_xcom(value: Any) -> Any:
+    """
+    An XCom value that reached an operator as text, parsed back.
+
+    A Jinja template such as ``"{{ ti.xcom_pull('parse') }}"`` renders a dict or list as its
+    Python ``repr`` unless the DAG renders native objects; accept that form too.
+    """
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        import ast
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError:
+            return ast.literal_eval(value.strip())
+    return value
+
+
+def xcom_values(results: Any) -> list[Any]:
+    """One or many XCom values as a list: a dict, a list, or a mapped task's lazy sequence."""
+    results = parse_rendered_xcom(results)
+    if isinstance(results, (dict, str)) or results is None:
+        return [results]
+    return list(results)
+
+
 def output_root(output_path: Any) -> Any:
     """A local ``Path`` for a plain path, an ``ObjectStoragePath`` for ``s3://…`` and the like."""
     if output_path is None:
@@ -158,8 +184,8 @@ def finish_documents(
         partial results are kept.
     :param summary: a dict to fill with counts for asset events: ``documents``, ``done``,
         ``failed``, ``pages`` and ``output_path``.
-    :raises MinerUTaskFailedError: a single task failed, or any batch file failed and
-        ``fail_on_file_error`` is set; the message names every failed file and its ``err_msg``.
+    :raises MinerUTaskFailedError: a document failed and ``fail_on_file_error`` is set (the
+        default); the message names every failed document and its ``err_msg``.
     """
     downloader = ResultDownloader(hook, output_path, log)
     outputs = [
@@ -188,7 +214,7 @@ def finish_documents(
             output_path=None if downloader.root is None else str(downloader.root),
             **({"task_id": ids[0]} if kind == "task" else {"batch_ids": list(ids)}),
         )
-    if failed and (kind == "task" or fail_on_file_error):
+    if failed and fail_on_file_error:
         if push_xcom is not None:
             push_xcom(value)
         listed = "; ".join(f"{doc.name}: {doc.err_msg or 'no err_msg'}" for doc in failed)

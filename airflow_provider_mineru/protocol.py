@@ -290,7 +290,10 @@ def _make_error(
 @dataclass(frozen=True)
 class RetryPolicy:
     """
-    How transient errors are retried: exponential backoff with full jitter, honouring ``Retry-After``.
+    How transient errors are retried: exponential backoff with jitter, honouring ``Retry-After``.
+
+    Retry ``n`` (from 0) waits a random time between half and all of ``min(max_backoff, backoff * 2**n)``,
+    or what ``Retry-After`` asked for, capped at ``max_retry_after``.
 
     :param max_retries: retries after the first attempt (0 disables retrying).
     :param backoff: base delay in seconds; attempt ``n`` waits up to ``backoff * 2**n``.
@@ -305,13 +308,29 @@ class RetryPolicy:
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any]) -> RetryPolicy:
-        """Read ``max_retries``, ``retry_backoff``, ``retry_max_backoff`` from connection extras."""
+        """
+        Read ``max_retries``, ``retry_backoff``, ``retry_max_backoff`` and ``retry_max_after`` from
+        connection extras; a missing or blank value keeps the default.
+        """
         default = cls()
+
+        def read(key: str, fallback: float) -> float:
+            value = extra.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return fallback
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise MinerUValidationError(f"connection extra {key}", value, "must be a number") from None
+            if number < 0:
+                raise MinerUValidationError(f"connection extra {key}", value, "must be 0 or more")
+            return number
+
         return cls(
-            max_retries=int(extra.get("max_retries", default.max_retries)),
-            backoff=float(extra.get("retry_backoff", default.backoff)),
-            max_backoff=float(extra.get("retry_max_backoff", default.max_backoff)),
-            max_retry_after=float(extra.get("retry_max_after", default.max_retry_after)),
+            max_retries=int(read("max_retries", default.max_retries)),
+            backoff=read("retry_backoff", default.backoff),
+            max_backoff=read("retry_max_backoff", default.max_backoff),
+            max_retry_after=read("retry_max_after", default.max_retry_after),
         )
 
     def delay(self, attempt: int, error: BaseException) -> float | None:

@@ -143,6 +143,7 @@ def resolve_sources(
     *,
     model_version: str | None = None,
     field: str = "paths",
+    page_ranges: str | None = None,
 ) -> list[SourceFile]:
     """
     Expand ``paths`` into the documents to upload and check each one before anything is sent.
@@ -152,18 +153,21 @@ def resolve_sources(
     ``limits.max_file_bytes`` and, for local PDFs, within ``limits.max_pages``.
 
     :param paths: one path or a list: local paths, globs, folders, URLs or ``ObjectStoragePath``.
+    :param field: the argument name used in error messages; a list's items are named ``field[i]``.
+    :param page_ranges: the pages that will be parsed; a long PDF passes if the selection is short.
     :raises MinerUValidationError: naming the path and the rule it broke.
     """
-    if isinstance(paths, (str, os.PathLike)) or _is_object_storage(paths):
-        paths = [paths]
+    single = isinstance(paths, (str, os.PathLike)) or _is_object_storage(paths)
+    items = [paths] if single else list(paths)
     sources: list[SourceFile] = []
-    for index, item in enumerate(paths):
-        item_field = f"{field}[{index}]"
+    for index, item in enumerate(items):
+        item_field = field if single else f"{field}[{index}]"
         for source in _expand_one(item, item_field, model_version):
-            validate_extension(source.name, f"{item_field} ({source.location})", model_version)
-            validate_file_size(source.size, limits, f"{item_field} ({source.location})")
-            validate_page_count(source.page_count(), limits, f"{item_field} ({source.location})")
+            where = f"{item_field} ({source.location})"
+            validate_extension(source.name, where, model_version)
+            validate_file_size(source.size, limits, where)
+            validate_page_count(source.page_count(), limits, where, page_ranges)
             sources.append(source)
     if not sources:
-        raise MinerUValidationError(field, list(map(str, paths)), "no supported document found")
+        raise MinerUValidationError(field, [str(p) for p in items], "no supported document found")
     return sources

@@ -72,7 +72,8 @@ class _MinerUParseOperator(BaseOperator):
     :param output_path: folder (local path, ``s3://…`` or ``ObjectStoragePath``) where each ``done``
         document's result zip is extracted into ``<output_path>/<data_id or file stem>/``.
     :param fail_on_file_error: fail the Airflow task when any document failed (after saving and
-        pushing the others' results); False succeeds with the partial result.
+        pushing the others' results); False succeeds with the partial result (the XCom lists each
+        failed document with its ``err_msg``).
     :param is_ocr: force OCR (default false).
     :param enable_formula: recognise formulas (default true).
     :param enable_table: recognise tables (default true).
@@ -159,16 +160,18 @@ class _MinerUParseOperator(BaseOperator):
         return self.hook.get_task(item_id) if self.kind == "task" else self.hook.get_batch(item_id)
 
     def _resumable(self, record: dict[str, Any]) -> bool:
-        """An earlier try's submission can be resumed when none of it failed."""
+        """An earlier try's submission can be resumed when it was complete and none of it failed."""
         if not record.get("complete", True):
             self.log.warning("An earlier try did not finish submitting; submitting again.")
             return False
-        try:
-            answers = [self._fetch(i) for i in record.get("ids", [])]
-        except MinerUError as error:
-            self.log.warning("Cannot resume the earlier submission (%s); submitting again.", error)
-            return False
-        documents = [d for a in answers for d in (a.files if hasattr(a, "files") else [a])]
+        poller = self._poller(record)
+        for item_id in poller.ids:
+            try:
+                poller.record(item_id, self._fetch(item_id))
+            except MinerUError as error:
+                self.log.warning("Cannot resume the earlier submission (%s); submitting again.", error)
+                return False
+        documents = poller.documents()
         if not documents or any(d.state is MinerUState.FAILED for d in documents):
             self.log.info("The earlier try's MinerU submission has failed documents; submitting again.")
             return False
@@ -193,7 +196,9 @@ class _MinerUParseOperator(BaseOperator):
         poller = self._poller(record)
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
-            return self._snapshot(poller, record)
+            snapshot = self._snapshot(record)
+            store.clear()
+            return snapshot
         if self.deferrable:
             from airflow_provider_mineru.polling import poll_once
 
@@ -210,9 +215,7 @@ class _MinerUParseOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: same checks and results as the blocking path."""
-        ids = (event or {}).get("ids") or []
-        record = {"ids": ids, "expected_files": None}
-        return self._finish(context, event, record)
+        return self._finish(context, event, {"ids": (event or {}).get("ids") or []})
 
     def _poller(self, record: dict[str, Any]) -> MinerUPoller:
         from airflow_provider_mineru.polling import MinerUPoller
@@ -243,7 +246,7 @@ class _MinerUParseOperator(BaseOperator):
             poll_interval=self.poll_interval,
         )
 
-    def _snapshot(self, poller: MinerUPoller, record: dict[str, Any]) -> dict[str, Any]:
+    def _snapshot(self, record: dict[str, Any]) -> dict[str, Any]:
         """The XCom of a submit that does not wait: ids and the state right after submitting."""
         from airflow_provider_mineru.outcome import batch_entry, task_xcom
 
@@ -255,28 +258,40 @@ class _MinerUParseOperator(BaseOperator):
         return {"batch_ids": list(record["ids"]), "results": results}
 
     def _finish(self, context: Context, event: dict[str, Any] | None, record: dict[str, Any]) -> Any:
+        """
+        Download, push and check the results; then forget the submission record.
+
+        The record is kept while a retry can still help (a download or a document failed and
+        retries remain), so that retry resumes instead of paying again; it is cleared on success
+        and on the last try.
+        """
         from airflow_provider_mineru.outcome import finish_in_task
         from airflow_provider_mineru.polling import batch_of_documents, raise_for_outcome
         from airflow_provider_mineru.resume import SubmissionStore
 
-        documents = raise_for_outcome(event)
-        ids = (event or {}).get("ids") or record["ids"]
         store = SubmissionStore(context)
-        if not any(d.state is MinerUState.FAILED for d in documents):
-            store.clear()
-        return finish_in_task(
-            context,
-            self.outlets,
-            kind=self.kind,
-            ids=ids,
-            documents=documents,
-            batch_of=batch_of_documents(event),
-            sources=self.sources(),
-            hook=self.hook,
-            output_path=self.output_path,
-            fail_on_file_error=self.fail_on_file_error,
-            log=self.log,
-        )
+        try:
+            documents = raise_for_outcome(event)
+            value = finish_in_task(
+                context,
+                self.outlets,
+                kind=self.kind,
+                ids=(event or {}).get("ids") or record["ids"],
+                documents=documents,
+                batch_of=batch_of_documents(event),
+                sources=self.sources(),
+                hook=self.hook,
+                output_path=self.output_path,
+                fail_on_file_error=self.fail_on_file_error,
+                log=self.log,
+            )
+        except Exception:
+            ti = context.get("ti")
+            if ti is None or getattr(ti, "try_number", 1) > (self.retries or 0):
+                store.clear()
+            raise
+        store.clear()
+        return value
 
 
 class MinerUSubmitTaskOperator(_MinerUParseOperator):
@@ -409,8 +424,11 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
                 if "path" not in item:
                     raise MinerUValidationError(f"paths[{index}]", item, "a dict needs 'path'")
                 item = item["path"]
-            for source in resolve_sources([item], limits, model_version=self.model_version, field=f"paths[{index}]"):
-                resolved.append((source, options))
+            field = f"paths[{index}]" if isinstance(self.paths, (list, tuple)) else "paths"
+            found = resolve_sources(
+                item, limits, model_version=self.model_version, field=field, page_ranges=options.get("page_ranges")
+            )
+            resolved.extend((source, options) for source in found)
         if not resolved:
             raise MinerUValidationError("paths", self.paths, "no supported document found")
         return resolved
@@ -425,6 +443,13 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
         if self.upload_concurrency < 1:
             raise MinerUValidationError("upload_concurrency", self.upload_concurrency, "must be 1 or more")
         self._sources = self._resolved()
+        seen: dict[str, str] = {}
+        for source, _ in self._sources:  # MinerU reports results by file name: names must differ
+            if source.name in seen:
+                raise MinerUValidationError(
+                    "paths", source.location, f"same file name as {seen[source.name]}; rename one of them"
+                )
+            seen[source.name] = source.location
         limits = self.hook.config.limits
         options = parse_options(self.options())
         for offset, chunk in enumerate(_chunks(self._file_entries(self._sources), limits.max_batch_files)):
@@ -493,7 +518,8 @@ class MinerUDownloadResultsOperator(BaseOperator):
     ``done`` document into ``<output_path>/<data_id or file stem>/``. Returns the same shape with
     ``state`` refreshed and ``output_path`` filled in.
 
-    :param results: the XCom value(s) to download (an ``XComArg`` or templated string).
+    :param results: the XCom value(s) to download: an ``XComArg`` (also of a mapped task), a list of
+        them, or a template rendering one.
     :param output_path: local folder, ``s3://…`` URL or ``ObjectStoragePath``. Templated.
     :param fail_on_file_error: fail when a document is ``failed`` or not finished yet (after
         downloading the others).
@@ -538,9 +564,15 @@ class MinerUDownloadResultsOperator(BaseOperator):
         return "batch", list(value["batch_ids"]), documents, batch_of
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.outcome import emit_asset_events, finish_documents
+        from airflow_provider_mineru.outcome import (
+            emit_asset_events,
+            finish_documents,
+            parse_rendered_xcom,
+            xcom_values,
+        )
 
-        values = self.results if isinstance(self.results, (list, tuple)) else [self.results]
+        values = xcom_values(self.results)
+        single = isinstance(parse_rendered_xcom(self.results), dict)
         shaped, totals = [], {"documents": 0, "done": 0, "failed": 0, "pages": 0}
         try:
             for value in values:
@@ -571,7 +603,7 @@ class MinerUDownloadResultsOperator(BaseOperator):
                 totals["output_path"] = summary.get("output_path")
         finally:
             emit_asset_events(context, self.outlets, totals)
-        return shaped if isinstance(self.results, (list, tuple)) else shaped[0]
+        return shaped[0] if single else shaped
 
 
 def _shift_index(error: MinerUValidationError, offset: int, argument: str) -> MinerUValidationError:

@@ -160,23 +160,38 @@ class MinerUBatchSensor(_MinerUSensor):
         super().__init__(**kwargs)
         self.batch_id = batch_id
 
-    def _ids(self) -> list[str]:
-        if isinstance(self.batch_id, dict):  # the XCom of a batch operator
-            return [str(i) for i in self.batch_id["batch_ids"]]
-        if isinstance(self.batch_id, str):
-            text = self.batch_id.strip()
-            if text.startswith("["):  # a list rendered by a Jinja template: "['id1', 'id2']"
-                import ast
+    def _batch_value(self) -> Any:
+        from airflow_provider_mineru.outcome import parse_rendered_xcom
 
-                return [str(i) for i in ast.literal_eval(text)]
-            return [text]
-        return [str(i) for i in self.batch_id]
+        return parse_rendered_xcom(self.batch_id)
+
+    def _ids(self) -> list[str]:
+        value = self._batch_value()
+        if isinstance(value, dict):  # the XCom of a batch operator
+            return [str(i) for i in value["batch_ids"]]
+        if isinstance(value, str):
+            return [value.strip()]
+        return [str(i) for i in value]
+
+    def _expected_files(self) -> list[int] | None:
+        """Files per batch, known when given a batch operator's XCom (so a partial listing is not taken as done)."""
+        value = self._batch_value()
+        if not isinstance(value, dict) or not value.get("results"):
+            return None
+        counts = [sum(1 for r in value["results"] if r.get("batch_id") == bid) for bid in value["batch_ids"]]
+        return counts if all(counts) else None
+
+    def _poller(self) -> Any:
+        from airflow_provider_mineru.polling import MinerUPoller
+
+        return MinerUPoller(kind=self.kind, ids=self._ids(), expected_files=self._expected_files())
 
     def _trigger(self, end_time: float) -> Any:
         from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
 
         return MinerUBatchTrigger(
             batch_ids=self._ids(),
+            expected_files=self._expected_files(),
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=float(self.poke_interval),

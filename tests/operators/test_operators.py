@@ -118,6 +118,38 @@ class TestSubmitTask:
         assert ("in the task_state_store" in output) == AIRFLOW_V_3_3_PLUS
         assert (tmp_path / "invoice" / "full.md").is_file()
 
+    def test_failed_task_can_be_a_result_not_a_failure(self, mineru_conn, capfd):
+        mineru_conn.fail_next_tasks("scan too blurry")
+        with make_dag() as dag:
+            MinerUSubmitTaskOperator(
+                task_id="parse",
+                url=sample_url(mineru_conn, "invoice.pdf"),
+                fail_on_file_error=False,
+                poll_interval=0.1,
+            )
+        states, _ = run(dag, capfd)
+        assert states["parse"] == "success"
+        value = xcom(dag, "parse")
+        assert value["state"] == "failed"
+        assert value["err_msg"] == "scan too blurry"
+
+    def test_mapped_results_download(self, mineru_conn, capfd, tmp_path):
+        with make_dag() as dag:
+            parsed = MinerUSubmitTaskOperator.partial(task_id="parse", wait_for_completion=False).expand(
+                url=[sample_url(mineru_conn, "invoice.pdf"), sample_url(mineru_conn, "research_paper.pdf")]
+            )
+            wait = MinerUTaskSensor.partial(task_id="wait", poke_interval=0.1, timeout=30).expand(
+                mineru_task_id=parsed.output.map(lambda v: v["task_id"])
+            )
+            download = MinerUDownloadResultsOperator(task_id="download", results=wait.output, output_path=str(tmp_path))
+            wait >> download
+        states, output = run(dag, capfd)
+        assert states["download"] == "success", output[-3000:]
+        # no data_id and no URL in a sensor's XCom: each folder is named by its MinerU task id
+        folders = list(tmp_path.iterdir())
+        assert len(folders) == 2
+        assert all((folder / "full.md").is_file() for folder in folders)
+
     def test_validation_error_before_any_request(self, mineru_conn, capfd):
         with make_dag() as dag:
             MinerUSubmitTaskOperator(task_id="parse", url=sample_url(mineru_conn, "a.pdf"), data_id="not valid!")
