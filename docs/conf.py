@@ -1,4 +1,4 @@
-"""Sphinx configuration of the airflow-provider-mineru documentation (build with docs/build.sh)."""
+"""Sphinx configuration of the airflow-provider-mineru documentation (build with scripts/build-docs.sh)."""
 
 from __future__ import annotations
 
