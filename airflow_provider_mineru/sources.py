@@ -76,7 +76,21 @@ def _object_storage_path(location: str) -> Any:
 
 
 def _is_object_storage(value: Any) -> bool:
-    return not isinstance(value, (str, os.PathLike)) and hasattr(value, "open") and hasattr(value, "stat")
+    """An ``ObjectStoragePath``, ``UPath`` or alike (Airflow 2's subclasses ``pathlib.Path``: check ``protocol``)."""
+    if isinstance(value, (str, bytes)):
+        return False
+    if getattr(value, "protocol", None):
+        return True
+    return not isinstance(value, os.PathLike) and hasattr(value, "open") and hasattr(value, "stat")
+
+
+def _split_glob(path: Any) -> tuple[Any, str] | None:
+    """``(folder, pattern)`` for an object-storage path with glob characters (``s3://b/in/**/*.pdf``), else None."""
+    root, pattern = path, []
+    while any(_GLOB_CHARS & set(part) for part in root.parts):
+        pattern.insert(0, root.name)
+        root = root.parent
+    return (root, "/".join(pattern)) if pattern else None
 
 
 def _stat_size(path: Any) -> int:
@@ -106,6 +120,15 @@ def _is_document(name: str, model_version: str | None) -> bool:
 def _expand_one(item: Any, field: str, model_version: str | None) -> list[SourceFile]:
     if _is_object_storage(item) or (isinstance(item, str) and "://" in item and not item.startswith("file://")):
         path = item if _is_object_storage(item) else _object_storage_path(item)
+        split = _split_glob(path)
+        if split is not None:
+            root, pattern = split
+            matches = sorted(
+                (p for p in root.glob(pattern) if p.is_file() and _is_document(p.name, model_version)), key=str
+            )
+            if not matches:
+                raise MinerUValidationError(field, str(path), "the pattern matches no supported document")
+            return [SourceFile(location=str(p), name=p.name, size=_stat_size(p)) for p in matches]
         if path.is_dir():
             children = sorted((p for p in path.rglob("*") if p.is_file()), key=str)
             return [

@@ -9,17 +9,10 @@ import pytest
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import MinerUState
-from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS, ObjectStoragePath
+from airflow_provider_mineru.version_compat import ObjectStoragePath
 from tests.objectstorage.conftest import INPUT_PREFIX, SAMPLE_PDFS, SAMPLES
 
 PDF_NAMES = [pdf.name for pdf in SAMPLE_PDFS]
-
-#: Airflow 2.11's ObjectStoragePath subclasses pathlib.Path, so sources.py takes it for a local path.
-AF2_PATH_OBJECTS = pytest.mark.xfail(
-    not AIRFLOW_V_3_0_PLUS,
-    strict=True,
-    reason="sources._is_object_storage treats Airflow 2's ObjectStoragePath (an os.PathLike) as a local path",
-)
 
 
 def wait_batch(hook: MinerUHook, batch_id: str, expected: int, timeout: float = 20):
@@ -43,21 +36,15 @@ class TestResolveSources:
             assert handle.read() == SAMPLE_PDFS[0].read_bytes()
         assert mineru_conn.requests == []  # resolving never talks to MinerU
 
-    @AF2_PATH_OBJECTS
     def test_prefix_path_object(self, mineru_conn, bucket):
         sources = MinerUHook().resolve_sources(ObjectStoragePath(bucket.url(INPUT_PREFIX)))
         assert [s.name for s in sources] == PDF_NAMES
 
-    @AF2_PATH_OBJECTS
     def test_object_path_with_conn_id_argument(self, mineru_conn, bucket, aws_conn):
         path = ObjectStoragePath(f"s3://{bucket.name}/{INPUT_PREFIX}invoice.pdf", conn_id=aws_conn)
         (source,) = MinerUHook().resolve_sources([path])
         assert (source.name, source.size) == ("invoice.pdf", (SAMPLES / "invoice.pdf").stat().st_size)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="sources._expand_one does not expand globs on object storage (README shows s3://…/*.pdf)",
-    )
     def test_glob_on_object_storage(self, mineru_conn, bucket):
         sources = MinerUHook().resolve_sources(bucket.url(f"{INPUT_PREFIX}*.pdf"))
         assert [s.name for s in sources] == PDF_NAMES
@@ -75,7 +62,7 @@ class TestResolveSources:
 class TestUploadAndExtract:
     @pytest.mark.parametrize(
         "as_object",
-        [pytest.param(True, id="ObjectStoragePath", marks=AF2_PATH_OBJECTS), pytest.param(False, id="url-string")],
+        [pytest.param(True, id="ObjectStoragePath"), pytest.param(False, id="url-string")],
     )
     def test_stream_from_s3_then_extract_into_s3(self, mineru_conn, bucket, as_object):
         hook = MinerUHook()

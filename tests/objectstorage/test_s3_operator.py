@@ -8,7 +8,7 @@ import pendulum
 import pytest
 
 from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
-from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS, ObjectStoragePath
+from airflow_provider_mineru.version_compat import ObjectStoragePath
 from tests.objectstorage.conftest import INPUT_PREFIX, SAMPLE_PDFS, SAMPLES
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -37,11 +37,6 @@ def make_dag(**operator_kwargs):
     return dag
 
 
-@pytest.mark.xfail(
-    not AIRFLOW_V_3_0_PLUS,
-    strict=True,
-    reason="sources._is_object_storage treats Airflow 2's ObjectStoragePath (an os.PathLike) as a local path",
-)
 def test_s3_path_object_in_file_scheme_path_object_out(mineru_conn, bucket, tmp_path):
     out = tmp_path / "out"
     dag = make_dag(paths=ObjectStoragePath(bucket.url(INPUT_PREFIX)), output_path=ObjectStoragePath(f"file://{out}"))
