@@ -4,22 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-
-def load_producer(tmp_path, monkeypatch):
-    import importlib.util
-    import sys
-    import uuid
-
-    from tests.e2e.test_example_dags import DAGS
-
-    monkeypatch.setenv("MINERU_EXAMPLE_OUTPUT", str(tmp_path))
-    monkeypatch.setenv("MINERU_EXAMPLE_POLL_INTERVAL", "0.2")
-    monkeypatch.syspath_prepend(str(DAGS))
-    sys.modules.pop("_example_settings", None)
-    spec = importlib.util.spec_from_file_location(f"assets_{uuid.uuid4().hex}", DAGS / "mineru_assets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_example
 
 
 def asset_events(uri: str) -> list[dict]:
@@ -43,7 +28,7 @@ def asset_events(uri: str) -> list[dict]:
 def test_producer_emits_summary(mineru_conn, tmp_path, monkeypatch):
     from tests.conftest import register_dag
 
-    module = load_producer(tmp_path, monkeypatch)
+    module = load_example("mineru_assets", deferrable=True, output=tmp_path, monkeypatch=monkeypatch)
     register_dag(module.producer)
     register_dag(module.consumer)
     run = module.producer.test()

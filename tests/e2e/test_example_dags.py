@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import uuid
-from pathlib import Path
-
 import pytest
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
+from tests.helpers import load_example, run_dag
 
 
-def load_example(name: str, *, deferrable: bool, output: Path, monkeypatch) -> object:
-    """Import an example DAG file fresh, with the example settings taken from the environment."""
-    monkeypatch.setenv("MINERU_EXAMPLE_DEFERRABLE", str(deferrable).lower())
-    monkeypatch.setenv("MINERU_EXAMPLE_OUTPUT", str(output))
-    monkeypatch.setenv("MINERU_EXAMPLE_POLL_INTERVAL", "0.2")
-    monkeypatch.syspath_prepend(str(DAGS))
-    sys.modules.pop("_example_settings", None)
-    spec = importlib.util.spec_from_file_location(f"example_{name}_{uuid.uuid4().hex}", DAGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
-
-
-def run_dag(dag, **kwargs):
-    run = dag.test(**kwargs)
-    state = getattr(run, "state", None)
-    return run, str(state).rsplit(".", 1)[-1].lower()
+def run_example(name: str, *, deferrable: bool, output, monkeypatch, **kwargs) -> set[str]:
+    """Run one example DAG with ``dag.test()``; return the set of its task states."""
+    dag = load_example(name, deferrable=deferrable, output=output, monkeypatch=monkeypatch).dag
+    states, _ = run_dag(dag, **kwargs)
+    return set(states.values())
 
 
 MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="blocking")]
@@ -38,9 +21,14 @@ MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="blocking")
 class TestExampleDags:
     @pytest.mark.parametrize("deferrable", MODES)
     def test_parse_files(self, mineru_conn, tmp_path, monkeypatch, deferrable):
-        dag = load_example("mineru_parse_files", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
-        _, state = run_dag(dag, run_conf={"output_path": str(tmp_path)})
-        assert state == "success"
+        states = run_example(
+            "mineru_parse_files",
+            deferrable=deferrable,
+            output=tmp_path,
+            monkeypatch=monkeypatch,
+            run_conf={"output_path": str(tmp_path)},
+        )
+        assert states == {"success"}
         report = (tmp_path / "annual_report" / "full.md").read_text()
         assert "Northwind Traders Annual Report 2024" in report
         assert "Adaptive Batching" in (tmp_path / "research_paper" / "full.md").read_text()
@@ -52,9 +40,8 @@ class TestExampleDags:
 
     @pytest.mark.parametrize("deferrable", MODES)
     def test_parse_urls_keeps_partial_results(self, mineru_conn, tmp_path, monkeypatch, deferrable):
-        dag = load_example("mineru_parse_urls", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
-        _, state = run_dag(dag)
-        assert state == "success"
+        states = run_example("mineru_parse_urls", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
+        assert states == {"success"}
         assert (tmp_path / "urls" / "demo-example" / "full.md").is_file()
         assert (tmp_path / "urls" / "demo-paper" / "full.md").is_file()
         assert not (tmp_path / "urls" / "missing-document").exists()
@@ -62,16 +49,14 @@ class TestExampleDags:
 
     @pytest.mark.parametrize("deferrable", MODES)
     def test_task_then_sensor(self, mineru_conn, tmp_path, monkeypatch, deferrable):
-        dag = load_example("mineru_task_then_sensor", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
-        _, state = run_dag(dag)
-        assert state == "success"
+        states = run_example("mineru_task_then_sensor", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
+        assert states == {"success"}
         assert "MinerU" in (tmp_path / "sensor" / "sensor-example" / "full.md").read_text()
         assert len(mineru_conn.requests_to("submit_task")) == 1
 
     @pytest.mark.parametrize("deferrable", MODES)
     def test_mapped(self, mineru_conn, tmp_path, monkeypatch, deferrable):
-        dag = load_example("mineru_mapped", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
-        _, state = run_dag(dag)
-        assert state == "success"
+        states = run_example("mineru_mapped", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
+        assert states == {"success"}
         assert sorted(p.name for p in (tmp_path / "mapped").iterdir()) == ["demo", "example"]
         assert len(mineru_conn.requests_to("submit_task")) == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,33 +21,9 @@ from airflow_provider_mineru.exceptions import (
 )
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import MinerUState
+from tests.helpers import SAMPLES, sample_url, wait_batch, wait_task
 
-SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
 DEMO_URL = "https://cdn-mineru.openxlab.org.cn/demo/example.pdf"
-
-
-def wait_task(hook: MinerUHook, task_id: str, timeout: float = 20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = hook.get_task(task_id)
-        if result.is_terminal:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} did not finish")
-
-
-def wait_batch(hook: MinerUHook, batch_id: str, expected: int, timeout: float = 20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = hook.get_batch(batch_id)
-        if result.is_complete(expected):
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"batch {batch_id} did not finish")
-
-
-def sample_url(emu, name: str) -> str:
-    return emu.base_url.split("/api/")[0] + f"/samples/{name}"
 
 
 class TestSingleTask:

@@ -14,12 +14,12 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
+from tests.helpers import SAMPLES
+
 SAMPLE_PDFS = sorted(SAMPLES.glob("*.pdf"))
 AWS_CONN_ID = "aws_moto"
 INPUT_PREFIX = "incoming/"

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.version_compat import ObjectStoragePath
+from tests.helpers import wait_batch
 from tests.objectstorage.conftest import INPUT_PREFIX, SAMPLE_PDFS, SAMPLES
 
 PDF_NAMES = [pdf.name for pdf in SAMPLE_PDFS]
-
-
-def wait_batch(hook: MinerUHook, batch_id: str, expected: int, timeout: float = 20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = hook.get_batch(batch_id)
-        if result.is_complete(expected):
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"batch {batch_id} did not finish")
 
 
 class TestResolveSources:

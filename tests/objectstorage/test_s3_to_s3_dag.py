@@ -5,17 +5,13 @@ a real S3-compatible server (moto), both over loopback sockets; deferrable and b
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-import uuid
-from pathlib import Path
 
 import pytest
 
+from tests.helpers import load_example, run_dag, xcom
 from tests.objectstorage.conftest import INPUT_PREFIX, SAMPLE_PDFS
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="blocking")]
 #: A line of each sample PDF's first page, which must come back in its Markdown.
 EXPECTED_TEXT = {
@@ -27,39 +23,19 @@ EXPECTED_TEXT = {
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
-def load_example(name: str, *, deferrable: bool, monkeypatch, tmp_path: Path) -> object:
-    """Import an example DAG file fresh, with the example settings taken from the environment."""
-    monkeypatch.setenv("MINERU_EXAMPLE_DEFERRABLE", str(deferrable).lower())
-    monkeypatch.setenv("MINERU_EXAMPLE_OUTPUT", str(tmp_path / "local-output"))
-    monkeypatch.setenv("MINERU_EXAMPLE_POLL_INTERVAL", "0.2")
-    monkeypatch.syspath_prepend(str(DAGS))
-    sys.modules.pop("_example_settings", None)
-    spec = importlib.util.spec_from_file_location(f"example_{name}_{uuid.uuid4().hex}", DAGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
-
-
-def task_states(dag_run) -> dict[str, str]:
-    return {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in dag_run.get_task_instances()}
-
-
-def return_value(dag_run, task_id: str):
-    return dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id)
-
-
 @pytest.mark.parametrize("deferrable", MODES)
 def test_s3_to_s3(mineru_conn, bucket, aws_conn, monkeypatch, tmp_path, deferrable):
-    dag = load_example("mineru_s3_to_s3", deferrable=deferrable, monkeypatch=monkeypatch, tmp_path=tmp_path)
+    example = load_example(
+        "mineru_s3_to_s3", deferrable=deferrable, output=tmp_path / "local-output", monkeypatch=monkeypatch
+    )
+    dag = example.dag
     run_conf = {
         "bucket": bucket.name,
         "input_prefix": INPUT_PREFIX,
         "output_prefix": "markdown/",
         "aws_conn_id": aws_conn,
     }
-    dag_run = dag.test(run_conf=run_conf)
-
-    states = task_states(dag_run)
+    states, _ = run_dag(dag, run_conf=run_conf)
     assert states == {"parse_s3_documents": "success", "summarize": "success"}, states
 
     # Every PDF under incoming/ went up in one MinerU batch, streamed from S3 byte for byte.
@@ -86,9 +62,9 @@ def test_s3_to_s3(mineru_conn, bucket, aws_conn, monkeypatch, tmp_path, deferrab
     assert bucket.keys(INPUT_PREFIX) == sorted(inputs)  # the inputs are left as they were
 
     # The XCom points at the S3 folders, and the next task read the Markdown back from S3.
-    result = return_value(dag_run, "parse_s3_documents")
+    result = xcom(dag, "parse_s3_documents")
     outputs = {entry["file_name"]: entry["output_path"] for entry in result["results"]}
     assert outputs == {f"{stem}.pdf": f"s3://{aws_conn}@{bucket.name}/markdown/{stem}" for stem in EXPECTED_TEXT}
     assert all(entry["state"] == "done" for entry in result["results"])
-    summaries = {s["file"]: s["title"] for s in return_value(dag_run, "summarize")}
+    summaries = {s["file"]: s["title"] for s in xcom(dag, "summarize")}
     assert summaries == {f"{stem}.pdf": text for stem, text in EXPECTED_TEXT.items()}

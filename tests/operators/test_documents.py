@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from airflow_provider_mineru.documents import block_text, page_documents
 from airflow_provider_mineru.operators.mineru import MinerUDocumentsOperator, MinerUUploadFilesOperator
-from tests.operators.test_operators import make_dag, run, xcom
-
-SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
+from tests.helpers import SAMPLES, new_dag, run_dag, xcom
 
 
 def test_page_grouping_and_text():
@@ -33,12 +30,12 @@ def test_page_grouping_and_text():
 @pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize("limit", [100, 2])
 def test_documents_operator(mineru_conn, capfd, tmp_path, limit):
-    with make_dag() as dag:
+    with new_dag() as dag:
         parse = MinerUUploadFilesOperator(
             task_id="parse", paths=[str(SAMPLES / "annual_report.pdf")], output_path=str(tmp_path), poll_interval=0.1
         )
         MinerUDocumentsOperator(task_id="documents", results=parse.output, max_xcom_documents=limit)
-    states, _ = run(dag, capfd)
+    states, _ = run_dag(dag, capfd)
     assert states == {"parse": "success", "documents": "success"}
     lines = (tmp_path / "annual_report" / "documents.jsonl").read_text().splitlines()
     pages = [json.loads(line) for line in lines]

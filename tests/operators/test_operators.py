@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
-from pathlib import Path
 
-import pendulum
 import pytest
 
 from airflow_provider_mineru.operators.mineru import (
@@ -16,46 +13,13 @@ from airflow_provider_mineru.operators.mineru import (
     MinerUUploadFilesOperator,
 )
 from airflow_provider_mineru.sensors.mineru import MinerUBatchSensor, MinerUTaskSensor
+from tests.helpers import SAMPLES, new_dag, run_dag, sample_url, xcom
 
-SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
 MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="blocking")]
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
-
-
-def make_dag(**kwargs):
-    from airflow.providers.common.compat.sdk import DAG
-
-    return DAG(
-        dag_id=f"test_{uuid.uuid4().hex[:12]}",
-        schedule=None,
-        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-        catchup=False,
-        **kwargs,
-    )
-
-
-def sample_url(emu, name: str) -> str:
-    return emu.base_url.split("/api/")[0] + f"/samples/{name}"
-
-
-def run(dag, capfd):
-    """Run the DAG with ``dag.test()``; return {task_id: state} and everything the run printed."""
-    from tests.conftest import register_dag
-
-    register_dag(dag)
-    dag_run = dag.test()
-    states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in dag_run.get_task_instances()}
-    out, err = capfd.readouterr()
-    return states, out + err
-
-
-def xcom(dag_run_dag, task_id: str):
-    from airflow.models import DagRun
-
-    dag_run = DagRun.find(dag_id=dag_run_dag.dag_id)[0]
-    ti = dag_run.get_task_instance(task_id)
-    return ti.xcom_pull(task_ids=task_id)
+make_dag = new_dag
+run = run_dag
 
 
 class TestSubmitTask:
