@@ -1,0 +1,188 @@
+"""Shared pieces of the reliability suite: connections, DAG runs, waits, and an outage proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pendulum
+
+SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
+MODES = [("deferrable", True), ("blocking", False)]
+
+#: Fast retries for the suite: 3 retries, 10 ms base backoff (see conftest's ``mineru_conn``).
+FAST_RETRIES = {"retry_backoff": 0.01, "max_retries": 3, "timeout": 5}
+
+
+def set_conn(monkeypatch: Any, emu: Any, *, base_url: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Point ``mineru_default`` at ``emu`` (or at ``base_url``) with fast retries and ``extra``."""
+    conn = json.loads(emu.connection_json())
+    if base_url is not None:
+        conn["host"] = base_url
+    conn.setdefault("extra", {}).update({**FAST_RETRIES, **extra})
+    monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", json.dumps(conn))
+    return conn
+
+
+def sample_url(emu: Any, name: str, copy: int | None = None) -> str:
+    url = emu.sample_url(name)
+    return url if copy is None else f"{url}?copy={copy}"
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+def wait_task(hook: Any, task_id: str) -> Any:
+    return wait_until(lambda: (r := hook.get_task(task_id)).is_terminal and r)
+
+
+def wait_batch(hook: Any, batch_id: str, expected: int) -> Any:
+    return wait_until(lambda: (r := hook.get_batch(batch_id)).is_complete(expected) and r)
+
+
+# -- DAGs ----------------------------------------------------------------------------------------
+
+
+def make_dag(**kwargs: Any) -> Any:
+    from airflow.providers.common.compat.sdk import DAG
+
+    return DAG(
+        dag_id=f"reliability_{uuid.uuid4().hex[:12]}",
+        schedule=None,
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+        catchup=False,
+        **kwargs,
+    )
+
+
+def run(dag: Any, capfd: Any, caplog: Any = None) -> tuple[dict[str, str], str]:
+    """Run ``dag`` with ``dag.test()``; return ``{task_id: state}`` and everything it printed or logged."""
+    from tests.conftest import register_dag
+
+    register_dag(dag)
+    dag_run = dag.test()
+    states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in dag_run.get_task_instances()}
+    out, err = capfd.readouterr()
+    return states, out + err + (caplog.text if caplog is not None else "")
+
+
+def xcom(dag: Any, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models import DagRun
+
+    dag_run = DagRun.find(dag_id=dag.dag_id)[0]
+    return dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id, key=key)
+
+
+def accounted_documents(value: Any, output: str, names: list[str]) -> list[str]:
+    """
+    The documents of ``names`` that a run accounted for: ``done`` in the XCom with their result
+    extracted (``full.md`` under ``output_path``), or ``failed`` in the XCom *and* named with their
+    ``err_msg`` in the task's log.
+    """
+    results = []
+    if isinstance(value, dict):
+        results = value.get("results") or ([value] if "task_id" in value else [])
+    found = []
+    for name in names:
+        for entry in results:
+            label = entry.get("data_id") or entry.get("file_name")
+            if label != name:
+                continue
+            if (
+                entry["state"] == "done"
+                and entry.get("output_path")
+                and (Path(entry["output_path"]) / "full.md").is_file()
+            ) or (entry["state"] == "failed" and entry.get("err_msg") and entry["err_msg"] in output):
+                found.append(name)
+    return found
+
+
+# -- an outage you can switch off and on -------------------------------------------------------
+
+
+class OutageProxy:
+    """
+    A TCP forwarder in front of the emulator, on a fixed port: ``down()`` closes the port and every
+    open connection (clients get *connection refused* / reset, like a gateway restart), ``up()``
+    listens again on the same port. The emulator behind it keeps all its tasks.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._stop = threading.Event()
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.outages = 0
+
+    def up(self) -> OutageProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.02)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, args=(listener, self._stop), daemon=True).start()
+        return self
+
+    def down(self) -> None:
+        self.outages += 1
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._sockets = list(self._sockets), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self, listener: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                with self._lock:
+                    self._sockets.discard(sock)
