@@ -1,4 +1,4 @@
-"""Settings shared by the example DAGs (not a DAG itself)."""
+"""Settings and helpers shared by the example DAGs (not a DAG itself)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,20 @@ POLL_INTERVAL = float(os.environ.get("MINERU_EXAMPLE_POLL_INTERVAL", "5"))
 
 #: Wait in the triggerer (the default) or hold the worker slot (``MINERU_EXAMPLE_DEFERRABLE=false``).
 DEFERRABLE = os.environ.get("MINERU_EXAMPLE_DEFERRABLE", "true").lower() != "false"
+
+
+def summarize_results(result: dict) -> list[dict]:
+    """Read each parsed document's Markdown (local or object storage) and print a one-line summary."""
+    from airflow_provider_mineru.outcome import output_root
+
+    summaries = []
+    for entry in result["results"]:
+        if not entry["output_path"]:
+            continue
+        markdown_path = output_root(entry["output_path"]) / "full.md"
+        markdown = markdown_path.read_text(encoding="utf-8")
+        title = next((line.lstrip("# ").strip() for line in markdown.splitlines() if line.strip()), "")
+        summary = {"file": entry["file_name"], "title": title, "words": len(markdown.split())}
+        print(f"{entry['file_name']}: {summary['words']} words, '{title}' -> {markdown_path}")
+        summaries.append(summary)
+    return summaries

@@ -9,7 +9,7 @@ Point ``documents`` at your own folder, glob or ``s3://`` prefix to parse your f
 from __future__ import annotations
 
 import pendulum
-from _example_settings import DEFAULT_OUTPUT, DEFERRABLE, POLL_INTERVAL, SAMPLE_DOCUMENTS
+from _example_settings import DEFAULT_OUTPUT, DEFERRABLE, POLL_INTERVAL, SAMPLE_DOCUMENTS, summarize_results
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
@@ -39,17 +39,6 @@ with DAG(
     @task
     def summarize(result: dict) -> list[dict]:
         """Read each document's Markdown and log a short summary."""
-        from pathlib import Path
-
-        summaries = []
-        for entry in result["results"]:
-            if not entry["output_path"]:
-                continue
-            markdown = (Path(entry["output_path"]) / "full.md").read_text(encoding="utf-8")
-            title = next((line.lstrip("# ").strip() for line in markdown.splitlines() if line.strip()), "")
-            summary = {"file": entry["file_name"], "title": title, "words": len(markdown.split())}
-            print(f"{entry['file_name']}: {summary['words']} words, '{title}' -> {entry['output_path']}/full.md")
-            summaries.append(summary)
-        return summaries
+        return summarize_results(result)
 
     summarize(parse.output)

@@ -1,13 +1,13 @@
 """
 Parse every PDF under an S3 prefix with MinerU and write the Markdown under another prefix.
 
-The prefix is searched recursively; any other document MinerU reads (Word, PowerPoint, images)
-under it is parsed too, and files that are not documents are skipped.
+The prefix is searched recursively (``**/*.pdf``); drop the pattern to parse every document MinerU
+reads (Word, PowerPoint, images) under it.
 
 Each document is streamed from S3 to MinerU's upload URL, and each result zip (held in a temporary
 file meanwhile) is extracted into ``s3://<bucket>/<output_prefix>/<file stem>/`` (``full.md``,
-``images/``, the JSON files), all through Airflow's object storage (``ObjectStoragePath``). Needs ``pip install 'airflow-provider-mineru[s3]'`` and an ``aws``
-connection (``aws_default`` unless the ``aws_conn_id`` param says otherwise; for MinIO or another
+``images/``, the JSON files), all through Airflow's object storage (``ObjectStoragePath``).
+Needs ``pip install 'airflow-provider-mineru[s3]'`` and an ``aws`` connection (``aws_default`` unless the ``aws_conn_id`` param says otherwise; for MinIO or another
 S3-compatible server put ``endpoint_url`` in its extra). Any other object store Airflow supports
 (``gs://``, ``abfs://``, ``file://``…) works the same way.
 """
@@ -15,7 +15,7 @@ S3-compatible server put ``endpoint_url`` in its extra). Any other object store 
 from __future__ import annotations
 
 import pendulum
-from _example_settings import DEFERRABLE, POLL_INTERVAL
+from _example_settings import DEFERRABLE, POLL_INTERVAL, summarize_results
 from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
@@ -24,7 +24,7 @@ from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
 AWS_CONN_ID = "aws_default"
 
 #: ``s3://<conn_id>@<bucket>/<prefix>``: ObjectStoragePath reads the connection id from the URL.
-INPUT_URL = "s3://{{ params.aws_conn_id }}@{{ params.bucket }}/{{ params.input_prefix }}"
+INPUT_URL = "s3://{{ params.aws_conn_id }}@{{ params.bucket }}/{{ params.input_prefix }}**/*.pdf"
 OUTPUT_URL = "s3://{{ params.aws_conn_id }}@{{ params.bucket }}/{{ params.output_prefix }}"
 
 with DAG(
@@ -43,7 +43,7 @@ with DAG(
     # [START howto_operator_mineru_s3_to_s3]
     parse = MinerUUploadFilesOperator(
         task_id="parse_s3_documents",
-        paths=INPUT_URL,  # a prefix: every document under it, recursively
+        paths=INPUT_URL,  # a glob: every PDF under the prefix, recursively
         output_path=OUTPUT_URL,
         language="en",
         deferrable=DEFERRABLE,
@@ -54,18 +54,6 @@ with DAG(
     @task
     def summarize(result: dict) -> list[dict]:
         """Read each document's Markdown back from S3 and log a short summary."""
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-        summaries = []
-        for entry in result["results"]:
-            if not entry["output_path"]:
-                continue
-            markdown_path = ObjectStoragePath(entry["output_path"]) / "full.md"
-            markdown = markdown_path.read_text(encoding="utf-8")
-            title = next((line.lstrip("# ").strip() for line in markdown.splitlines() if line.strip()), "")
-            summary = {"file": entry["file_name"], "title": title, "words": len(markdown.split())}
-            print(f"{entry['file_name']}: {summary['words']} words, '{title}' -> {markdown_path}")
-            summaries.append(summary)
-        return summaries
+        return summarize_results(result)
 
     summarize(parse.output)

@@ -1,0 +1,78 @@
+"""The plugin module on both Airflow lines: it imports everywhere, and serves only on Airflow 3."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS
+
+airflow3 = pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="FastAPI plugins (the api-server) are Airflow 3 only")
+
+
+def test_module_imports_and_plugin_is_valid(monkeypatch):
+    from airflow import plugins_manager
+
+    from airflow_provider_mineru.plugins import MinerUCallbackPlugin, callback_asset
+
+    if not AIRFLOW_V_3_0_PLUS:
+        monkeypatch.setattr(plugins_manager, "plugins", [])  # 2.11 checks against the loaded plugins
+    assert MinerUCallbackPlugin.name == "mineru_callbacks"
+    assert plugins_manager.is_valid_plugin(MinerUCallbackPlugin)  # what Airflow checks at load time
+    assert callback_asset().uri == "mineru://callbacks/mineru_default"
+    assert callback_asset("mineru_eu").uri == "mineru://callbacks/mineru_eu"
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2.11 behaviour")
+def test_airflow2_serves_nothing():
+    from airflow_provider_mineru.plugins.callbacks import MinerUCallbackPlugin, app, create_app
+
+    assert MinerUCallbackPlugin.fastapi_apps == []
+    assert app is None
+    with pytest.raises(RuntimeError, match="needs Airflow 3"):
+        create_app()
+
+
+@airflow3
+def test_airflow3_mounts_a_lazy_fastapi_app():
+    from fastapi import FastAPI
+
+    from airflow_provider_mineru.plugins.callbacks import LazyCallbackApp, MinerUCallbackPlugin
+
+    (entry,) = MinerUCallbackPlugin.fastapi_apps
+    assert entry["url_prefix"] == "/mineru"
+    assert entry["name"] == "MinerU callbacks"
+    lazy = LazyCallbackApp()
+    assert lazy._app is None  # nothing built (nor FastAPI imported for it) until the first request
+    assert isinstance(lazy.app, FastAPI)
+    assert lazy.app is lazy.app
+
+
+def test_callback_url_and_seed_template():
+    from airflow_provider_mineru.plugins import callback_seed_template, callback_url
+
+    assert callback_url("https://airflow.example.com/") == "https://airflow.example.com/mineru/callback/mineru_default"
+    assert callback_url("https://x/proxy", "mineru_eu") == "https://x/proxy/mineru/callback/mineru_eu"
+    assert callback_seed_template() == "{{ conn.get('mineru_default').extra_dejson.callback_secret }}"
+
+
+def test_recent_checksums_is_bounded_and_thread_safe():
+    from airflow_provider_mineru.plugins.callbacks import RecentChecksums
+
+    seen = RecentChecksums(maxlen=3)
+    assert [seen.reserve(c) for c in "abcd"] == [True] * 4
+    assert len(seen) == 3
+    assert "a" not in seen  # the oldest is forgotten
+    assert not seen.reserve("d")
+    seen.release("d")
+    assert seen.reserve("d")
+
+    many = RecentChecksums(maxlen=10_000)
+    wins: list[bool] = []
+    threads = [threading.Thread(target=lambda: wins.append(many.reserve("same"))) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
