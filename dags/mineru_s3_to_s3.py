@@ -7,8 +7,9 @@ reads (Word, PowerPoint, images) under it.
 Each document is streamed from S3 to MinerU's upload URL, and each result zip (held in a temporary
 file meanwhile) is extracted into ``s3://<bucket>/<output_prefix>/<file stem>/`` (``full.md``,
 ``images/``, the JSON files), all through Airflow's object storage (``ObjectStoragePath``).
-Needs ``pip install 'airflow-provider-mineru[s3]'`` and an ``aws`` connection (``aws_default`` unless the ``aws_conn_id`` param says otherwise; for MinIO or another
-S3-compatible server put ``endpoint_url`` in its extra). Any other object store Airflow supports
+Needs ``pip install 'airflow-provider-mineru[s3]'`` and an ``aws`` connection (``aws_default``
+unless the ``aws_conn_id`` param says otherwise; for MinIO or another S3-compatible server put
+``endpoint_url`` in its extra). Any other object store Airflow supports
 (``gs://``, ``abfs://``, ``file://``…) works the same way.
 """
 
