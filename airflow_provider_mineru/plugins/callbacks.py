@@ -133,13 +133,10 @@ class RecentChecksums:
 
 def _callback_credentials(conn_id: str) -> tuple[str, str] | None:
     """``(uid, callback secret)`` of a ``mineru`` connection, or None when it cannot take callbacks."""
+    # The server-side lookup of airflow-core (environment variables, secrets backends, then the
+    # metadata DB), as the api-server itself reads connections; the Task SDK's BaseHook is for workers.
+    from airflow.models.connection import Connection
     from airflow.providers.common.compat.sdk import AirflowNotFoundException
-
-    if AIRFLOW_V_3_0_PLUS:
-        # The server-side lookup (environment variables, secrets backends, then the metadata DB).
-        from airflow.models.connection import Connection
-    else:  # pragma: no cover - the endpoint only runs on Airflow 3
-        from airflow.models.connection import Connection  # type: ignore[no-redef]
 
     try:
         conn = Connection.get_connection_from_secrets(conn_id)
@@ -287,7 +284,7 @@ def create_app(*, replay_window: int = REPLAY_WINDOW, max_body_bytes: int = MAX_
     """The FastAPI app with ``POST /callback/{conn_id}`` (Airflow 3; mounted under ``/mineru``)."""
     if not AIRFLOW_V_3_0_PLUS:
         raise RuntimeError("The MinerU callback endpoint needs Airflow 3 (FastAPI plugins of the api-server)")
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 
@@ -301,7 +298,7 @@ def create_app(*, replay_window: int = REPLAY_WINDOW, max_body_bytes: int = MAX_
     seen = RecentChecksums(replay_window)
     app.state.seen_checksums = seen
 
-    async def read_limited(request: Request) -> bytes | None:
+    async def read_limited(request: Any) -> bytes | None:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body_bytes:
             return None
@@ -313,15 +310,17 @@ def create_app(*, replay_window: int = REPLAY_WINDOW, max_body_bytes: int = MAX_
             chunks.append(chunk)
         return b"".join(chunks)
 
-    @app.post("/callback/{conn_id}")
-    async def receive_callback(conn_id: str, request: Request) -> JSONResponse:
+    async def receive_callback(request: Any) -> JSONResponse:
         """MinerU's task callback for the ``mineru`` connection ``conn_id``: 200 only when it verifies."""
         body = await read_limited(request)
         if body is None:
             return JSONResponse({"detail": f"the body is larger than {max_body_bytes} bytes"}, status_code=413)
+        conn_id = request.path_params["conn_id"]
         status, answer = await run_in_threadpool(handle_callback, conn_id, body, seen)
         return JSONResponse(answer, status_code=status)
 
+    # A plain Starlette route: the raw body is read here (FastAPI would answer its own 422s).
+    app.add_route("/callback/{conn_id}", receive_callback, methods=["POST"], include_in_schema=False)
     return app
 
 
