@@ -38,6 +38,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["string", "null"]},
         "description": "Your MinerU user id (user centre); verifies callback checksums.",
     },
+    "callback_secret": {
+        "label": "Callback secret",
+        "schema": {"type": ["string", "null"]},
+        "description": "Seed MinerU signs callbacks with (1-64 of A-Z a-z 0-9 _); the /mineru/callback "
+        "endpoint verifies callbacks with it and the uid.",
+    },
     "max_retries": {
         "label": "Retries on transient errors",
         "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES},
@@ -84,5 +90,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "MinerU API token (Bearer)",
         "timeout": str(DEFAULT_TIMEOUT),
         "uid": "user id for callback checksums",
+        "callback_secret": "seed for callback checksums (kept secret)",
     },
 }
