@@ -89,7 +89,9 @@ class MinerUPoller:
         """
         if isinstance(answer, MinerUError):
             if not answer.retryable:
-                return self.outcome(ERROR, str(answer), answer)
+                details = answer.to_dict()
+                details["message"] = f"polling MinerU {self.kind} {item_id}: {answer.message}"
+                return self.outcome(ERROR, f"MinerU {self.kind} {item_id}: {answer}", details)
             log.warning("Polling MinerU %s %s failed, will poll again: %s", self.kind, item_id, answer)
             return None
         for line in self.record(item_id, answer):
@@ -120,7 +122,9 @@ class MinerUPoller:
             f"{len(documents) - len(unfinished)} of {len(documents)} documents finished; still waiting: {shown}{more}"
         )
 
-    def outcome(self, status: str, message: str = "", error: MinerUError | None = None) -> dict[str, Any]:
+    def outcome(
+        self, status: str, message: str = "", error: MinerUError | dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The JSON payload ending a wait (a trigger event's payload, or :func:`wait_blocking`'s result)."""
         payload: dict[str, Any] = {
             "status": status,
@@ -131,7 +135,7 @@ class MinerUPoller:
             "message": message,
         }
         if error is not None:
-            payload["error"] = error.to_dict()
+            payload["error"] = error.to_dict() if isinstance(error, MinerUError) else error
         return payload
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -583,19 +584,27 @@ def _safe_url(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+#: Transport errors that happen before a request is sent: retrying them cannot duplicate anything.
+_NOT_SENT_ERRORS = ("ConnectTimeout", "ClientConnectorError", "ConnectionRefused", "NewConnectionError")
+
+
 def _connection_error(exc: BaseException, method: str, what: str, body: dict[str, Any] | None) -> MinerUError:
-    """Map a transport exception (requests or aiohttp) to a retryable error; read time-outs are ambiguous."""
+    """
+    Map a transport exception (requests or aiohttp) to a retryable error.
+
+    Unless the connection itself could not be made, the request may have reached MinerU before the
+    answer was lost (a reset, a cut-short body, a read time-out): the error is marked ``ambiguous``
+    so a retried submit is logged as a possible duplicate.
+    """
     name = type(exc).__name__
-    ambiguous = "ReadTimeout" in name or isinstance(exc, asyncio.TimeoutError) or "ServerTimeout" in name
-    error = MinerUConnectionError(f"{method} {_safe_url(what)}: {name}: {_strip_urls(str(exc))}")
-    error.ambiguous = ambiguous  # type: ignore[attr-defined]
+    text = _strip_urls(str(exc))
+    error = MinerUConnectionError(f"{method} {_safe_url(what)}: {name}: {text}")
+    error.ambiguous = not any(marker in name or marker in text for marker in _NOT_SENT_ERRORS)  # type: ignore[attr-defined]
     return error
 
 
 def _strip_urls(text: str) -> str:
     # Exception texts may quote the full URL; drop query strings that can hold signatures.
-    import re
-
     return re.sub(r"\?[^\s'\")]*", "?…", text)[:300]
 
 
@@ -605,14 +614,24 @@ def _check_file_response(what: str, status: int, headers: Mapping[str, str], con
         return
     retry_after = parse_retry_after(headers.get("Retry-After"))
     excerpt = body_excerpt(content)
+    # Object stores (OSS, S3, CDNs) name the failed request in a header or in the XML body.
+    request_id = headers.get("x-oss-request-id") or headers.get("x-amz-request-id") or headers.get("x-request-id")
+    if not request_id:
+        match = re.search(rb"<RequestId>([^<]{1,128})</RequestId>", content[:65536])
+        request_id = match.group(1).decode("ascii", "replace") if match else None
     if status == 429 or status >= 500:
         raise MinerUTransientError(
-            f"{what} answered HTTP {status}: {excerpt}", http_status=status, retry_after=retry_after
+            f"{what} answered HTTP {status}: {excerpt}",
+            http_status=status,
+            retry_after=retry_after,
+            trace_id=request_id,
         )
     if what == "upload" and status == 403 and "expired" in excerpt.lower():
-        raise MinerUUploadURLExpiredError(f"the upload URL has expired: {excerpt}", http_status=status)
+        raise MinerUUploadURLExpiredError(
+            f"the upload URL has expired: {excerpt}", http_status=status, trace_id=request_id
+        )
     error_class = MinerUInvalidRequestError if what == "upload" else MinerUResultError
-    raise error_class(f"{what} answered HTTP {status}: {excerpt}", http_status=status)
+    raise error_class(f"{what} answered HTTP {status}: {excerpt}", http_status=status, trace_id=request_id)
 
 
 class _ChunkedReader:

@@ -364,11 +364,6 @@ def test_retry_after_is_capped_by_the_connection(emulator, monkeypatch):
 # -- read time-outs on create calls: logged as possible duplicates ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider bug: a truncated answer to a submit POST (the request was processed) is retried without "
-    "the 'possible duplicate' warning that read time-outs get (hooks/mineru.py _connection_error)",
-)
 @pytest.mark.parametrize("call_name", [n for n, c in CALLS.items() if c.creates])
 def test_truncated_answer_to_a_submit_is_logged_as_possible_duplicate(call_name, emulator, monkeypatch, capfd, caplog):
     call = CALLS[call_name]
@@ -471,11 +466,6 @@ def test_permanent_storage_fault_fails_fast_with_its_message(
     assert "Signature=" not in str(info.value)  # presigned query strings stay out of errors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider gap: object-storage errors drop the store's request id (<RequestId> / x-oss-request-id), "
-    "the only trace id a support ticket can quote (hooks/mineru.py _check_file_response)",
-)
 @pytest.mark.parametrize("call_name", ["upload", "download"])
 def test_storage_error_keeps_the_request_id_as_trace_id(call_name, emulator, monkeypatch, tmp_path):
     call = CALLS[call_name]

@@ -171,7 +171,10 @@ class TestPermanentFaultsFailFast:
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "failed"}
         assert "MinerUAuthError" in output
-        assert re.search(r"MinerU error -60013: no permission for this batch \(trace_id=[0-9a-f]{32}", output)
+        assert re.search(
+            r"MinerU error -60013: polling MinerU batch \S+: no permission for this batch \(trace_id=[0-9a-f]{32}",
+            output,
+        )
         assert len(emulator.requests_to("get_batch")) == 1
 
 

@@ -346,11 +346,6 @@ def test_expired_upload_url_is_re_requested(emulator, monkeypatch, capfd, caplog
     assert len(stored) == 3  # each document stored, and parsed, once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider gap: a permanent error while waiting (e.g. -60012 after the service lost its state) does not "
-    "say which batch or task was being polled (polling.MinerUPoller.absorb)",
-)
 async def test_not_found_while_waiting_names_the_batch(mineru_conn):
     from airflow_provider_mineru.polling import MinerUPoller, wait_blocking
 
