@@ -237,17 +237,42 @@ def emit_asset_events(context: Any, outlets: Sequence[Any], summary: dict[str, A
             continue
 
 
-def finish_in_task(context: Any, outlets: Sequence[Any], **kwargs: Any) -> dict[str, Any]:
+def finish_in_task(
+    context: Any, outlets: Sequence[Any], *, event: dict[str, Any] | None, ids: Sequence[str], **kwargs: Any
+) -> dict[str, Any]:
     """
-    :func:`finish_documents` inside an Airflow task: partial results are pushed to XCom before a
-    failure is raised, and the task's outlets get an asset event whose ``extra`` summarises the run.
+    End a wait inside an Airflow task, from the outcome payload (a trigger event or the blocking wait's).
+
+    Documents that finished are downloaded and the XCom is pushed before any failure is raised
+    (failed documents, or a time-out: the documents still running are listed with their state),
+    and the task's outlets get an asset event whose ``extra`` summarises the run.
+
+    :param event: the outcome payload (see :class:`~airflow_provider_mineru.polling.MinerUPoller`).
+    :param ids: the task or batch ids, when the payload does not carry them.
+    :param kwargs: the rest of :func:`finish_documents`'s arguments.
     """
+    from airflow_provider_mineru.polling import batch_of_documents, outcome_documents
+
+    documents, timed_out = outcome_documents(event)
+
+    def push(value: Any) -> None:
+        context["ti"].xcom_push(key="return_value", value=value)
+
     summary: dict[str, Any] = {}
     try:
-        return finish_documents(
-            push_xcom=lambda value: context["ti"].xcom_push(key="return_value", value=value),
+        if timed_out is not None:
+            kwargs["fail_on_file_error"] = False
+        value = finish_documents(
+            ids=(event or {}).get("ids") or ids,
+            documents=documents,
+            batch_of=batch_of_documents(event),
+            push_xcom=push,
             summary=summary,
             **kwargs,
         )
+        if timed_out is not None:
+            push(value)
+            raise timed_out
+        return value
     finally:
         emit_asset_events(context, outlets, summary)

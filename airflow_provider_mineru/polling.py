@@ -36,12 +36,16 @@ class MinerUPoller:
     :param failed_files: per batch, files that failed before MinerU saw them (an upload that could
         not be completed) and their error: they count as ``failed`` instead of waiting forever in
         ``waiting-file``.
+    :param slots: per input document, ``[batch index, position in that batch]``: where its latest
+        submission lives when a retry resubmitted some documents into a new batch. None: the inputs
+        are the batches' files in order.
     """
 
     kind: Kind
     ids: Sequence[str]
     expected_files: Sequence[int] | None = None
     failed_files: dict[str, dict[str, str]] | None = None
+    slots: Sequence[Sequence[int]] | None = None
     results: dict[str, list[DocumentResult]] = field(default_factory=dict)
     _last_lines: dict[str, str] = field(default_factory=dict)
 
@@ -106,9 +110,21 @@ class MinerUPoller:
             return self.outcome(TIMEOUT, f"MinerU {self.kind} wait timed out: {self.progress()}")
         return None
 
+    def located(self) -> list[tuple[str, DocumentResult]]:
+        """(batch or task id, document) for every input document seen so far, in input order."""
+        if self.slots is None:
+            return [(i, d) for i in self.ids for d in self.results.get(i, [])]
+        located = []
+        for batch_index, position in self.slots:
+            item_id = self.ids[batch_index]
+            listed = self.results.get(item_id, [])
+            if position < len(listed):
+                located.append((item_id, listed[position]))
+        return located
+
     def documents(self) -> list[DocumentResult]:
-        """Every document seen, in submission order."""
-        return [d for i in self.ids for d in self.results.get(i, [])]
+        """Every input document seen, in input order (the latest submission of each)."""
+        return [d for _, d in self.located()]
 
     def progress(self) -> str:
         """Where the wait stands, for a time-out message."""
@@ -131,7 +147,7 @@ class MinerUPoller:
             "kind": self.kind,
             "ids": list(self.ids),
             "results": [d.to_dict() for d in self.documents()],
-            "counts": [len(self.results.get(i, [])) for i in self.ids],
+            "batch_of": [item_id for item_id, _ in self.located()],
             "message": message,
         }
         if error is not None:
@@ -162,29 +178,25 @@ def _apply_local_failures(documents: list[DocumentResult], failures: dict[str, s
     return marked
 
 
-def raise_for_outcome(event: dict[str, Any] | None, timeout_hint: str = "") -> list[DocumentResult]:
+def outcome_documents(event: dict[str, Any] | None) -> tuple[list[DocumentResult], MinerUWaitTimeoutError | None]:
     """
-    Validate an outcome payload and return its documents, or raise what ended the wait.
+    Validate an outcome payload; return its documents and, when the wait timed out, the error to
+    raise once the documents that did finish are saved.
 
-    :raises MinerUWaitTimeoutError: the wait timed out (the message says how far documents got).
-    :raises MinerUError: the typed error a poll failed with.
+    :raises MinerUError: the typed error a poll failed with, or an unexpected payload.
     """
     if not isinstance(event, dict) or event.get("status") not in (DONE, TIMEOUT, ERROR):
         raise MinerUError(f"unexpected event from the MinerU trigger: {event!r}")
     if event["status"] == ERROR:
         raise error_from_dict(event.get("error") or {"message": event.get("message")})
-    if event["status"] == TIMEOUT:
-        raise MinerUWaitTimeoutError(f"{event.get('message')}{timeout_hint}")
-    return [DocumentResult.from_dict(d) for d in event.get("results", [])]
+    documents = [DocumentResult.from_dict(d) for d in event.get("results", [])]
+    timeout = MinerUWaitTimeoutError(str(event.get("message"))) if event["status"] == TIMEOUT else None
+    return documents, timeout
 
 
 def batch_of_documents(event: dict[str, Any] | None) -> list[str | None] | None:
     """Per document of an outcome payload, the batch (or task) id it belongs to, in order."""
-    ids = (event or {}).get("ids") or []
-    counts = (event or {}).get("counts") or []
-    if not counts:
-        return None
-    return [item_id for item_id, n in zip(ids, counts, strict=False) for _ in range(n)]
+    return (event or {}).get("batch_of") or None
 
 
 def poll_once(

@@ -13,14 +13,14 @@ Airflow task resumes waiting on the same MinerU task or batch instead of spendin
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
-from airflow_provider_mineru.exceptions import MinerUError, MinerUValidationError
+from airflow_provider_mineru.exceptions import MinerUError, MinerUUploadURLExpiredError, MinerUValidationError
 from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.version_compat import BaseOperator, conf
 
@@ -146,8 +146,21 @@ class _MinerUParseOperator(BaseOperator):
     def prepare(self) -> None:
         """Validate every input and build request bodies; raise before any request is sent."""
 
-    def submit(self, store: Any) -> dict[str, Any]:
-        """Send the documents; return the submission record (``{"ids": [...], ...}``)."""
+    def input_count(self) -> int:
+        """How many documents the operator was given (after expanding folders and globs)."""
+        return 1
+
+    def submit_task(self) -> str:
+        """Send the one document of a task operator; return the MinerU task id."""
+        raise NotImplementedError
+
+    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str]]]:
+        """
+        Send the input documents at ``indices`` (at most one MinerU batch) to MinerU.
+
+        Yields ``(batch_id, the indices it holds in order, {file name: error} for files that never
+        reached MinerU)``; usually once, twice when expired upload URLs had to be requested again.
+        """
         raise NotImplementedError
 
     def sources(self) -> list[str | None]:
@@ -159,34 +172,74 @@ class _MinerUParseOperator(BaseOperator):
     def _fetch(self, item_id: str) -> Any:
         return self.hook.get_task(item_id) if self.kind == "task" else self.hook.get_batch(item_id)
 
-    def _resumable(self, record: dict[str, Any]) -> bool:
-        """An earlier try's submission can be resumed when it was complete and none of it failed."""
-        if not record.get("complete", True):
-            self.log.warning("An earlier try did not finish submitting; submitting again.")
-            return False
+    def _submit_inputs(self, store: Any, record: dict[str, Any], indices: Sequence[int]) -> None:
+        """Send the inputs at ``indices`` in batches of ``max_batch_files``; record each batch as it is made."""
+        for chunk in _chunks(list(indices), self.hook.config.limits.max_batch_files):
+            for batch_id, held, failures in self.send_batch(chunk):
+                position = len(record["ids"])
+                record["ids"].append(batch_id)
+                record["expected_files"].append(len(held))
+                for offset, index in enumerate(held):
+                    record["slots"][index] = [position, offset]
+                if failures:
+                    record["failed_files"][batch_id] = failures
+                store.save(record)
+                self.log.info("MinerU batch %s holds %d documents", batch_id, len(held))
+
+    def _submit(self, store: Any) -> dict[str, Any]:
+        """A fresh submission of every input; the record is saved after each MinerU batch."""
+        if self.kind == "task":
+            return {"ids": [self.submit_task()]}
+        record: dict[str, Any] = {"ids": [], "expected_files": [], "failed_files": {}}
+        record["slots"] = [None] * self.input_count()
+        self._submit_inputs(store, record, range(self.input_count()))
+        return record
+
+    def _resume(self, store: Any, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        """
+        Continue an earlier try's submission: resume waiting on what MinerU still has, and send
+        again only the documents that failed or were never sent. None: submit everything anew.
+        """
+        if not record or not record.get("ids"):
+            return None
         poller = self._poller(record)
         for item_id in poller.ids:
             try:
                 poller.record(item_id, self._fetch(item_id))
             except MinerUError as error:
                 self.log.warning("Cannot resume the earlier submission (%s); submitting again.", error)
-                return False
-        documents = poller.documents()
-        if not documents or any(d.state is MinerUState.FAILED for d in documents):
-            self.log.info("The earlier try's MinerU submission has failed documents; submitting again.")
-            return False
-        return True
+                return None
+        if self.kind == "task":
+            if poller.documents() and poller.documents()[0].state is MinerUState.FAILED:
+                self.log.info("The earlier try's MinerU task failed; submitting again.")
+                return None
+            return record
+        slots = record.get("slots") or []
+        if len(slots) != self.input_count():
+            self.log.warning("The inputs changed since the earlier try; submitting again.")
+            return None
+        again = [
+            index
+            for index, slot in enumerate(slots)
+            if slot is None or _document_at(poller, slot) is MinerUState.FAILED
+        ]
+        if again:
+            self.log.info(
+                "Sending again %d of %d documents (failed or never sent); the rest resume.", len(again), len(slots)
+            )
+            self._submit_inputs(store, record, again)
+        return record
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.resume import SubmissionStore
 
         self.prepare()  # every validation error is raised here, before any request
         store = SubmissionStore(context)
-        record = store.load()
-        if record and self._resumable(record):
+        record = self._resume(store, store.load())
+        if record is not None:
             self.log.info("Resuming the MinerU %s submitted by an earlier try: %s", self.kind, record["ids"])
         else:
-            record = self.submit(store)
+            record = self._submit(store)
             store.save(record)
             self.log.info(
                 "Recorded MinerU %s ids %s in the %s: a retry resumes them", self.kind, record["ids"], store.backend
@@ -196,7 +249,7 @@ class _MinerUParseOperator(BaseOperator):
         poller = self._poller(record)
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
-            snapshot = self._snapshot(record)
+            snapshot = self._snapshot(poller)
             store.clear()
             return snapshot
         if self.deferrable:
@@ -225,6 +278,7 @@ class _MinerUParseOperator(BaseOperator):
             ids=record["ids"],
             expected_files=record.get("expected_files"),
             failed_files=record.get("failed_files"),
+            slots=record.get("slots"),
         )
 
     def _trigger(self, record: dict[str, Any], end_time: float) -> Any:
@@ -241,21 +295,22 @@ class _MinerUParseOperator(BaseOperator):
             batch_ids=record["ids"],
             expected_files=record.get("expected_files"),
             failed_files=record.get("failed_files"),
+            slots=record.get("slots"),
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=self.poll_interval,
         )
 
-    def _snapshot(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The XCom of a submit that does not wait: ids and the state right after submitting."""
+    def _snapshot(self, poller: MinerUPoller) -> dict[str, Any]:
+        """The XCom of a submit that does not wait: ids and each document's state right after submitting."""
         from airflow_provider_mineru.outcome import batch_entry, task_xcom
 
+        for item_id in poller.ids:
+            poller.record(item_id, self._fetch(item_id))
         if self.kind == "task":
-            return task_xcom(self.hook.get_task(record["ids"][0]), None)
-        results = []
-        for batch_id in record["ids"]:
-            results.extend(batch_entry(doc, None, batch_id) for doc in self.hook.get_batch(batch_id).files)
-        return {"batch_ids": list(record["ids"]), "results": results}
+            return task_xcom(poller.documents()[0], None)
+        results = [batch_entry(document, None, batch_id) for batch_id, document in poller.located()]
+        return {"batch_ids": list(poller.ids), "results": results}
 
     def _finish(self, context: Context, event: dict[str, Any] | None, record: dict[str, Any]) -> Any:
         """
@@ -266,19 +321,16 @@ class _MinerUParseOperator(BaseOperator):
         and on the last try.
         """
         from airflow_provider_mineru.outcome import finish_in_task
-        from airflow_provider_mineru.polling import batch_of_documents, raise_for_outcome
         from airflow_provider_mineru.resume import SubmissionStore
 
         store = SubmissionStore(context)
         try:
-            documents = raise_for_outcome(event)
             value = finish_in_task(
                 context,
                 self.outlets,
+                event=event,
+                ids=record["ids"],
                 kind=self.kind,
-                ids=(event or {}).get("ids") or record["ids"],
-                documents=documents,
-                batch_of=batch_of_documents(event),
                 sources=self.sources(),
                 hook=self.hook,
                 output_path=self.output_path,
@@ -323,10 +375,10 @@ class MinerUSubmitTaskOperator(_MinerUParseOperator):
 
         build_task_body(self.url, parse_options(self.options()), data_id=self.data_id, page_ranges=self.page_ranges)
 
-    def submit(self, store: Any) -> dict[str, Any]:
+    def submit_task(self) -> str:
         task_id = self.hook.submit_task(self.url, data_id=self.data_id, page_ranges=self.page_ranges, **self.options())
         self.log.info("Submitted %s to MinerU as task %s", self.url, task_id)
-        return {"ids": [task_id]}
+        return task_id
 
     def sources(self) -> list[str | None]:
         return [self.url]
@@ -369,18 +421,14 @@ class MinerUSubmitBatchOperator(_MinerUParseOperator):
             except MinerUValidationError as error:
                 raise _shift_index(error, offset * limits.max_batch_files, "urls") from None
 
-    def submit(self, store: Any) -> dict[str, Any]:
+    def input_count(self) -> int:
+        return len(self._files())
+
+    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str]]]:
         files = self._files()
-        chunks = _chunks(files, self.hook.config.limits.max_batch_files)
-        record: dict[str, Any] = {"ids": [], "expected_files": [], "complete": False}
-        for chunk in chunks:
-            batch_id = self.hook.submit_batch(chunk, **self.options())
-            record["ids"].append(batch_id)
-            record["expected_files"].append(len(chunk))
-            store.save(record)
-            self.log.info("Submitted %d URLs to MinerU as batch %s", len(chunk), batch_id)
-        record["complete"] = True
-        return record
+        batch_id = self.hook.submit_batch([files[i] for i in indices], **self.options())
+        self.log.info("Submitted %d URLs to MinerU as batch %s", len(indices), batch_id)
+        yield batch_id, indices, {}
 
     def sources(self) -> list[str | None]:
         return [f if isinstance(f, str) else f.get("url") for f in self._files()]
@@ -409,6 +457,11 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
         super().__init__(**kwargs)
         self.paths = paths
         self.upload_concurrency = upload_concurrency
+
+    @cached_property
+    def _sources(self) -> list[tuple[Any, dict[str, Any]]]:
+        """Every input file, resolved and checked once per task instance (also after a deferral)."""
+        return self._resolved()
 
     def _resolved(self) -> list[tuple[Any, dict[str, Any]]]:
         """(source file, per-file options) for every document, in input order."""
@@ -442,7 +495,6 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
 
         if self.upload_concurrency < 1:
             raise MinerUValidationError("upload_concurrency", self.upload_concurrency, "must be 1 or more")
-        self._sources = self._resolved()
         seen: dict[str, str] = {}
         for source, _ in self._sources:  # MinerU reports results by file name: names must differ
             if source.name in seen:
@@ -458,33 +510,35 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
             except MinerUValidationError as error:
                 raise _shift_index(error, offset * limits.max_batch_files, "paths") from None
 
-    def submit(self, store: Any) -> dict[str, Any]:
-        sources = getattr(self, "_sources", None) or self._resolved()
-        chunks = _chunks(sources, self.hook.config.limits.max_batch_files)
-        record: dict[str, Any] = {"ids": [], "expected_files": [], "failed_files": {}, "complete": False}
-        for chunk in chunks:
-            grant = self.hook.request_upload_urls(self._file_entries(chunk), **self.options())
-            record["ids"].append(grant.batch_id)
-            record["expected_files"].append(len(chunk))
-            store.save(record)
-            self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(chunk))
-            failures = self._upload_all([source for source, _ in chunk], grant.file_urls)
-            if failures:
-                record["failed_files"][grant.batch_id] = failures
-                store.save(record)
-        uploaded = sum(record["expected_files"]) - sum(len(f) for f in record["failed_files"].values())
-        if uploaded == 0:
-            raise MinerUError(
-                "no file could be uploaded: "
-                + "; ".join(f"{name}: {error}" for f in record["failed_files"].values() for name, error in f.items())
-            )
-        record["complete"] = True
-        return record
+    def input_count(self) -> int:
+        return len(self._sources)
 
-    def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> dict[str, str]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str]]]:
+        """
+        Request upload URLs for these files and upload them; files whose URL had expired before the
+        upload are sent once more in a new batch (their entry in the first batch counts as failed).
+        """
+        grant = self.hook.request_upload_urls(self._file_entries([self._sources[i] for i in indices]), **self.options())
+        self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(indices))
+        failures = self._upload_all([self._sources[i][0] for i in indices], grant.file_urls)
+        expired = [
+            i for i in indices if isinstance(failures.get(self._sources[i][0].name), MinerUUploadURLExpiredError)
+        ]
+        for i in expired:
+            failures[self._sources[i][0].name] = "the upload URL had expired; sent again in a new batch"
+        yield grant.batch_id, indices, {name: str(error) for name, error in failures.items()}
+        if expired:
+            self.log.warning("%d upload URLs had expired; requesting new ones", len(expired))
+            again = self.hook.request_upload_urls(
+                self._file_entries([self._sources[i] for i in expired]), **self.options()
+            )
+            retried = self._upload_all([self._sources[i][0] for i in expired], again.file_urls)
+            yield again.batch_id, expired, {name: str(error) for name, error in retried.items()}
+
+    def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> dict[str, Any]:
         """Upload ``upload_concurrency`` files at a time; return ``{file name: error}`` for those that failed."""
         started = time.monotonic()
-        failures: dict[str, str] = {}
+        failures: dict[str, Any] = {}
         with ThreadPoolExecutor(max_workers=min(self.upload_concurrency, len(sources))) as pool:
             pairs = zip(sources, urls, strict=True)
             futures = [pool.submit(self.hook.upload_file, url, source) for source, url in pairs]
@@ -493,7 +547,7 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
                     future.result()
                 except MinerUError as error:
                     self.log.error("Upload of %s failed: %s", source.name, error)
-                    failures[source.name] = str(error)
+                    failures[source.name] = error
         total = sum(s.size for s in sources)
         self.log.info(
             "Uploaded %d of %d files (%.1f MB) in %.1fs",
@@ -505,8 +559,7 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
         return failures
 
     def sources(self) -> list[str | None]:
-        sources = getattr(self, "_sources", None)
-        return [source.location for source, _ in sources] if sources else []
+        return [source.location for source, _ in self._sources]
 
 
 class MinerUDownloadResultsOperator(BaseOperator):
@@ -604,6 +657,12 @@ class MinerUDownloadResultsOperator(BaseOperator):
         finally:
             emit_asset_events(context, self.outlets, totals)
         return shaped[0] if single else shaped
+
+
+def _document_at(poller: MinerUPoller, slot: Sequence[int]) -> MinerUState | None:
+    """The state of the document at ``[batch index, position]``, or None when MinerU has not listed it."""
+    listed = poller.results.get(poller.ids[slot[0]], [])
+    return listed[slot[1]].state if slot[1] < len(listed) else None
 
 
 def _shift_index(error: MinerUValidationError, offset: int, argument: str) -> MinerUValidationError:

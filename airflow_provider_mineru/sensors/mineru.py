@@ -96,16 +96,13 @@ class _MinerUSensor(BaseSensorOperator):
 
     def _finish(self, context: Context, event: dict[str, Any] | None) -> Any:
         from airflow_provider_mineru.outcome import finish_in_task
-        from airflow_provider_mineru.polling import batch_of_documents, raise_for_outcome
 
-        documents = raise_for_outcome(event)
         return finish_in_task(
             context,
             self.outlets,
+            event=event,
+            ids=self._ids(),
             kind=self.kind,
-            ids=(event or {}).get("ids") or self._ids(),
-            documents=documents,
-            batch_of=batch_of_documents(event),
             hook=self.hook,
             output_path=self.output_path,
             fail_on_file_error=self.fail_on_file_error,

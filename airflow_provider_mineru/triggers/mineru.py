@@ -114,6 +114,8 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
     :param expected_files: per batch, how many files were submitted (so a batch that does not list
         all its files yet is not taken as finished).
     :param failed_files: per batch, files whose upload failed, with the error (counted as failed).
+    :param slots: per input document, ``[batch index, position]`` of its latest submission (after a
+        retry resubmitted some documents); None when the inputs are the batches' files in order.
     :param mineru_conn_id: the ``mineru`` connection.
     :param poll_interval: seconds between polls.
     :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
@@ -126,6 +128,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
         end_time: float,
         expected_files: Sequence[int] | None = None,
         failed_files: dict[str, dict[str, str]] | None = None,
+        slots: Sequence[Sequence[int]] | None = None,
         mineru_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 10.0,
     ) -> None:
@@ -133,6 +136,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
         self.batch_ids = list(batch_ids)
         self.expected_files = None if expected_files is None else [int(n) for n in expected_files]
         self.failed_files = failed_files or None
+        self.slots = None if slots is None else [list(slot) for slot in slots]
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -141,6 +145,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
                 "batch_ids": self.batch_ids,
                 "expected_files": self.expected_files,
                 "failed_files": self.failed_files,
+                "slots": self.slots,
                 "end_time": self.end_time,
                 "mineru_conn_id": self.mineru_conn_id,
                 "poll_interval": self.poll_interval,
@@ -149,7 +154,11 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
 
     def _poller(self) -> MinerUPoller:
         return MinerUPoller(
-            kind="batch", ids=self.batch_ids, expected_files=self.expected_files, failed_files=self.failed_files
+            kind="batch",
+            ids=self.batch_ids,
+            expected_files=self.expected_files,
+            failed_files=self.failed_files,
+            slots=self.slots,
         )
 
     async def _fetch(self, hook: Any, item_id: str) -> Any:

@@ -246,12 +246,6 @@ class TestAirflowRetryResumes:
         assert not ledger.account(request, PDFS, accounted_documents(value, output, PDFS))
         assert emulator.batch_count == 1, "the retry resubmitted the batch instead of resuming it"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="provider gap: a retry after some uploads of a batch failed uploads every file again into a new "
-        "batch (the resume check sees failed documents and resubmits everything), so the files that did upload "
-        "are parsed twice (operators/mineru.py _resumable / MinerUUploadFilesOperator.submit)",
-    )
     def test_retry_after_partial_upload_failure_uploads_only_the_rest(
         self, emulator, monkeypatch, capfd, caplog, tmp_path, ledger, request
     ):
@@ -280,11 +274,6 @@ class TestAirflowRetryResumes:
         stored = [r for r in emulator.requests_to("upload") if r.fault is None and r.status == 200]
         assert len(stored) == 3, f"{len(stored)} documents stored (and parsed) for 3 files"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="provider gap: a retry after some files of a batch failed resubmits every file, paying again for "
-        "the ones already done and saved (operators/mineru.py _resumable / submit)",
-    )
     def test_retry_after_a_failed_file_resubmits_only_that_file(
         self, emulator, monkeypatch, capfd, caplog, tmp_path, ledger, request
     ):

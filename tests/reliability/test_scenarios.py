@@ -83,7 +83,8 @@ async def test_batch_trigger_rebuilt_mid_wait_carries_on(mineru_emulator_factory
 
     (event,) = events
     assert event["status"] == "done"
-    assert event["ids"] == [first, second] and event["counts"] == [2, 1]
+    assert event["ids"] == [first, second]
+    assert event["batch_of"] == [first, first, second]
     assert [r["state"] for r in event["results"]] == ["done"] * 3
     assert len(emu.requests_to("get_batch")) > polls_before  # the rebuilt trigger polled on
     assert emu.batch_count == 2 and len(emu.requests_to("submit_batch")) == 2  # nothing submitted by a trigger
@@ -213,11 +214,6 @@ def test_stuck_document_times_out_clearly_and_retry_resumes(mineru_conn, capfd, 
     assert mineru_conn.batch_count == 1  # ...instead of paying for it again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider bug: on a wait timeout the documents that did finish are neither downloaded nor pushed "
-    "to XCom (polling.raise_for_outcome raises before outcome.finish_documents); partial results are lost",
-)
 @pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize("deferrable", MODE_PARAMS)
 def test_timeout_keeps_the_finished_documents(mineru_conn, capfd, caplog, tmp_path, deferrable, ledger, request):
@@ -320,11 +316,6 @@ def test_expired_upload_urls_never_lose_documents_silently(
         assert not ledger.account(request, names, accounted_documents(value, output, names))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider gap: an upload URL that expired before the upload is not re-requested; the file ends failed "
-    "(operators/mineru.py MinerUUploadFilesOperator.submit / _upload_all)",
-)
 @pytest.mark.usefixtures("airflow_db")
 def test_expired_upload_url_is_re_requested(emulator, monkeypatch, capfd, caplog, tmp_path, ledger, request):
     set_conn(monkeypatch, emulator)
