@@ -7,14 +7,16 @@ Each keeps MinerU's ``code``, ``message`` and ``trace_id`` and the HTTP status s
 Airflow task says exactly what MinerU said.
 
 Which errors are retried is decided by class: only :class:`MinerUTransientError` (and its
-subclasses) is retried by the hook; everything else fails at once.
+subclasses) is retried by the hook; everything else fails at once. Invalid requests (and
+client-side validation errors) are ``AirflowFailException`` too, so Airflow does not retry a task
+that can only fail the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_mineru.version_compat import AirflowException
+from airflow_provider_mineru.version_compat import AirflowException, AirflowFailException
 
 
 class MinerUError(AirflowException):
@@ -84,8 +86,12 @@ class MinerUQuotaError(MinerUError):
     """A quota is used up (pages per day, tasks per day): waiting or a new plan helps, retrying does not."""
 
 
-class MinerUInvalidRequestError(MinerUError):
-    """The request or the document is not acceptable; the same request will fail again."""
+class MinerUInvalidRequestError(MinerUError, AirflowFailException):
+    """
+    The request or the document is not acceptable; the same request will fail again.
+
+    It is also an ``AirflowFailException``: the Airflow task fails without spending its retries.
+    """
 
 
 class MinerUValidationError(MinerUInvalidRequestError, ValueError):

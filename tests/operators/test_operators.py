@@ -116,7 +116,9 @@ class TestSubmitTask:
 
     def test_validation_error_before_any_request(self, mineru_conn, capfd):
         with make_dag() as dag:
-            MinerUSubmitTaskOperator(task_id="parse", url=sample_url(mineru_conn, "a.pdf"), data_id="not valid!")
+            MinerUSubmitTaskOperator(
+                task_id="parse", url=sample_url(mineru_conn, "a.pdf"), data_id="not valid!", retries=3
+            )
         states, output = run(dag, capfd)
         assert states["parse"] == "failed"
         assert "invalid data_id='not valid!'" in output
