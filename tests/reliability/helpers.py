@@ -11,12 +11,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pendulum
+from tests.helpers import SAMPLES, new_dag, run_dag, wait_batch, wait_task
 
-SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
 MODES = [("deferrable", True), ("blocking", False)]
 
 #: Fast retries for the suite: 3 retries, 10 ms base backoff (see conftest's ``mineru_conn``).
+#: Re-exported for the reliability tests.
+__all__ = ["SAMPLES", "wait_batch", "wait_task"]
+
 FAST_RETRIES = {"retry_backoff": 0.01, "max_retries": 3, "timeout": 5}
 
 
@@ -45,44 +47,23 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
     raise AssertionError("condition not reached in time")
 
 
-def wait_task(hook: Any, task_id: str) -> Any:
-    return wait_until(lambda: (r := hook.get_task(task_id)).is_terminal and r)
-
-
-def wait_batch(hook: Any, batch_id: str, expected: int) -> Any:
-    return wait_until(lambda: (r := hook.get_batch(batch_id)).is_complete(expected) and r)
-
-
 # -- DAGs ----------------------------------------------------------------------------------------
 
 
 def make_dag(**kwargs: Any) -> Any:
-    from airflow.providers.common.compat.sdk import DAG
-
-    return DAG(
-        dag_id=f"reliability_{uuid.uuid4().hex[:12]}",
-        schedule=None,
-        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-        catchup=False,
-        **kwargs,
-    )
+    return new_dag(dag_id=f"reliability_{uuid.uuid4().hex[:12]}", **kwargs)
 
 
 def run(dag: Any, capfd: Any, caplog: Any = None) -> tuple[dict[str, str], str]:
     """Run ``dag`` with ``dag.test()``; return ``{task_id: state}`` and everything it printed or logged."""
-    from tests.conftest import register_dag
-
-    register_dag(dag)
-    dag_run = dag.test()
-    states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in dag_run.get_task_instances()}
-    out, err = capfd.readouterr()
-    return states, out + err + (caplog.text if caplog is not None else "")
+    states, output = run_dag(dag, capfd)
+    return states, output + (caplog.text if caplog is not None else "")
 
 
 def xcom(dag: Any, task_id: str, key: str = "return_value") -> Any:
     from airflow.models import DagRun
 
-    dag_run = DagRun.find(dag_id=dag.dag_id)[0]
+    dag_run = max(DagRun.find(dag_id=dag.dag_id), key=lambda run: run.id)
     return dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id, key=key)
 
 
