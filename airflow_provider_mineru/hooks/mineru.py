@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -67,6 +68,8 @@ T = TypeVar("T")
 
 #: Bytes read per chunk when streaming uploads and downloads.
 CHUNK_SIZE = 1024 * 1024
+#: Connections per host of the upload/download session (at least the usual upload concurrency).
+FILE_POOL_SIZE = 32
 #: Simultaneous connections of the shared async session (all triggers of one triggerer).
 ASYNC_POOL_LIMIT = 64
 
@@ -212,8 +215,19 @@ class MinerUHook(HttpHook):
 
     @cached_property
     def _file_session(self) -> requests.Session:
-        """Uploads go to presigned URLs and results to a CDN: never send the API token there."""
-        return self._new_session({})
+        """
+        Uploads go to presigned URLs and results to a CDN: never send the API token there.
+
+        Its connection pool holds :data:`FILE_POOL_SIZE` connections per host, so concurrent
+        uploads reuse connections instead of opening one each.
+        """
+        from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
+
+        session = self._new_session({})
+        adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_maxsize=FILE_POOL_SIZE)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     def _new_session(self, headers: dict[str, str]) -> requests.Session:
         import requests
@@ -225,6 +239,11 @@ class MinerUHook(HttpHook):
             session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
         # TCP keep-alive adapter from the HTTP provider, mounted as HttpHook mounts it.
         return self._configure_session_from_mount_adapters(session)
+
+    @property
+    def _request_options(self) -> dict[str, Any]:
+        """Per-request settings: ``verify`` is passed each time, or ``REQUESTS_CA_BUNDLE`` would override it."""
+        return {"verify": self.config.verify}
 
     @property
     def _file_timeout(self) -> tuple[float, float]:
@@ -273,7 +292,9 @@ class MinerUHook(HttpHook):
         url = join_url(config.base_url, path)
 
         def attempt() -> Any:
-            response = self._api_session.request(method, url, json=body, timeout=config.timeout)
+            response = self._api_session.request(
+                method, url, json=body, timeout=config.timeout, **self._request_options
+            )
             return parse_api_response(response.status_code, response.headers, response.content)
 
         return self._with_retries(f"{method} {path}", attempt, method=method, body=body)
@@ -308,6 +329,8 @@ class MinerUHook(HttpHook):
         config = await self.aget_config()
         url = join_url(config.base_url, path)
         what = f"{method} {path}"
+        timeout = aiohttp.ClientTimeout(total=config.timeout)
+        ssl = _ssl_option(config.verify)
         attempt = 0
         async with self.async_session() as session:
             while True:
@@ -317,9 +340,9 @@ class MinerUHook(HttpHook):
                         url,
                         json=body,
                         headers=config.auth_headers,
-                        timeout=aiohttp.ClientTimeout(total=config.timeout),
+                        timeout=timeout,
                         proxy=config.proxy,
-                        ssl=_ssl_option(config.verify),
+                        ssl=ssl,
                     ) as response:
                         content = await response.read()
                     return parse_api_response(response.status, response.headers, content)
@@ -451,6 +474,7 @@ class MinerUHook(HttpHook):
                     data=_ChunkedReader(handle, source.size),
                     headers={"Content-Length": str(source.size)},
                     timeout=self._file_timeout,
+                    **self._request_options,
                 )
                 _check_file_response("upload", response.status_code, response.headers, response.content)
             return source.size
@@ -467,7 +491,9 @@ class MinerUHook(HttpHook):
         destination = Path(destination)
 
         def attempt() -> Path:
-            with self._file_session.get(full_zip_url, stream=True, timeout=self._file_timeout) as response:
+            with self._file_session.get(
+                full_zip_url, stream=True, timeout=self._file_timeout, **self._request_options
+            ) as response:
                 if response.status_code >= 300:
                     _check_file_response("download", response.status_code, response.headers, response.content)
                 expected = response.headers.get("Content-Length")
@@ -649,13 +675,19 @@ class _ChunkedReader:
 
 
 def _ssl_option(verify: bool | str) -> Any:
+    """aiohttp's ``ssl`` argument; one context per CA file, since aiohttp pools connections by it."""
     if verify is False:
         return False
     if isinstance(verify, str):
-        import ssl
-
-        return ssl.create_default_context(cafile=verify)
+        return _ssl_context(verify)
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(cafile: str) -> Any:
+    import ssl
+
+    return ssl.create_default_context(cafile=cafile)
 
 
 class _SharedSessionRegistry:

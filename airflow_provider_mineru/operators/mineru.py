@@ -290,6 +290,7 @@ class _MinerUParseOperator(BaseOperator):
                 end_time=end_time,
                 mineru_conn_id=self.mineru_conn_id,
                 poll_interval=self.poll_interval,
+                first_poll_delay=self.poll_interval,
             )
         return MinerUBatchTrigger(
             batch_ids=record["ids"],
@@ -299,6 +300,7 @@ class _MinerUParseOperator(BaseOperator):
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=self.poll_interval,
+            first_poll_delay=self.poll_interval,
         )
 
     def _snapshot(self, poller: MinerUPoller) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class MinerUTaskSensor(_MinerUSensor):
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=float(self.poke_interval),
+            first_poll_delay=float(self.poke_interval),
         )
 
 
@@ -192,4 +193,5 @@ class MinerUBatchSensor(_MinerUSensor):
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=float(self.poke_interval),
+            first_poll_delay=float(self.poke_interval),
         )

@@ -25,11 +25,22 @@ from airflow_provider_mineru.polling import ERROR, MinerUPoller
 class _MinerUPollTrigger(BaseTrigger):
     """Poll until every document is terminal, ``end_time`` passes, or a permanent error."""
 
-    def __init__(self, *, mineru_conn_id: str, poll_interval: float, end_time: float) -> None:
+    def __init__(
+        self, *, mineru_conn_id: str, poll_interval: float, end_time: float, first_poll_delay: float = 0.0
+    ) -> None:
         super().__init__()
         self.mineru_conn_id = mineru_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
+        self.first_poll_delay = float(first_poll_delay)
+
+    def _common_kwargs(self) -> dict[str, Any]:
+        return {
+            "end_time": self.end_time,
+            "mineru_conn_id": self.mineru_conn_id,
+            "poll_interval": self.poll_interval,
+            "first_poll_delay": self.first_poll_delay,
+        }
 
     def _poller(self) -> MinerUPoller:
         raise NotImplementedError
@@ -37,18 +48,27 @@ class _MinerUPollTrigger(BaseTrigger):
     async def _fetch(self, hook: Any, item_id: str) -> Any:
         raise NotImplementedError
 
+    async def _fetch_all(self, hook: Any, pending: list[str]) -> list[Any]:
+        """One request per pending id (concurrently when there are several); errors are returned, not raised."""
+        if len(pending) == 1:  # the common case: no task per poll
+            try:
+                return [await self._fetch(hook, pending[0])]
+            except Exception as exc:
+                return [exc]
+        return await asyncio.gather(*(self._fetch(hook, i) for i in pending), return_exceptions=True)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_mineru.hooks.mineru import MinerUHook
 
         poller = self._poller()
         hook = MinerUHook(mineru_conn_id=self.mineru_conn_id)
         try:
+            if self.first_poll_delay > 0:  # the operator has just polled before deferring
+                await asyncio.sleep(max(0.0, min(self.first_poll_delay, self.end_time - time.time())))
             async with hook.async_session():
                 while True:
                     pending = poller.pending_ids()
-                    answers = await asyncio.gather(
-                        *(self._fetch(hook, item_id) for item_id in pending), return_exceptions=True
-                    )
+                    answers = await self._fetch_all(hook, pending)
                     for item_id, answer in zip(pending, answers, strict=True):
                         if isinstance(answer, BaseException) and not isinstance(answer, MinerUError):
                             raise answer
@@ -73,6 +93,8 @@ class MinerUTaskTrigger(_MinerUPollTrigger):
     :param mineru_conn_id: the ``mineru`` connection.
     :param poll_interval: seconds between polls.
     :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
+    :param first_poll_delay: seconds to wait before the first poll (the operator polled just before
+        deferring, so polling again at once would only cost a request).
     """
 
     def __init__(
@@ -82,19 +104,20 @@ class MinerUTaskTrigger(_MinerUPollTrigger):
         end_time: float,
         mineru_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 10.0,
+        first_poll_delay: float = 0.0,
     ) -> None:
-        super().__init__(mineru_conn_id=mineru_conn_id, poll_interval=poll_interval, end_time=end_time)
+        super().__init__(
+            mineru_conn_id=mineru_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            first_poll_delay=first_poll_delay,
+        )
         self.task_id = task_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "airflow_provider_mineru.triggers.mineru.MinerUTaskTrigger",
-            {
-                "task_id": self.task_id,
-                "end_time": self.end_time,
-                "mineru_conn_id": self.mineru_conn_id,
-                "poll_interval": self.poll_interval,
-            },
+            {"task_id": self.task_id, **self._common_kwargs()},
         )
 
     def _poller(self) -> MinerUPoller:
@@ -119,6 +142,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
     :param mineru_conn_id: the ``mineru`` connection.
     :param poll_interval: seconds between polls.
     :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
+    :param first_poll_delay: seconds to wait before the first poll.
     """
 
     def __init__(
@@ -131,8 +155,14 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
         slots: Sequence[Sequence[int]] | None = None,
         mineru_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 10.0,
+        first_poll_delay: float = 0.0,
     ) -> None:
-        super().__init__(mineru_conn_id=mineru_conn_id, poll_interval=poll_interval, end_time=end_time)
+        super().__init__(
+            mineru_conn_id=mineru_conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            first_poll_delay=first_poll_delay,
+        )
         self.batch_ids = list(batch_ids)
         self.expected_files = None if expected_files is None else [int(n) for n in expected_files]
         self.failed_files = failed_files or None
@@ -146,9 +176,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
                 "expected_files": self.expected_files,
                 "failed_files": self.failed_files,
                 "slots": self.slots,
-                "end_time": self.end_time,
-                "mineru_conn_id": self.mineru_conn_id,
-                "poll_interval": self.poll_interval,
+                **self._common_kwargs(),
             },
         )
 
