@@ -62,11 +62,6 @@ def _worker(mode: str, ids_file: str, poll_interval: float, window: float, resul
 
     ids = json.loads(Path(ids_file).read_text())
     ids["tasks"] = ids["tasks"][:limit]
-    prototypes = [name for suffix, name in (("-fixed", "cached_ssl"), ("-lean", "lean_poll")) if suffix in mode]
-    if prototypes:
-        import _prototypes
-
-        _prototypes.apply(prototypes)
     mode = _base_mode(mode)
     conn = json.loads(os.environ["AIRFLOW_CONN_MINERU_DEFAULT"])
     # Both kinds import the same modules so their RSS baselines compare.
@@ -429,14 +424,14 @@ def main() -> int:
         "--modes",
         nargs="*",
         default=list(MODES),
-        help=f"{', '.join((*MODES, *EXTRA_MODES))}; a -lean suffix applies that prototype",
+        help=f"{', '.join((*MODES, *EXTRA_MODES))}",
     )
     parser.add_argument(
         "--tls-modes",
         nargs="*",
-        default=["mineru-task", "naive-task", "mineru-task-cafile", "mineru-task-cafile-fixed"],
+        default=["mineru-task", "naive-task", "mineru-task-cafile"],
         help="modes run against the emulator over HTTPS (none: skip the HTTPS pass); -cafile: the CA file "
-        "in the connection's verify extra; -fixed: with the cached_ssl prototype",
+        "in the connection's verify extra",
     )
     parser.add_argument("--cafile-tasks", type=int, default=200, help="waiters of the -cafile modes")
     parser.add_argument("--json", help="write the result here")

@@ -130,9 +130,6 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     _yes(https_ratio >= 3),
                 )
             )
-        lean = (t.get("cpu_ratio_naive_over") or {}).get("http:mineru-task-lean")
-        if lean is not None:
-            rows.append(("1. HTTP, with the `lean_poll` prototype", "≥ 3× less", f"**{lean:.2f}×**", _yes(lean >= 3)))
         scene = mixed or (task[0] if task else None)
         if scene:
             waiters = scene["waiters"]
@@ -167,12 +164,12 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 )
             )
         https = t.get("https", {})
-        for mode, label in (("mineru-task-cafile", "as is"), ("mineru-task-cafile-fixed", "`cached_ssl` prototype")):
+        for mode in ("mineru-task-cafile",):
             if mode in https:
                 r = https[mode][0]
                 rows.append(
                     (
-                        f"1. open sockets, {r['waiters']} triggers, HTTPS with `verify` = a CA file ({label})",
+                        f"1. open sockets, {r['waiters']} triggers, HTTPS with `verify` = a CA file",
                         f"bounded (pool of {POOL_LIMIT})",
                         f"max {r['sockets_max']}; RSS +{(r['rss_window_max_kb'] - r['rss_before_kb']) / 1024:.0f} MB; "
                         f"{r['cpu_per_1000_polls_s']:.3f} CPU s per 1,000 polls",
