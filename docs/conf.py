@@ -25,7 +25,7 @@ from airflow_provider_mineru import __version__  # noqa: E402
 
 project = "airflow-provider-mineru"
 author = "airflow-provider-mineru developers"
-copyright = "airflow-provider-mineru developers"  # noqa: A001
+copyright = "airflow-provider-mineru developers"
 version = release = __version__
 
 extensions = [
