@@ -64,6 +64,14 @@ def new_dag(**kwargs: Any) -> Any:
     return DAG(schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC"), catchup=False, **kwargs)
 
 
+def parse_dag(operator_class: Any, **kwargs: Any) -> Any:
+    """A DAG with one task ``parse`` of ``operator_class`` (polling every 0.1 s unless given)."""
+    kwargs.setdefault("poll_interval", 0.1)
+    with new_dag() as dag:
+        operator_class(task_id="parse", **kwargs)
+    return dag
+
+
 def task_states(dag_run: Any) -> dict[str, str]:
     return {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in dag_run.get_task_instances()}
 

@@ -13,7 +13,7 @@ from airflow_provider_mineru.operators.mineru import (
     MinerUUploadFilesOperator,
 )
 from airflow_provider_mineru.sensors.mineru import MinerUBatchSensor, MinerUTaskSensor
-from tests.helpers import SAMPLES, new_dag, run_dag, sample_url, xcom
+from tests.helpers import SAMPLES, new_dag, parse_dag, run_dag, sample_url, xcom
 
 MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="blocking")]
 
@@ -26,14 +26,12 @@ class TestSubmitTask:
     @pytest.mark.parametrize("deferrable", MODES)
     def test_failed_task_fails_with_err_msg(self, mineru_conn, capfd, deferrable, tmp_path):
         mineru_conn.fail_next_tasks("the document is damaged beyond repair")
-        with make_dag() as dag:
-            MinerUSubmitTaskOperator(
-                task_id="parse",
-                url=sample_url(mineru_conn, "invoice.pdf"),
-                deferrable=deferrable,
-                poll_interval=0.1,
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitTaskOperator,
+            url=sample_url(mineru_conn, "invoice.pdf"),
+            deferrable=deferrable,
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd)
         assert states["parse"] == "failed"
         assert "the document is damaged beyond repair" in output
@@ -43,14 +41,12 @@ class TestSubmitTask:
     @pytest.mark.parametrize("deferrable", MODES)
     def test_timeout_says_how_far_it_got(self, mineru_conn, capfd, deferrable):
         mineru_conn.stick("running")
-        with make_dag() as dag:
-            MinerUSubmitTaskOperator(
-                task_id="parse",
-                url=sample_url(mineru_conn, "annual_report.pdf"),
-                deferrable=deferrable,
-                poll_interval=0.1,
-                timeout=1,
-            )
+        dag = parse_dag(
+            MinerUSubmitTaskOperator,
+            url=sample_url(mineru_conn, "annual_report.pdf"),
+            deferrable=deferrable,
+            timeout=1,
+        )
         states, output = run(dag, capfd)
         assert states["parse"] == "failed"
         assert "timed out" in output
@@ -62,16 +58,14 @@ class TestSubmitTask:
 
         # The first poll meets a permanent error, so the first try fails after submitting.
         mineru_conn.inject(Fault(endpoint="get_task", code="A0211", times=1))
-        with make_dag() as dag:
-            MinerUSubmitTaskOperator(
-                task_id="parse",
-                url=sample_url(mineru_conn, "invoice.pdf"),
-                deferrable=deferrable,
-                poll_interval=0.1,
-                retries=1,
-                retry_delay=timedelta(seconds=0),
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitTaskOperator,
+            url=sample_url(mineru_conn, "invoice.pdf"),
+            deferrable=deferrable,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd)
         assert "A0211" in output
         assert states["parse"] == "success", output[-3000:]
@@ -84,13 +78,11 @@ class TestSubmitTask:
 
     def test_failed_task_can_be_a_result_not_a_failure(self, mineru_conn, capfd):
         mineru_conn.fail_next_tasks("scan too blurry")
-        with make_dag() as dag:
-            MinerUSubmitTaskOperator(
-                task_id="parse",
-                url=sample_url(mineru_conn, "invoice.pdf"),
-                fail_on_file_error=False,
-                poll_interval=0.1,
-            )
+        dag = parse_dag(
+            MinerUSubmitTaskOperator,
+            url=sample_url(mineru_conn, "invoice.pdf"),
+            fail_on_file_error=False,
+        )
         states, _ = run(dag, capfd)
         assert states["parse"] == "success"
         value = xcom(dag, "parse")
@@ -147,14 +139,12 @@ class TestBatches:
     @pytest.mark.parametrize("deferrable", MODES)
     def test_failed_file_fails_task_after_saving_others(self, mineru_conn, capfd, deferrable, tmp_path):
         mineru_conn.fail_next_tasks("unsupported scan quality", match="invoice")
-        with make_dag() as dag:
-            MinerUSubmitBatchOperator(
-                task_id="parse",
-                urls=[sample_url(mineru_conn, "annual_report.pdf"), sample_url(mineru_conn, "invoice.pdf")],
-                deferrable=deferrable,
-                poll_interval=0.1,
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=[sample_url(mineru_conn, "annual_report.pdf"), sample_url(mineru_conn, "invoice.pdf")],
+            deferrable=deferrable,
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd)
         assert states["parse"] == "failed"
         assert "1 of 2 files failed" in output

@@ -20,6 +20,7 @@ from airflow_provider_mineru.operators.mineru import (
     MinerUSubmitTaskOperator,
     MinerUUploadFilesOperator,
 )
+from tests.helpers import parse_dag
 from tests.reliability.helpers import (
     MODES,
     SAMPLES,
@@ -56,15 +57,13 @@ class TestTransientFaultsAreAbsorbed:
             emulator.inject(Fault(endpoint="download", truncated=True)),
             emulator.inject(Fault(endpoint="download", http_status=503)),
         ]
-        with make_dag() as dag:
-            MinerUUploadFilesOperator(
-                task_id="parse",
-                paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
-                deferrable=deferrable,
-                poll_interval=0.1,
-                upload_concurrency=2,
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUUploadFilesOperator,
+            paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
+            deferrable=deferrable,
+            upload_concurrency=2,
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         assert not _all_fired(faults)
@@ -89,14 +88,12 @@ class TestTransientFaultsAreAbsorbed:
             emulator.inject(Fault(endpoint="get_batch", code=-10001, times=5)),  # beyond the hook's retries
             emulator.inject(Fault(endpoint="download", reset=True, times=2)),
         ]
-        with make_dag() as dag:
-            MinerUSubmitBatchOperator(
-                task_id="parse",
-                urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
-                deferrable=deferrable,
-                poll_interval=0.1,
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            deferrable=deferrable,
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         assert not _all_fired(faults)
@@ -117,15 +114,13 @@ class TestTransientFaultsAreAbsorbed:
             emulator.inject(Fault(endpoint="get_task", malformed_json=True)),
             emulator.inject(Fault(endpoint="download", truncated=True)),
         ]
-        with make_dag() as dag:
-            MinerUSubmitTaskOperator(
-                task_id="parse",
-                url=sample_url(emulator, "invoice.pdf"),
-                data_id="invoice",
-                deferrable=deferrable,
-                poll_interval=0.1,
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitTaskOperator,
+            url=sample_url(emulator, "invoice.pdf"),
+            data_id="invoice",
+            deferrable=deferrable,
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         assert not _all_fired(faults)
@@ -183,16 +178,14 @@ class TestAirflowRetryResumes:
     def test_url_batch_retry_resumes(self, emulator, monkeypatch, capfd, caplog, tmp_path, deferrable, ledger, request):
         set_conn(monkeypatch, emulator)
         emulator.inject(Fault(endpoint="get_batch", code="A0211", http_status=401))  # fails the first try
-        with make_dag() as dag:
-            MinerUSubmitBatchOperator(
-                task_id="parse",
-                urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
-                deferrable=deferrable,
-                poll_interval=0.1,
-                retries=1,
-                retry_delay=timedelta(seconds=0),
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            deferrable=deferrable,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         assert "A0211" in output and "Resuming the MinerU batch" in output
@@ -204,16 +197,14 @@ class TestAirflowRetryResumes:
     def test_upload_retry_resumes(self, emulator, monkeypatch, capfd, caplog, tmp_path, deferrable, ledger, request):
         set_conn(monkeypatch, emulator)
         emulator.inject(Fault(endpoint="get_batch", code=-60013))  # fails the first try after the uploads
-        with make_dag() as dag:
-            MinerUUploadFilesOperator(
-                task_id="parse",
-                paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
-                deferrable=deferrable,
-                poll_interval=0.1,
-                retries=1,
-                retry_delay=timedelta(seconds=0),
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUUploadFilesOperator,
+            paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
+            deferrable=deferrable,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         assert "Resuming the MinerU batch" in output
@@ -230,16 +221,14 @@ class TestAirflowRetryResumes:
         set_conn(monkeypatch, emulator)
         # every download of the first try fails beyond the hook's retries (4 attempts)
         emulator.inject(Fault(endpoint="download", http_status=503, times=4))
-        with make_dag() as dag:
-            MinerUSubmitBatchOperator(
-                task_id="parse",
-                urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
-                deferrable=deferrable,
-                poll_interval=0.1,
-                retries=1,
-                retry_delay=timedelta(seconds=0),
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            deferrable=deferrable,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         value = xcom(dag, "parse")
@@ -255,17 +244,15 @@ class TestAirflowRetryResumes:
             "<Message>Access denied by bucket policy.</Message></Error>"
         )
         emulator.inject(Fault(endpoint="upload", http_status=403, body=forbidden, content_type="application/xml"))
-        with make_dag() as dag:
-            MinerUUploadFilesOperator(
-                task_id="parse",
-                paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
-                deferrable=False,
-                poll_interval=0.1,
-                upload_concurrency=1,
-                retries=1,
-                retry_delay=timedelta(seconds=0),
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUUploadFilesOperator,
+            paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
+            deferrable=False,
+            upload_concurrency=1,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert "AccessDenied" in output  # the first try's upload error is shown
         assert states == {"parse": "success"}, output[-3000:]
@@ -279,16 +266,14 @@ class TestAirflowRetryResumes:
     ):
         set_conn(monkeypatch, emulator)
         emulator.fail_next_tasks("-60010: parsing failed", match="invoice")  # may succeed on resubmit
-        with make_dag() as dag:
-            MinerUSubmitBatchOperator(
-                task_id="parse",
-                urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
-                deferrable=False,
-                poll_interval=0.1,
-                retries=1,
-                retry_delay=timedelta(seconds=0),
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            deferrable=False,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         assert "-60010: parsing failed" in output
         assert states == {"parse": "success"}, output[-3000:]

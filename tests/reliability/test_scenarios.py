@@ -21,12 +21,12 @@ from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator, MinerUUploadFilesOperator
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
 from tests.conftest import TEST_TOKEN
+from tests.helpers import parse_dag
 from tests.reliability.helpers import (
     MODES,
     SAMPLES,
     OutageProxy,
     accounted_documents,
-    make_dag,
     run,
     sample_url,
     set_conn,
@@ -121,16 +121,14 @@ def test_service_restart_mid_batch_fails_clearly_then_retry_resubmits(
 
         restarter = threading.Thread(target=restart, daemon=True)
         restarter.start()
-        with make_dag() as dag:
-            MinerUSubmitBatchOperator(
-                task_id="parse",
-                urls=_batch_urls(old),
-                deferrable=deferrable,
-                poll_interval=0.1,
-                retries=1,
-                retry_delay=timedelta(seconds=0),
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=_batch_urls(old),
+            deferrable=deferrable,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
         restarter.join(10)
         ledger.scripted["service restarted mid-batch (state lost)"] += 1
@@ -167,14 +165,12 @@ def test_service_down_briefly_mid_batch_is_absorbed(
 
     threading.Thread(target=outage, daemon=True).start()
     try:
-        with make_dag() as dag:
-            MinerUSubmitBatchOperator(
-                task_id="parse",
-                urls=_batch_urls(emu),
-                deferrable=deferrable,
-                poll_interval=0.1,
-                output_path=str(tmp_path),
-            )
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=_batch_urls(emu),
+            deferrable=deferrable,
+            output_path=str(tmp_path),
+        )
         states, output = run(dag, capfd, caplog)
     finally:
         outage_over.wait(5)
@@ -196,16 +192,14 @@ def test_service_down_briefly_mid_batch_is_absorbed(
 def test_stuck_document_times_out_clearly_and_retry_resumes(mineru_conn, capfd, caplog, deferrable, ledger):
     """One file never leaves ``running``: the operator's timeout ends the try naming it; the retry resumes."""
     mineru_conn.stick("running", match="annual_report")
-    with make_dag() as dag:
-        MinerUSubmitBatchOperator(
-            task_id="parse",
-            urls=_batch_urls(mineru_conn),
-            deferrable=deferrable,
-            poll_interval=0.1,
-            timeout=1,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
-        )
+    dag = parse_dag(
+        MinerUSubmitBatchOperator,
+        urls=_batch_urls(mineru_conn),
+        deferrable=deferrable,
+        timeout=1,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+    )
     states, output = run(dag, capfd, caplog)
     assert states == {"parse": "failed"}
     assert "MinerUWaitTimeoutError" in output
@@ -218,15 +212,13 @@ def test_stuck_document_times_out_clearly_and_retry_resumes(mineru_conn, capfd, 
 @pytest.mark.parametrize("deferrable", MODE_PARAMS)
 def test_timeout_keeps_the_finished_documents(mineru_conn, capfd, caplog, tmp_path, deferrable, ledger, request):
     mineru_conn.stick("running", match="annual_report")
-    with make_dag() as dag:
-        MinerUSubmitBatchOperator(
-            task_id="parse",
-            urls=_batch_urls(mineru_conn),
-            deferrable=deferrable,
-            poll_interval=0.1,
-            timeout=1,
-            output_path=str(tmp_path),
-        )
+    dag = parse_dag(
+        MinerUSubmitBatchOperator,
+        urls=_batch_urls(mineru_conn),
+        deferrable=deferrable,
+        timeout=1,
+        output_path=str(tmp_path),
+    )
     states, output = run(dag, capfd, caplog)
     assert states == {"parse": "failed"}
     value = xcom(dag, "parse")
@@ -250,15 +242,13 @@ def test_page_quota_exhausted_mid_batch_keeps_the_others(
     emu = mineru_emulator_factory(token=TEST_TOKEN, page_quota=4)
     set_conn(monkeypatch, emu)
     names = ["inv-1", "inv-2", "inv-3"]
-    with make_dag() as dag:
-        MinerUSubmitBatchOperator(
-            task_id="parse",
-            urls=[{"url": sample_url(emu, "invoice.pdf", copy=i), "data_id": n} for i, n in enumerate(names)],
-            deferrable=deferrable,
-            poll_interval=0.1,
-            fail_on_file_error=fail_on_file_error,
-            output_path=str(tmp_path),
-        )
+    dag = parse_dag(
+        MinerUSubmitBatchOperator,
+        urls=[{"url": sample_url(emu, "invoice.pdf", copy=i), "data_id": n} for i, n in enumerate(names)],
+        deferrable=deferrable,
+        fail_on_file_error=fail_on_file_error,
+        output_path=str(tmp_path),
+    )
     states, output = run(dag, capfd, caplog)
     ledger.scripted["page quota exhausted mid-batch (-60017)"] += 1
     assert states == {"parse": "failed" if fail_on_file_error else "success"}, output[-3000:]
@@ -297,14 +287,12 @@ def test_expired_upload_urls_never_lose_documents_silently(
     emu = mineru_emulator_factory(token=TEST_TOKEN, upload_url_ttl=0.0)
     set_conn(monkeypatch, emu)
     names = ["invoice", "annual_report"]
-    with make_dag() as dag:
-        MinerUUploadFilesOperator(
-            task_id="parse",
-            paths=[{"path": str(SAMPLES / f"{n}.pdf"), "data_id": n} for n in names],
-            deferrable=False,
-            poll_interval=0.1,
-            output_path=str(tmp_path),
-        )
+    dag = parse_dag(
+        MinerUUploadFilesOperator,
+        paths=[{"path": str(SAMPLES / f"{n}.pdf"), "data_id": n} for n in names],
+        deferrable=False,
+        output_path=str(tmp_path),
+    )
     states, output = run(dag, capfd, caplog)
     if states["parse"] == "failed":
         assert "upload URL has expired" in output
@@ -320,15 +308,13 @@ def test_expired_upload_urls_never_lose_documents_silently(
 def test_expired_upload_url_is_re_requested(emulator, monkeypatch, capfd, caplog, tmp_path, ledger, request):
     set_conn(monkeypatch, emulator)
     emulator.inject(Fault(endpoint="upload", http_status=403, body=EXPIRED, content_type="application/xml"))
-    with make_dag() as dag:
-        MinerUUploadFilesOperator(
-            task_id="parse",
-            paths=[{"path": str(SAMPLES / f"{n}.pdf"), "data_id": n} for n in PDFS],
-            deferrable=False,
-            poll_interval=0.1,
-            upload_concurrency=1,
-            output_path=str(tmp_path),
-        )
+    dag = parse_dag(
+        MinerUUploadFilesOperator,
+        paths=[{"path": str(SAMPLES / f"{n}.pdf"), "data_id": n} for n in PDFS],
+        deferrable=False,
+        upload_concurrency=1,
+        output_path=str(tmp_path),
+    )
     states, output = run(dag, capfd, caplog)
     assert states == {"parse": "success"}, output[-3000:]
     value = xcom(dag, "parse")
