@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -123,6 +124,8 @@ class MinerUHook(HttpHook):
         super().__init__(method="GET", http_conn_id=mineru_conn_id, **kwargs)
         self.mineru_conn_id = mineru_conn_id
         self._config: MinerUConnectionConfig | None = None
+        self._file_session_lock = threading.Lock()
+        self._file_session_instance: requests.Session | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(mineru_conn_id={self.mineru_conn_id!r})"
@@ -213,21 +216,25 @@ class MinerUHook(HttpHook):
     def _api_session(self) -> requests.Session:
         return self._new_session(self.config.auth_headers)
 
-    @cached_property
+    @property
     def _file_session(self) -> requests.Session:
         """
         Uploads go to presigned URLs and results to a CDN: never send the API token there.
 
-        Its connection pool holds :data:`FILE_POOL_SIZE` connections per host, so concurrent
-        uploads reuse connections instead of opening one each.
+        One session per hook, made once even when uploads start on several threads at the same
+        time; its pool holds :data:`FILE_POOL_SIZE` connections per host, so concurrent uploads
+        reuse connections instead of opening one each.
         """
-        from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
+        with self._file_session_lock:
+            if self._file_session_instance is None:
+                from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
-        session = self._new_session({})
-        adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_maxsize=FILE_POOL_SIZE)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+                session = self._new_session({})
+                adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_maxsize=FILE_POOL_SIZE)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                self._file_session_instance = session
+            return self._file_session_instance
 
     def _new_session(self, headers: dict[str, str]) -> requests.Session:
         import requests
