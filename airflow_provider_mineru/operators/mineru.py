@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUError, MinerUUploadURLExpiredError, MinerUValidationError
 from airflow_provider_mineru.models import MinerUState
-from airflow_provider_mineru.version_compat import BaseOperator, conf
+from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.hooks.mineru import MinerUHook
@@ -339,9 +339,10 @@ class _MinerUParseOperator(BaseOperator):
                 fail_on_file_error=self.fail_on_file_error,
                 log=self.log,
             )
-        except Exception:
+        except Exception as error:
             ti = context.get("ti")
-            if ti is None or getattr(ti, "try_number", 1) > (self.retries or 0):
+            last_try = ti is None or getattr(ti, "try_number", 1) > (self.retries or 0)
+            if last_try or isinstance(error, AirflowFailException):  # no retry will read the record
                 store.clear()
             raise
         store.clear()
