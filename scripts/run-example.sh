@@ -6,7 +6,7 @@ source "$(dirname "$0")/_env.sh"
 ensure_venv ""
 cd "$ROOT"
 DAG_ID="${1:-mineru_parse_files}"
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow-home}"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow-home-$MINERU_AIRFLOW}"  # one per Airflow line: their airflow.cfg differ
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export MINERU_EXAMPLE_OUTPUT="${MINERU_EXAMPLE_OUTPUT:-$ROOT/output}"
