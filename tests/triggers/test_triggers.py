@@ -10,10 +10,7 @@ import pytest
 from airflow_provider_mineru.emulator import Fault
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger, MinerUTaskTrigger
-
-
-def sample_url(emu, name: str) -> str:
-    return emu.base_url.split("/api/")[0] + f"/samples/{name}"
+from tests.helpers import sample_url
 
 
 def rebuild(trigger):
@@ -133,3 +130,19 @@ def test_trigger_rebuilt_mid_wait_carries_on(mineru_conn):
     (event,) = asyncio.run(interrupted())
     assert event["status"] == "done"
     assert len(mineru_conn.requests_to("submit_task")) == 1
+
+
+async def test_unknown_state_counts_as_in_progress(mineru_conn):
+    """MinerU reports states outside the documented list (``uploading``): keep waiting, do not fail."""
+    from airflow_provider_mineru.models import MinerUState
+
+    mineru_conn.stick("uploading")
+    task_id = MinerUHook().submit_task(sample_url(mineru_conn, "invoice.pdf"))
+    seen = await MinerUHook().aget_task(task_id)
+    assert seen.state is MinerUState.UNKNOWN
+    assert seen.raw_state == "uploading"
+    assert not seen.is_terminal
+    trigger = MinerUTaskTrigger(task_id=task_id, end_time=time.time() + 0.5, poll_interval=0.1)
+    (event,) = await events(trigger)
+    assert event["status"] == "timeout"
+    assert "uploading" in event["message"]
