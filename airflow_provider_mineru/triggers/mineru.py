@@ -23,10 +23,23 @@ from airflow_provider_mineru.polling import ERROR, MinerUPoller
 
 
 class _MinerUPollTrigger(BaseTrigger):
-    """Poll until every document is terminal, ``end_time`` passes, or a permanent error."""
+    """
+    Poll until every document is terminal, ``end_time`` passes, or a permanent error.
+
+    :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
+    :param mineru_conn_id: the ``mineru`` connection.
+    :param poll_interval: seconds between polls.
+    :param first_poll_delay: seconds to wait before the first poll (the operator polled just before
+        deferring, so polling again at once would only cost a request).
+    """
 
     def __init__(
-        self, *, mineru_conn_id: str, poll_interval: float, end_time: float, first_poll_delay: float = 0.0
+        self,
+        *,
+        end_time: float,
+        mineru_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 10.0,
+        first_poll_delay: float = 0.0,
     ) -> None:
         super().__init__()
         self.mineru_conn_id = mineru_conn_id
@@ -90,28 +103,12 @@ class MinerUTaskTrigger(_MinerUPollTrigger):
     Wait for one MinerU task (``GET /extract/task/{task_id}``) to be ``done`` or ``failed``.
 
     :param task_id: the MinerU task id.
-    :param mineru_conn_id: the ``mineru`` connection.
-    :param poll_interval: seconds between polls.
-    :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
-    :param first_poll_delay: seconds to wait before the first poll (the operator polled just before
-        deferring, so polling again at once would only cost a request).
+    :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval`` and
+        ``first_poll_delay``, as for every MinerU trigger.
     """
 
-    def __init__(
-        self,
-        *,
-        task_id: str,
-        end_time: float,
-        mineru_conn_id: str = DEFAULT_CONN_ID,
-        poll_interval: float = 10.0,
-        first_poll_delay: float = 0.0,
-    ) -> None:
-        super().__init__(
-            mineru_conn_id=mineru_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            first_poll_delay=first_poll_delay,
-        )
+    def __init__(self, *, task_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.task_id = task_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -139,30 +136,20 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
     :param failed_files: per batch, files whose upload failed, with the error (counted as failed).
     :param slots: per input document, ``[batch index, position]`` of its latest submission (after a
         retry resubmitted some documents); None when the inputs are the batches' files in order.
-    :param mineru_conn_id: the ``mineru`` connection.
-    :param poll_interval: seconds between polls.
-    :param end_time: epoch seconds after which the wait ends with a ``timeout`` event.
-    :param first_poll_delay: seconds to wait before the first poll.
+    :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval`` and
+        ``first_poll_delay``, as for every MinerU trigger.
     """
 
     def __init__(
         self,
         *,
         batch_ids: Sequence[str],
-        end_time: float,
         expected_files: Sequence[int] | None = None,
         failed_files: dict[str, dict[str, str]] | None = None,
         slots: Sequence[Sequence[int]] | None = None,
-        mineru_conn_id: str = DEFAULT_CONN_ID,
-        poll_interval: float = 10.0,
-        first_poll_delay: float = 0.0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            mineru_conn_id=mineru_conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            first_poll_delay=first_poll_delay,
-        )
+        super().__init__(**kwargs)
         self.batch_ids = list(batch_ids)
         self.expected_files = None if expected_files is None else [int(n) for n in expected_files]
         self.failed_files = failed_files or None
