@@ -20,7 +20,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
-from airflow_provider_mineru.exceptions import MinerUError, MinerUUploadURLExpiredError, MinerUValidationError
+from airflow_provider_mineru.exceptions import (
+    MinerUError,
+    MinerUNotFoundError,
+    MinerUUploadURLExpiredError,
+    MinerUValidationError,
+)
 from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
 
@@ -198,7 +203,9 @@ class _MinerUParseOperator(BaseOperator):
     def _resume(self, store: Any, record: dict[str, Any] | None) -> dict[str, Any] | None:
         """
         Continue an earlier try's submission: resume waiting on what MinerU still has, and send
-        again only the documents that failed or were never sent. None: submit everything anew.
+        again only the documents that failed or were never sent. None: submit everything anew
+        (no record, changed inputs, or MinerU no longer knows an id). Any other error while
+        checking is raised: the next retry checks again rather than paying twice.
         """
         if not record or not record.get("ids"):
             return None
@@ -206,7 +213,7 @@ class _MinerUParseOperator(BaseOperator):
         for item_id in poller.ids:
             try:
                 poller.record(item_id, self._fetch(item_id))
-            except MinerUError as error:
+            except MinerUNotFoundError as error:  # MinerU lost it: only then is paying again right
                 self.log.warning("Cannot resume the earlier submission (%s); submitting again.", error)
                 return None
         if self.kind == "task":

@@ -106,6 +106,24 @@ class TestSubmitTask:
         assert len(folders) == 2
         assert all((folder / "full.md").is_file() for folder in folders)
 
+    def test_outage_while_checking_the_earlier_submission_never_pays_twice(self, mineru_conn, capfd):
+        from airflow_provider_mineru.emulator import Fault
+
+        # try 1: fails after submitting; try 2: MinerU unreachable while it checks; try 3: resumes
+        mineru_conn.inject(Fault(endpoint="get_batch", code="A0211", times=1))
+        mineru_conn.inject(Fault(endpoint="get_batch", http_status=503, times=4))
+        dag = parse_dag(
+            MinerUSubmitBatchOperator,
+            urls=[sample_url(mineru_conn, "invoice.pdf")],
+            deferrable=False,
+            retries=2,
+            retry_delay=timedelta(seconds=0),
+        )
+        states, output = run(dag, capfd)
+        assert states["parse"] == "success", output[-3000:]
+        assert mineru_conn.batch_count == 1
+        assert "Resuming the MinerU batch" in output
+
     def test_validation_error_before_any_request(self, mineru_conn, capfd):
         with make_dag() as dag:
             MinerUSubmitTaskOperator(
