@@ -79,3 +79,27 @@ def register_dag(dag) -> None:
         update_dag_parsing_results_in_db(
             "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
         )
+
+
+# -- the token never shows -------------------------------------------------------------------------
+# Every test's captured output (stdout, stderr, logs) is searched for the token the suite's
+# connections carry; the run fails if any test printed or logged it, whatever that test asserted.
+
+_TOKEN_SEEN_IN: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, content in report.sections:
+        if TEST_TOKEN in content:
+            _TOKEN_SEEN_IN.append(f"{report.nodeid} ({name})")
+    if TEST_TOKEN in str(report.longrepr or ""):
+        _TOKEN_SEEN_IN.append(f"{report.nodeid} (failure report)")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _TOKEN_SEEN_IN:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            "The API token appeared in the captured output of: " + "; ".join(sorted(set(_TOKEN_SEEN_IN))),
+            red=True,
+        )
+        session.exitstatus = 1
