@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,23 @@ MODES = [("deferrable", True), ("blocking", False)]
 
 #: Fast retries for the suite: 3 retries, 10 ms base backoff (see conftest's ``mineru_conn``).
 #: Re-exported for the reliability tests.
-__all__ = ["SAMPLES", "wait_batch", "wait_task"]
+__all__ = ["PDFS", "RETRY_ONCE", "SAMPLES", "pdf_paths", "pdf_urls", "wait_batch", "wait_task"]
+
+#: The sample PDFs (by stem) most reliability tests submit.
+PDFS = ["annual_report", "research_paper", "invoice"]
+#: Operator arguments for one immediate Airflow retry.
+RETRY_ONCE = {"retries": 1, "retry_delay": timedelta(seconds=0)}
+
+
+def pdf_urls(emu: Any, names: list[str] = PDFS) -> list[dict[str, str]]:
+    """URL-batch entries for the sample PDFs, each with its stem as ``data_id``."""
+    return [{"url": sample_url(emu, f"{name}.pdf"), "data_id": name} for name in names]
+
+
+def pdf_paths(names: list[str] = PDFS) -> list[dict[str, str]]:
+    """Upload entries for the sample PDFs, each with its stem as ``data_id``."""
+    return [{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in names]
+
 
 FAST_RETRIES = {"retry_backoff": 0.01, "max_retries": 3, "timeout": 5}
 

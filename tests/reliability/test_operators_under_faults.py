@@ -10,7 +10,6 @@ MinerU's code, message and ``trace_id``, and a retry of the Airflow task resumes
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 
@@ -23,9 +22,13 @@ from airflow_provider_mineru.operators.mineru import (
 from tests.helpers import parse_dag
 from tests.reliability.helpers import (
     MODES,
+    PDFS,
+    RETRY_ONCE,
     SAMPLES,
     accounted_documents,
     make_dag,
+    pdf_paths,
+    pdf_urls,
     run,
     sample_url,
     set_conn,
@@ -36,7 +39,6 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 MODE_PARAMS = [pytest.param(flag, id=name) for name, flag in MODES]
 NGINX_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>nginx</body></html>"
-PDFS = ["annual_report", "research_paper", "invoice"]
 
 
 def _all_fired(faults):
@@ -59,7 +61,7 @@ class TestTransientFaultsAreAbsorbed:
         ]
         dag = parse_dag(
             MinerUUploadFilesOperator,
-            paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
+            paths=pdf_paths(),
             deferrable=deferrable,
             upload_concurrency=2,
             output_path=str(tmp_path),
@@ -90,7 +92,7 @@ class TestTransientFaultsAreAbsorbed:
         ]
         dag = parse_dag(
             MinerUSubmitBatchOperator,
-            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            urls=pdf_urls(emulator),
             deferrable=deferrable,
             output_path=str(tmp_path),
         )
@@ -180,10 +182,9 @@ class TestAirflowRetryResumes:
         emulator.inject(Fault(endpoint="get_batch", code="A0211", http_status=401))  # fails the first try
         dag = parse_dag(
             MinerUSubmitBatchOperator,
-            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            urls=pdf_urls(emulator),
             deferrable=deferrable,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
+            **RETRY_ONCE,
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)
@@ -199,10 +200,9 @@ class TestAirflowRetryResumes:
         emulator.inject(Fault(endpoint="get_batch", code=-60013))  # fails the first try after the uploads
         dag = parse_dag(
             MinerUUploadFilesOperator,
-            paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
+            paths=pdf_paths(),
             deferrable=deferrable,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
+            **RETRY_ONCE,
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)
@@ -223,10 +223,9 @@ class TestAirflowRetryResumes:
         emulator.inject(Fault(endpoint="download", http_status=503, times=4))
         dag = parse_dag(
             MinerUSubmitBatchOperator,
-            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            urls=pdf_urls(emulator),
             deferrable=deferrable,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
+            **RETRY_ONCE,
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)
@@ -246,11 +245,10 @@ class TestAirflowRetryResumes:
         emulator.inject(Fault(endpoint="upload", http_status=403, body=forbidden, content_type="application/xml"))
         dag = parse_dag(
             MinerUUploadFilesOperator,
-            paths=[{"path": str(SAMPLES / f"{name}.pdf"), "data_id": name} for name in PDFS],
+            paths=pdf_paths(),
             deferrable=False,
             upload_concurrency=1,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
+            **RETRY_ONCE,
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)
@@ -268,10 +266,9 @@ class TestAirflowRetryResumes:
         emulator.fail_next_tasks("-60010: parsing failed", match="invoice")  # may succeed on resubmit
         dag = parse_dag(
             MinerUSubmitBatchOperator,
-            urls=[{"url": sample_url(emulator, f"{name}.pdf"), "data_id": name} for name in PDFS],
+            urls=pdf_urls(emulator),
             deferrable=False,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
+            **RETRY_ONCE,
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)

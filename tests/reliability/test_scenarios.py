@@ -12,7 +12,6 @@ import importlib
 import json
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 
@@ -24,9 +23,13 @@ from tests.conftest import TEST_TOKEN
 from tests.helpers import parse_dag
 from tests.reliability.helpers import (
     MODES,
+    PDFS,
+    RETRY_ONCE,
     SAMPLES,
     OutageProxy,
     accounted_documents,
+    pdf_paths,
+    pdf_urls,
     run,
     sample_url,
     set_conn,
@@ -35,7 +38,6 @@ from tests.reliability.helpers import (
 )
 
 MODE_PARAMS = [pytest.param(flag, id=name) for name, flag in MODES]
-PDFS = ["annual_report", "research_paper", "invoice"]
 
 
 def _rebuild(trigger):
@@ -44,10 +46,6 @@ def _rebuild(trigger):
     stored = json.loads(json.dumps(kwargs))
     module, name = classpath.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)(**stored)
-
-
-def _batch_urls(emu, names=PDFS):
-    return [{"url": sample_url(emu, f"{name}.pdf"), "data_id": name} for name in names]
 
 
 # -- the triggerer restarts mid-wait -------------------------------------------------------------
@@ -60,8 +58,8 @@ async def test_batch_trigger_rebuilt_mid_wait_carries_on(mineru_emulator_factory
     emu = mineru_emulator_factory(timings=Timings(pending=0.4, per_page=0.01, converting=0.01))
     set_conn(monkeypatch, emu)
     hook = MinerUHook()
-    first = await hook.asubmit_batch([e["url"] for e in _batch_urls(emu, PDFS[:2])])
-    second = await hook.asubmit_batch([_batch_urls(emu)[2]])
+    first = await hook.asubmit_batch([e["url"] for e in pdf_urls(emu, PDFS[:2])])
+    second = await hook.asubmit_batch([pdf_urls(emu)[2]])
     emu.inject(Fault(endpoint="get_batch", http_status=503, times=2))
     emu.inject(Fault(endpoint="get_batch", reset=True))
     trigger = MinerUBatchTrigger(
@@ -123,10 +121,9 @@ def test_service_restart_mid_batch_fails_clearly_then_retry_resubmits(
         restarter.start()
         dag = parse_dag(
             MinerUSubmitBatchOperator,
-            urls=_batch_urls(old),
+            urls=pdf_urls(old),
             deferrable=deferrable,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
+            **RETRY_ONCE,
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)
@@ -167,7 +164,7 @@ def test_service_down_briefly_mid_batch_is_absorbed(
     try:
         dag = parse_dag(
             MinerUSubmitBatchOperator,
-            urls=_batch_urls(emu),
+            urls=pdf_urls(emu),
             deferrable=deferrable,
             output_path=str(tmp_path),
         )
@@ -194,11 +191,10 @@ def test_stuck_document_times_out_clearly_and_retry_resumes(mineru_conn, capfd, 
     mineru_conn.stick("running", match="annual_report")
     dag = parse_dag(
         MinerUSubmitBatchOperator,
-        urls=_batch_urls(mineru_conn),
+        urls=pdf_urls(mineru_conn),
         deferrable=deferrable,
         timeout=1,
-        retries=1,
-        retry_delay=timedelta(seconds=0),
+        **RETRY_ONCE,
     )
     states, output = run(dag, capfd, caplog)
     assert states == {"parse": "failed"}
@@ -214,7 +210,7 @@ def test_timeout_keeps_the_finished_documents(mineru_conn, capfd, caplog, tmp_pa
     mineru_conn.stick("running", match="annual_report")
     dag = parse_dag(
         MinerUSubmitBatchOperator,
-        urls=_batch_urls(mineru_conn),
+        urls=pdf_urls(mineru_conn),
         deferrable=deferrable,
         timeout=1,
         output_path=str(tmp_path),
@@ -310,7 +306,7 @@ def test_expired_upload_url_is_re_requested(emulator, monkeypatch, capfd, caplog
     emulator.inject(Fault(endpoint="upload", http_status=403, body=EXPIRED, content_type="application/xml"))
     dag = parse_dag(
         MinerUUploadFilesOperator,
-        paths=[{"path": str(SAMPLES / f"{n}.pdf"), "data_id": n} for n in PDFS],
+        paths=pdf_paths(),
         deferrable=False,
         upload_concurrency=1,
         output_path=str(tmp_path),
