@@ -139,10 +139,6 @@ class DocumentResult:
         )
 
 
-#: A single task's result is a :class:`DocumentResult` with ``task_id`` set.
-TaskResult = DocumentResult
-
-
 @dataclass(frozen=True)
 class BatchResult:
     """The state of every file in one MinerU batch, in the order the files were submitted."""
