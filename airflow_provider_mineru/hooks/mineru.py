@@ -303,6 +303,7 @@ class MinerUHook(HttpHook):
                 self._warn_if_ambiguous(error, method, body)
             except MinerUError as exc:
                 error = exc
+                self._warn_if_ambiguous(error, method, body)  # e.g. the whole-request deadline passed
             time.sleep(self._retry_or_raise(tries, error, what))
             tries += 1
 
@@ -512,7 +513,6 @@ class MinerUHook(HttpHook):
         :return: bytes sent.
         """
         _check_answer_url(upload_url, "upload URL")
-        _mask_query(upload_url)
         if not isinstance(source, SourceFile):
             source = resolve_sources([source], self.config.limits)[0]
         what = f"upload of {source.name}"
@@ -651,7 +651,6 @@ def _upload_grant(data: Any, expected: int) -> UploadGrant:
         )
     for index, url in enumerate(urls):
         _check_answer_url(url, f"upload URL {index}")
-        _mask_query(url)
     return UploadGrant(batch_id=str(_require(data, "batch_id")), file_urls=tuple(str(u) for u in urls))
 
 
@@ -933,7 +932,8 @@ def _deadline_pool_classes() -> dict[str, type]:
                 current.attach(conn)
             return base._make_request(self, conn, *args, **kwargs)  # type: ignore[attr-defined]
 
-        return type(f"Deadline{base.__name__}", (base,), {"_make_request": _make_request})
+        # Same name as the base: urllib3 quotes it in errors (``HTTPConnectionPool(host=…): …``).
+        return type(base.__name__, (base,), {"_make_request": _make_request, "__module__": __name__})
 
     return {"http": watched(HTTPConnectionPool), "https": watched(HTTPSConnectionPool)}
 
@@ -954,16 +954,13 @@ def _install_deadline_pools(adapter: Any) -> None:
     adapter._mineru_deadline = True
 
 
-def _mask_query(url: str) -> None:
-    """Register a presigned URL's query (its signature) with Airflow's secrets masker."""
-    query = urlsplit(url).query
-    if len(query) >= 8:
-        with contextlib.suppress(Exception):
-            mask_secret(query)
-
-
 class _RedactQueries(logging.Filter):
-    """Drop query strings from URLs urllib3 logs at DEBUG (``"PUT /b/k.pdf?Signature=… HTTP/1.1"``)."""
+    """
+    Drop query strings from URLs urllib3 logs at DEBUG (``"PUT /b/k.pdf?Signature=… HTTP/1.1"``).
+
+    A filter rather than one secrets-masker entry per presigned URL: a batch has hundreds of them,
+    and every entry would slow every later log line of the task.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a for a in record.args):
