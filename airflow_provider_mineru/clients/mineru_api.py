@@ -680,7 +680,10 @@ def content_list_from_structured(structured: Any) -> list[dict[str, Any]]:
                 if kind == "table":
                     entry["table_body"] = entry.pop("text")
                 if kind == "image":
-                    entry["img_path"] = block.get("path") or block.get("image_path") or ""
+                    entry["img_path"] = block.get("image_source") or block.get("path") or ""
+                    captions = [_block_text(c) for c in block.get("captions") or []]
+                    if any(captions):
+                        entry["img_caption"] = [c for c in captions if c]
             if block.get("bbox") is not None:
                 entry["bbox"] = block["bbox"]
             blocks.append(entry)
