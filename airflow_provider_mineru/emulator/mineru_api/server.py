@@ -280,7 +280,7 @@ class MinerUApiEmulator:
     def _dispatch(self, h: _Handler) -> None:
         parts = urlsplit(h.path)
         path = parts.path
-        if not self.version.startswith("4."):  # a 3.x server has no V1 API
+        if int(self.version.split(".")[0] or 0) < 4:  # a 3.x server has no V1 API
             endpoint = "other"
         else:
             endpoint, arg = routes.route(h.command, path)
