@@ -91,7 +91,10 @@ class TestMapping:
             {
                 "pages": [
                     {"page_idx": 0, "blocks": [{"type": "doc_title", "level": 1, "content": "T"}]},
-                    {"page_idx": 1, "blocks": [{"type": "table", "content": "| a |"}, {"type": "text", "content": "x"}]},
+                    {
+                        "page_idx": 1,
+                        "blocks": [{"type": "table", "content": "| a |"}, {"type": "text", "content": "x"}],
+                    },
                 ]
             }
         )

@@ -40,6 +40,7 @@ class Fault:
     :param retry_after: a ``Retry-After`` header, in seconds.
     :param reset: close the connection without an answer.
     :param body: a raw body (e.g. a proxy's HTML page) instead of the V1 error body.
+    :param restart: the server restarts first (every task forgotten), as a crash under load would.
     """
 
     endpoint: str = "*"
@@ -50,6 +51,7 @@ class Fault:
     retry_after: float | None = None
     reset: bool = False
     body: bytes | None = None
+    restart: bool = False
     times: int = 1
     fired: int = 0
 
@@ -292,6 +294,8 @@ class MinerUApiEmulator:
         try:
             fault = self._take_fault(endpoint)
             if fault is not None:
+                if fault.restart:
+                    self.restart()
                 if fault.reset:
                     h.close_connection = True
                     with contextlib.suppress(OSError):
