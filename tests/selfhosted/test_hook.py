@@ -72,7 +72,7 @@ class TestMapping:
     def test_tier_on_the_cloud_flavor_is_refused(self):
         from airflow_provider_mineru.clients.cloud import CloudClient
 
-        with pytest.raises(MinerUValidationError, match="tier=.*api_flavor 'mineru-api' only.*'cloud'"):
+        with pytest.raises(MinerUValidationError, match=r"tier=.*api_flavor 'mineru-api' only.*'cloud'"):
             CloudClient().task_body("https://x.example/a.pdf", ParseOptions(tier="flash"))
 
     def test_uploads_are_grouped_by_per_file_options(self):
@@ -174,7 +174,7 @@ class TestEndpoints:
         conn = json.loads(v1_connection(v1_server))
         conn["password"] = "not-the-key"
         monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", json.dumps(conn))
-        with pytest.raises(MinerUAuthError, match="invalid_api_key|API key"):
+        with pytest.raises(MinerUAuthError, match=r"invalid_api_key|API key"):
             MinerUHook().submit_task("https://x.example/a.docx")
         ok, message = MinerUHook().test_connection()
         assert not ok and "refused the API key" in message
@@ -198,7 +198,7 @@ class TestEndpoints:
             hook.get_task("job_0123456789abcdef01234567")
 
     def test_pdf_without_tier_on_a_flash_server_is_an_invalid_request(self, v1_conn):
-        with pytest.raises(MinerUInvalidRequestError, match="quality_tier_unavailable|tier='flash'") as info:
+        with pytest.raises(MinerUInvalidRequestError, match=r"quality_tier_unavailable|tier='flash'") as info:
             MinerUHook().submit_task("http://127.0.0.1:9/x.pdf")
         assert not info.value.retryable
 
