@@ -23,6 +23,23 @@ TEXTS = {
     "report.pdf": "Glacier survey of the northern fjords",
 }
 SCAN = "scan.png"
+#: The text PDF's two pages: enough text per page that mineru-api's flash tier reads its text layer
+#: (a page with a line or two is taken for a scan and sent to OCR).
+REPORT_PAGES = [
+    [
+        TEXTS["report.pdf"],
+        "The survey team measured the retreat of eleven glaciers between May and August.",
+        "Each glacier front was mapped with a handheld GPS receiver and photographed from fixed points.",
+        "Meltwater discharge was recorded twice a day at the outlet of every valley.",
+        "The results show an average retreat of forty metres compared with the previous season.",
+    ],
+    [
+        "Methods and equipment",
+        "Temperatures were logged every ten minutes by sensors placed on the ice surface.",
+        "Snow depth was probed along transects of one hundred metres on each glacier.",
+        "All measurements are archived with the regional environmental agency for public use.",
+    ],
+]
 
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -78,7 +95,7 @@ def write_samples(folder: Path, *, scan: bool = True) -> dict[str, str]:
         "utf-8",
     )
     (folder / "table.csv").write_text("city,population\nReykjavik,131000\nNuuk,19000\n", "utf-8")
-    (folder / "report.pdf").write_bytes(make_pdf([[TEXTS["report.pdf"], "Page one of two."], ["Page two."]]))
+    (folder / "report.pdf").write_bytes(make_pdf(REPORT_PAGES))
     if scan:
         (folder / SCAN).write_bytes(_png())
     return dict(TEXTS)

@@ -101,7 +101,7 @@ class TestOperators:
         one = xcom(dag, "one")
         assert one["state"] == "done" and one["task_id"].startswith("job_")
         markdown = (tmp_path / "one" / "report" / "full.md").read_text()
-        assert texts["report.pdf"] in markdown and "Page two" not in markdown
+        assert texts["report.pdf"] in markdown and "Methods and equipment" not in markdown
         many = xcom(dag, "many")
         assert [e["state"] for e in many["results"]] == ["done", "done", "failed"]
         assert "404" in many["results"][2]["err_msg"]

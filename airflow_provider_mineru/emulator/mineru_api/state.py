@@ -25,6 +25,9 @@ FLASH_ONLY = frozenset(
 #: Types that need a quality tier (PDFs) or OCR weights (images).
 NEEDS_TIER = frozenset("bmp gif jp2 jpeg jpg pdf png tiff webp".split())  # noqa: SIM905
 IMAGES = NEEDS_TIER - {"pdf"}
+#: Fewer characters of text layer per selected page than this and the flash tier takes the PDF
+#: for a scan and tries OCR (the real server sends a PDF with a line or two per page to OCR).
+MIN_TEXT_PER_PAGE = 100
 PARSEABLE = FLASH_ONLY | NEEDS_TIER
 TERMINAL = frozenset({"completed", "partial", "failed", "canceled"})
 _WEIGHTS_ERROR = (
@@ -249,8 +252,10 @@ def parse_document(name: str, data: bytes, *, page_range: str, ocr_mode: str) ->
         return Outcome(error=_error("parse_failed", _WEIGHTS_ERROR), slow=True)
     try:
         if ext == "pdf":
-            selected = [(i, lines) for i, lines in _select(_pdf_pages(data), page_range) if lines]
-            if not selected:  # no text layer: the flash tier needs OCR weights
+            chosen = _select(_pdf_pages(data), page_range)
+            text = sum(len(" ".join(lines)) for _, lines in chosen)
+            selected = [(i, lines) for i, lines in chosen if lines]
+            if not selected or text < MIN_TEXT_PER_PAGE * len(chosen):  # no usable text layer: OCR needed
                 return Outcome(error=_error("parse_failed", _WEIGHTS_ERROR), slow=True)
             pages = [_blocks_from_lines(lines, title_first=i == 0) for i, lines in selected]
             images: dict[str, bytes] = {}
