@@ -326,8 +326,8 @@ class MinerUApiClient(MinerUClient):
             if status == "completed":
                 state = MinerUState.DONE
                 zip_url = self._zip_url(root, task_id, files, index)
-                if zip_url is None:
-                    state, err_msg = MinerUState.FAILED, "the task was submitted without the zip output"
+                if zip_url is None:  # submitted elsewhere without the zip: done, but nothing to download
+                    err_msg = "no zip output to download: the task was submitted without 'zip' in output_formats"
             elif status == "failed":
                 state = MinerUState.FAILED
                 error = file.get("error") if isinstance(file.get("error"), dict) else {}
