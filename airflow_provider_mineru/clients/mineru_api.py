@@ -305,13 +305,12 @@ class MinerUApiClient(MinerUClient):
         raise MinerUInvalidRequestError(text, code=code, http_status=status)
 
     def _zip_url(self, root: str, task_id: str, files: Sequence[Mapping[str, Any]], index: int) -> str | None:
-        file = files[index]
+        ref = (files[index].get("output_files") or {}).get("zip")
+        if not isinstance(ref, dict) or not ref.get("file_id"):
+            return None
         if len(files) == 1:
             return f"{root}/v1/tasks/{quote(task_id)}/result?response_format=zip"
-        ref = (file.get("output_files") or {}).get("zip")
-        if isinstance(ref, dict) and ref.get("file_id"):
-            return f"{root}/v1/files/{quote(str(ref['file_id']))}/content"
-        return None
+        return f"{root}/v1/files/{quote(str(ref['file_id']))}/content"
 
     def _documents(self, data: Any, task_id: str, root: str) -> list[DocumentResult]:
         if not isinstance(data, dict) or not isinstance(data.get("files"), list):

@@ -217,3 +217,23 @@ class TestEndpoints:
     def test_upload_urls_do_not_exist_on_mineru_api(self, v1_conn):
         with pytest.raises(MinerUValidationError, match="no upload URLs"):
             MinerUHook().request_upload_urls(["a.pdf"])
+
+
+def test_a_task_submitted_without_the_zip_output_is_done_with_nothing_to_download(v1_conn, samples):
+    import urllib.request
+
+    folder, _ = samples
+    with file_server(folder) as root:
+        job = {"files": [{"source": {"type": "url", "url": f"{root}/memo.docx"}}], "output_formats": ["markdown"]}
+        request = urllib.request.Request(
+            v1_conn.root_url + "/v1/tasks",
+            data=json.dumps(job).encode(),
+            headers={"Authorization": f"Bearer {v1_conn.api_key}", "Content-Type": "application/json"},
+        )
+        task_id = json.loads(urllib.request.urlopen(request, timeout=5).read())["task_id"]
+    hook = MinerUHook()
+    deadline = time.time() + 10
+    while not (document := hook.get_task(task_id)).is_terminal and time.time() < deadline:
+        time.sleep(0.05)
+    assert document.state is MinerUState.DONE
+    assert document.full_zip_url is None and "output_formats" in document.err_msg
