@@ -501,10 +501,20 @@ class MinerUApiClient(MinerUClient):
         return self._task_id(self._send(hook, "POST", "/v1/tasks", json_body=body))
 
     def submit_url_batch(
-        self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+        self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions, *, single: bool = False
     ) -> list[tuple[str, list[int]]]:
-        """URLs as V1 JSON tasks (one per ``ocr_mode``, 100 files each); returns ``(task id, indices)``."""
+        """
+        URLs as V1 JSON tasks (one per ``ocr_mode``, 100 files each); returns ``(task id, indices)``.
+
+        :param single: the files must fit one V1 task (checked before anything is sent).
+        """
         plan = self.batch_body(files, options, key="url", limits=hook.config.limits)
+        if single and len(plan["groups"]) != 1:
+            raise MinerUValidationError(
+                "files",
+                f"{len(files)} files",
+                f"must fit one mineru-api task (at most {MAX_TASK_FILES}, one is_ocr): use MinerUSubmitBatchOperator",
+            )
         submitted = []
         for group in plan["groups"]:
             entries = []

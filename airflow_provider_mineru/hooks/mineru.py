@@ -469,12 +469,7 @@ class MinerUHook(HttpHook):
             one V1 task (at most 100, one ``is_ocr``); the operator splits larger lists itself.
         """
         if self.client.owns_transport:
-            submitted = self.client.submit_url_batch(self, files, parse_options(options))  # type: ignore[attr-defined]
-            if len(submitted) != 1:
-                raise MinerUValidationError(
-                    "files", f"{len(files)} files", "must fit one mineru-api task: use MinerUSubmitBatchOperator"
-                )
-            return submitted[0][0]
+            return self.client.submit_url_batch(self, files, parse_options(options), single=True)[0][0]  # type: ignore[attr-defined]
         body = build_batch_body(files, parse_options(options), key="url", limits=self.config.limits)
         return _batch_id(self._call("POST", SUBMIT_BATCH_PATH, body))
 

@@ -237,3 +237,12 @@ def test_a_task_submitted_without_the_zip_output_is_done_with_nothing_to_downloa
         time.sleep(0.05)
     assert document.state is MinerUState.DONE
     assert document.full_zip_url is None and "output_formats" in document.err_msg
+
+
+def test_hook_submit_batch_that_needs_two_tasks_is_refused_before_sending(v1_conn):
+    hook = MinerUHook()
+    with pytest.raises(MinerUValidationError, match="must fit one mineru-api task"):
+        hook.submit_batch(["http://127.0.0.1:9/a.docx", {"url": "http://127.0.0.1:9/b.docx", "is_ocr": True}])
+    assert v1_conn.requests_to("submit") == []
+    batch_id = hook.submit_batch(["http://127.0.0.1:9/a.docx", "http://127.0.0.1:9/b.docx"])
+    assert len(hook.get_batch(batch_id).files) == 2
