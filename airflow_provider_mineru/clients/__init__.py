@@ -18,13 +18,26 @@ from airflow_provider_mineru.clients.base import (
     MinerUClient,
 )
 
-__all__ = ["API_FLAVORS", "API_FLAVOR_CLOUD", "API_FLAVOR_MINERU_API", "MinerUClient", "client_for", "validate_flavor"]
+# Both clients are imported with this package (the hook imports it), never later on a triggerer's
+# event loop, where a first import blocks every trigger.
+from airflow_provider_mineru.clients.cloud import CloudClient
+from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
+from airflow_provider_mineru.exceptions import MinerUValidationError
+
+__all__ = [
+    "API_FLAVORS",
+    "API_FLAVOR_CLOUD",
+    "API_FLAVOR_MINERU_API",
+    "CloudClient",
+    "MinerUApiClient",
+    "MinerUClient",
+    "client_for",
+    "validate_flavor",
+]
 
 
 def validate_flavor(value: Any, field: str = "connection extra api_flavor") -> str:
     """The flavor named by a connection extra (blank: ``cloud``), or a validation error naming it."""
-    from airflow_provider_mineru.exceptions import MinerUValidationError
-
     if value is None or (isinstance(value, str) and not value.strip()):
         return API_FLAVOR_CLOUD
     flavor = str(value).strip().lower()
@@ -35,11 +48,4 @@ def validate_flavor(value: Any, field: str = "connection extra api_flavor") -> s
 
 def client_for(flavor: str) -> MinerUClient:
     """A new client for one flavor (``cloud`` or ``mineru-api``)."""
-    flavor = validate_flavor(flavor)
-    if flavor == API_FLAVOR_MINERU_API:
-        from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
-
-        return MinerUApiClient()
-    from airflow_provider_mineru.clients.cloud import CloudClient
-
-    return CloudClient()
+    return MinerUApiClient() if validate_flavor(flavor) == API_FLAVOR_MINERU_API else CloudClient()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from airflow.providers.http.hooks.http import HttpHook
 
+from airflow_provider_mineru.clients import client_for
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
 from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     import requests
     from typing_extensions import Unpack
 
-    from airflow_provider_mineru.clients.base import MinerUClient
+    from airflow_provider_mineru.clients import MinerUClient
     from airflow_provider_mineru.results import ExtractedResult, ZipLimits
 
 T = TypeVar("T")
@@ -216,8 +217,6 @@ class MinerUHook(HttpHook):
 
     def _client_for(self, config: MinerUConnectionConfig) -> MinerUClient:
         if self._client is None or self._client.flavor != config.api_flavor:
-            from airflow_provider_mineru.clients import client_for
-
             self._client = client_for(config.api_flavor)
         return self._client
 
