@@ -17,8 +17,6 @@ from typing import IO, Any
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.validation import (
-    HTML_EXTENSIONS,
-    SUPPORTED_EXTENSIONS,
     MinerULimits,
     count_pdf_pages,
     document_extension,
@@ -170,8 +168,9 @@ def _glob_root(pattern: str) -> Path:
 
 
 def _is_document(name: str, model_version: str | None) -> bool:
-    allowed = SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
-    return document_extension(name) in allowed and not name.startswith(".")
+    from airflow_provider_mineru.validation import allowed_extensions
+
+    return document_extension(name) in allowed_extensions(model_version) and not name.startswith(".")
 
 
 def _expand_one(item: Any, field: str, model_version: str | None, follow_symlinks: bool = False) -> list[SourceFile]:

@@ -26,6 +26,53 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".pdf", ".doc", ".docx", ".ppt
 HTML_EXTENSIONS: frozenset[str] = frozenset({".html", ".htm"})
 EXTRA_FORMATS: frozenset[str] = frozenset({"docx", "html", "latex"})
 MODEL_VERSIONS: frozenset[str] = frozenset({"pipeline", "vlm", "MinerU-HTML"})
+#: The extension profile of the open-source ``mineru-api`` server (connection ``api_flavor``).
+SELF_HOSTED_PROFILE = "mineru-api"
+#: File types ``mineru-api`` 4.0 parses (``mineru.filetypes.PARSEABLE_EXTENSIONS``).
+SELF_HOSTED_EXTENSIONS: frozenset[str] = frozenset(
+    "." + ext
+    for ext in [
+        "bmp",
+        "csv",
+        "doc",
+        "docx",
+        "epub",
+        "gif",
+        "htm",
+        "html",
+        "jp2",
+        "jpeg",
+        "jpg",
+        "mht",
+        "mhtml",
+        "odp",
+        "ods",
+        "odt",
+        "ofd",
+        "pdf",
+        "png",
+        "ppt",
+        "pptx",
+        "rtf",
+        "shtml",
+        "tiff",
+        "tsv",
+        "webp",
+        "xls",
+        "xlsx",
+    ]
+)
+
+
+def allowed_extensions(model_version: str | None = None) -> frozenset[str]:
+    """
+    The file types accepted: MinerU cloud's, plus HTML with ``model_version="MinerU-HTML"``, or
+    :data:`SELF_HOSTED_EXTENSIONS` for the profile :data:`SELF_HOSTED_PROFILE`.
+    """
+    if model_version == SELF_HOSTED_PROFILE:
+        return SELF_HOSTED_EXTENSIONS
+    return SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
+
 
 _DATA_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _SEED_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -229,7 +276,7 @@ def validate_extension(name_or_url: str, field: str, model_version: str | None =
     """Check the file type MinerU will judge by the name or URL path."""
     if not isinstance(name_or_url, str) or not name_or_url.strip():
         raise MinerUValidationError(field, name_or_url, "must be a non-empty file name or URL")
-    allowed = SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
+    allowed = allowed_extensions(model_version)
     extension = document_extension(name_or_url)
     if extension not in allowed:
         raise MinerUValidationError(

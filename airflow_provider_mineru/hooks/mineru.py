@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 from airflow.providers.http.hooks.http import HttpHook
 
+from airflow_provider_mineru.clients import client_for
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
 from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     import requests
     from typing_extensions import Unpack
 
+    from airflow_provider_mineru.clients import MinerUClient
     from airflow_provider_mineru.results import ExtractedResult, ZipLimits
 
 T = TypeVar("T")
@@ -97,6 +99,7 @@ class ParseOptionKwargs(TypedDict, total=False):
     model_version: str
     no_cache: bool
     cache_tolerance: int
+    tier: str
 
 
 def parse_options(options: Mapping[str, Any]) -> ParseOptions:
@@ -135,6 +138,7 @@ class MinerUHook(HttpHook):
         self._config: MinerUConnectionConfig | None = None
         self._file_session_lock = threading.Lock()
         self._file_session_instance: requests.Session | None = None
+        self._client: MinerUClient | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(mineru_conn_id={self.mineru_conn_id!r})"
@@ -206,6 +210,20 @@ class MinerUHook(HttpHook):
             self._register(MinerUConnectionConfig.from_connection(conn, extra))
         assert self._config is not None
         return self._config
+
+    @property
+    def client(self) -> MinerUClient:
+        """The API client of the connection's ``api_flavor`` (see :mod:`airflow_provider_mineru.clients`)."""
+        return self._client_for(self.config)
+
+    async def aclient(self) -> MinerUClient:
+        """:attr:`client`, with the connection fetched without blocking the event loop."""
+        return self._client_for(await self.aget_config())
+
+    def _client_for(self, config: MinerUConnectionConfig) -> MinerUClient:
+        if self._client is None or self._client.flavor != config.api_flavor:
+            self._client = client_for(config.api_flavor)
+        return self._client
 
     @property
     def base_url(self) -> str:  # type: ignore[override]
@@ -410,8 +428,10 @@ class MinerUHook(HttpHook):
         :param page_ranges: pages to parse, e.g. ``"2,4-6"``, ``"2--2"``, ``"15-"``.
         :param options: parsing options: ``is_ocr``, ``enable_formula``, ``enable_table``,
             ``language``, ``callback``, ``seed``, ``extra_formats``, ``model_version``, ``no_cache``,
-            ``cache_tolerance``.
+            ``cache_tolerance``; ``tier`` for ``api_flavor="mineru-api"``.
         """
+        if self.client.owns_transport:
+            return self.client.submit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)  # type: ignore[attr-defined]
         body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
         return _task_id(self._call("POST", SUBMIT_TASK_PATH, body))
 
@@ -424,15 +444,22 @@ class MinerUHook(HttpHook):
         **options: Unpack[ParseOptionKwargs],
     ) -> str:
         """Async :meth:`submit_task`."""
+        if (await self.aclient()).owns_transport:
+            return await asyncio.to_thread(self.submit_task, url, data_id=data_id, page_ranges=page_ranges, **options)
         body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
         return _task_id(await self._acall("POST", SUBMIT_TASK_PATH, body))
 
     def get_task(self, task_id: str) -> DocumentResult:
         """State of one task (``GET /extract/task/{task_id}``), with progress while running."""
+        if self.client.owns_transport:
+            return self.client.get_task(self, task_id)  # type: ignore[attr-defined]
         return _task_result(self._call("GET", _task_path(task_id)), task_id)
 
     async def aget_task(self, task_id: str) -> DocumentResult:
         """Async :meth:`get_task`."""
+        client = await self.aclient()
+        if client.owns_transport:
+            return await client.aget_task(self, task_id)  # type: ignore[attr-defined]
         return _task_result(await self._acall("GET", _task_path(task_id)), task_id)
 
     # -- endpoints: batches ----------------------------------------------------------------------
@@ -448,6 +475,8 @@ class MinerUHook(HttpHook):
         :param files: file names, or dicts ``{"name", "is_ocr", "data_id", "page_ranges"}``; at most
             the connection's ``max_batch_files`` (200), names unique.
         """
+        if self.client.owns_transport:
+            _no_upload_urls()
         body = build_batch_body(files, parse_options(options), key="name", limits=self.config.limits)
         return _upload_grant(self._call("POST", FILE_URLS_PATH, body), len(files))
 
@@ -456,6 +485,8 @@ class MinerUHook(HttpHook):
     ) -> UploadGrant:
         """Async :meth:`request_upload_urls`."""
         config = await self.aget_config()
+        if self._client_for(config).owns_transport:
+            _no_upload_urls()
         body = build_batch_body(files, parse_options(options), key="name", limits=config.limits)
         return _upload_grant(await self._acall("POST", FILE_URLS_PATH, body), len(files))
 
@@ -464,8 +495,11 @@ class MinerUHook(HttpHook):
         Submit many document URLs in one batch (``POST /extract/task/batch``) and return the ``batch_id``.
 
         :param files: URLs, or dicts ``{"url", "is_ocr", "data_id", "page_ranges"}``; at most the
-            connection's ``max_batch_files`` (200).
+            connection's ``max_batch_files`` (200). With ``api_flavor="mineru-api"`` the files must fit
+            one V1 task (at most 100, one ``is_ocr``); the operator splits larger lists itself.
         """
+        if self.client.owns_transport:
+            return self.client.submit_url_batch(self, files, parse_options(options), single=True)[0][0]  # type: ignore[attr-defined]
         body = build_batch_body(files, parse_options(options), key="url", limits=self.config.limits)
         return _batch_id(self._call("POST", SUBMIT_BATCH_PATH, body))
 
@@ -474,15 +508,22 @@ class MinerUHook(HttpHook):
     ) -> str:
         """Async :meth:`submit_batch`."""
         config = await self.aget_config()
+        if self._client_for(config).owns_transport:
+            return await asyncio.to_thread(self.submit_batch, files, **options)
         body = build_batch_body(files, parse_options(options), key="url", limits=config.limits)
         return _batch_id(await self._acall("POST", SUBMIT_BATCH_PATH, body))
 
     def get_batch(self, batch_id: str) -> BatchResult:
         """State of every file of a batch (``GET /extract-results/batch/{batch_id}``), in submission order."""
+        if self.client.owns_transport:
+            return self.client.get_batch(self, batch_id)  # type: ignore[attr-defined]
         return BatchResult.from_api(self._call("GET", _batch_path(batch_id)), batch_id)
 
     async def aget_batch(self, batch_id: str) -> BatchResult:
         """Async :meth:`get_batch`."""
+        client = await self.aclient()
+        if client.owns_transport:
+            return await client.aget_batch(self, batch_id)  # type: ignore[attr-defined]
         return BatchResult.from_api(await self._acall("GET", _batch_path(batch_id)), batch_id)
 
     # -- files -----------------------------------------------------------------------------------
@@ -576,6 +617,8 @@ class MinerUHook(HttpHook):
         """
         from airflow_provider_mineru.results import ZipLimits, extract_result_zip
 
+        if self.client.owns_transport:  # the server's own layout, re-laid into the cloud's
+            return self.client.download_and_extract(self, full_zip_url, target, limits=limits)  # type: ignore[attr-defined]
         tmpdir = tempfile.mkdtemp(prefix="mineru-result-")
         try:
             zip_path = self.download_result(full_zip_url, Path(tmpdir) / "result.zip")
@@ -589,9 +632,12 @@ class MinerUHook(HttpHook):
         """
         Prove the token with a call that costs no quota: a made-up task id must answer ``-60012``.
 
-        Also reports when the token (a JWT) expires within 14 days.
+        Also reports when the token (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``:
+        the server's version (``GET /v1/health``) and its API key.
         """
         try:
+            if self.client.owns_transport:
+                return self.client.test_connection(self)  # type: ignore[attr-defined]
             config = self.config
             self.get_task(f"connection-test-{uuid.uuid4()}")
         except MinerUNotFoundError:
@@ -609,6 +655,12 @@ class MinerUHook(HttpHook):
 
 # -------------------------------------------------------------------------------------------------
 # Shared pieces of the sync and async paths
+
+
+def _no_upload_urls() -> None:
+    raise MinerUValidationError(
+        "request_upload_urls", None, "api_flavor 'mineru-api' has no upload URLs; use MinerUUploadFilesOperator"
+    )
 
 
 def _task_path(task_id: str) -> str:
