@@ -31,8 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from airflow_provider_mineru.emulator import _contract as contract
-from airflow_provider_mineru.emulator._contract import ApiError
+from airflow_provider_mineru.emulator.cloud import contract
+from airflow_provider_mineru.emulator.cloud.contract import ApiError
 
 logger = logging.getLogger("airflow_provider_mineru.emulator")
 
@@ -1460,7 +1460,7 @@ class MinerUEmulator:
 
     def _ensure_zip(self, task: _Task) -> str:
         """Build the task's result zip once (at first download)."""
-        from airflow_provider_mineru.emulator._results import ResultSpec, build_result_zip, member_stem
+        from airflow_provider_mineru.emulator.cloud.result_zip import ResultSpec, build_result_zip, member_stem
 
         with task.build_lock:
             if task.zip_path and os.path.exists(task.zip_path):
