@@ -37,6 +37,11 @@ _Server = EmulatorHTTPServer
 __all__ = ["ENDPOINTS", "WILDCARD_ENDPOINTS", "Fault", "MinerUEmulator", "RecordedRequest", "Timings"]
 
 
+def _counter(name: str, doc: str) -> Any:
+    """A read-only property showing one of the state's counters."""
+    return property(lambda self: getattr(self._state, name), doc=doc)
+
+
 class MinerUEmulator(HTTPService):
     """
     A local MinerU API server for tests, demos and offline development.
@@ -151,25 +156,10 @@ class MinerUEmulator(HTTPService):
 
     # -- counters --------------------------------------------------------------------------------
 
-    @property
-    def task_count(self) -> int:
-        """Single-URL tasks submitted."""
-        return self._state.task_count
-
-    @property
-    def batch_count(self) -> int:
-        """Batches created (URL batches and upload-URL batches)."""
-        return self._state.batch_count
-
-    @property
-    def file_count(self) -> int:
-        """Tasks created, single and in batches."""
-        return self._state.file_count
-
-    @property
-    def pages_used(self) -> int:
-        """Pages charged to the quota."""
-        return self._state.pages_used
+    task_count = _counter("task_count", "Single-URL tasks submitted.")
+    batch_count = _counter("batch_count", "Batches created (URL batches and upload-URL batches).")
+    file_count = _counter("file_count", "Tasks created, single and in batches.")
+    pages_used = _counter("pages_used", "Pages charged to the quota.")
 
     # -- inspection and scripting ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import hmac
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 from airflow_provider_mineru.emulator.cloud import contract, documents
@@ -25,6 +25,8 @@ from airflow_provider_mineru.emulator.http import Handler, Request, Route
 if TYPE_CHECKING:
     from airflow_provider_mineru.emulator.cloud.state import CloudState
     from airflow_provider_mineru.emulator.server import MinerUEmulator
+
+_T = TypeVar("_T")
 
 
 def trace_id() -> str:
@@ -71,6 +73,14 @@ def sample(request: Request) -> None:
         return
     ctype = "application/pdf" if name.endswith(".pdf") else "image/png"
     request.send(200, data, ctype)
+
+
+def _known(table: dict[str, _T], key: str | None) -> _T:
+    """The task or batch ``key`` names, or ``-60012`` (task not found)."""
+    found = table.get(key or "")
+    if found is None:
+        raise ApiError(-60012)
+    return found
 
 
 class CloudResponses:
@@ -232,9 +242,7 @@ class CloudResponses:
     def get_task(self, request: Request) -> None:
         state = self.state
         with state.lock:
-            task = state.tasks.get(request.arg or "")
-            if task is None:
-                raise ApiError(-60012)
+            task = _known(state.tasks, request.arg)
             state.advance_for_request([task])
             view = state.task_view(task, root=self._root(request))
         send_ok(request, view)
@@ -242,9 +250,7 @@ class CloudResponses:
     def get_batch(self, request: Request) -> None:
         state = self.state
         with state.lock:
-            batch = state.batches.get(request.arg or "")
-            if batch is None:
-                raise ApiError(-60012)
+            batch = _known(state.batches, request.arg)
             tasks = [state.tasks[task_id] for task_id in batch.task_ids]
             state.advance_for_request(tasks)
             root = self._root(request)
