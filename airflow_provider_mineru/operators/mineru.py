@@ -244,12 +244,20 @@ class _MinerUParseOperator(BaseOperator):
         store = SubmissionStore(context)
         record = self._resume(store, store.load())
         if record is not None:
-            self.log.info("Resuming the MinerU %s submitted by an earlier try: %s", self.kind, record["ids"])
+            self.log.info(
+                "Resuming the MinerU %s submitted by an earlier try (%s): waiting for its documents, not paying again",
+                self.kind,
+                ", ".join(record["ids"]),
+            )
         else:
             record = self._submit(store)
             store.save(record)
             self.log.info(
-                "Recorded MinerU %s ids %s in the %s: a retry resumes them", self.kind, record["ids"], store.backend
+                "Submitted to MinerU as %s %s. If this Airflow task is retried, the retry waits for these "
+                "documents instead of submitting (and paying for) them again (the ids are kept in the %s).",
+                self.kind,
+                ", ".join(record["ids"]),
+                store.backend,
             )
         context["ti"].xcom_push(key=f"mineru_{self.kind}_ids", value=record["ids"])
 

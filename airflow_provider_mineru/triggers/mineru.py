@@ -19,6 +19,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUError
+from airflow_provider_mineru.outcome import outcome_event
 from airflow_provider_mineru.polling import ERROR, MinerUPoller
 
 
@@ -86,16 +87,16 @@ class _MinerUPollTrigger(BaseTrigger):
                         if isinstance(answer, BaseException) and not isinstance(answer, MinerUError):
                             raise answer
                         if (failed := poller.absorb(item_id, answer, self.log)) is not None:
-                            yield TriggerEvent(failed)
+                            yield outcome_event(failed)
                             return
                     now = time.time()
                     if (over := poller.finished(now, self.end_time)) is not None:
-                        yield TriggerEvent(over)
+                        yield outcome_event(over)
                         return
                     await asyncio.sleep(max(0.0, min(self.poll_interval, self.end_time - now)))
         except Exception as exc:  # anything unexpected ends the wait with a clear error event
             error = exc if isinstance(exc, MinerUError) else MinerUError(f"{type(exc).__name__}: {exc}")
-            yield TriggerEvent(poller.outcome(ERROR, str(error), error))
+            yield outcome_event(poller.outcome(ERROR, str(error), error))
 
 
 class MinerUTaskTrigger(_MinerUPollTrigger):
