@@ -138,3 +138,14 @@ def test_task_without_data_id_is_not_named_twice():
     poller = MinerUPoller(kind="task", ids=["t-123"])
     poller.absorb("t-123", DocumentResult(state=MinerUState.DONE, raw_state="done", task_id="t-123"), Log())
     assert lines == ["MinerU task t-123: done"]
+
+
+def test_transport_errors_name_the_request_once():
+    import requests
+
+    from airflow_provider_mineru.hooks.mineru import _connection_error
+
+    error = _connection_error(requests.ConnectionError("refused"), "POST", "POST file-urls/batch", None)
+    assert "POST POST" not in str(error) and "POST file-urls/batch: ConnectionError: refused" in str(error)
+    error = _connection_error(requests.ConnectionError("refused"), "GET", "extract/task/x", None)
+    assert "GET extract/task/x: ConnectionError" in str(error)

@@ -635,7 +635,10 @@ def _connection_error(exc: BaseException, method: str, what: str, body: dict[str
     """
     name = type(exc).__name__
     text = _strip_urls(str(exc))
-    error = MinerUConnectionError(f"{method} {_safe_url(what)}: {name}: {text}")
+    request = _safe_url(what)
+    if not request.startswith(f"{method} "):  # `what` may already name the method ("POST file-urls/batch")
+        request = f"{method} {request}"
+    error = MinerUConnectionError(f"{request}: {name}: {text}")
     error.ambiguous = not any(marker in name or marker in text for marker in _NOT_SENT_ERRORS)  # type: ignore[attr-defined]
     return error
 
