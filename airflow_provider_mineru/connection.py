@@ -45,7 +45,10 @@ class MinerUConnectionConfig:
 
     @property
     def auth_headers(self) -> dict[str, str]:
-        return {**self.headers, "Authorization": f"Bearer {self.token}"}
+        """The ``headers`` extra plus ``Authorization: Bearer <token>``: the token wins over any
+        ``Authorization`` (in any letter case) in ``headers``."""
+        extra = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+        return {**extra, "Authorization": f"Bearer {self.token}"}
 
     @classmethod
     def from_connection(cls, conn: Any, extra: dict[str, Any] | None = None) -> MinerUConnectionConfig:

@@ -33,6 +33,7 @@ from airflow_provider_mineru.validation import (
     validate_data_id,
     validate_extension,
     validate_extra_formats,
+    validate_file_name,
     validate_language,
     validate_model_version,
     validate_page_ranges,
@@ -144,6 +145,7 @@ def _validated_file(item: dict[str, Any], key: str, index: int, model_version: s
     if key == "url":
         validate_url(item["url"], f"{field}.url", model_version)
     else:
+        validate_file_name(item["name"], f"{field}.name")
         validate_extension(item["name"], f"{field}.name", model_version)
     if "is_ocr" in item:
         validate_bool(item["is_ocr"], f"{field}.is_ocr")

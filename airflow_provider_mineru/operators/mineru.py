@@ -494,15 +494,20 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
         ``s3://…`` URLs or ``ObjectStoragePath`` objects; or dicts ``{"path", "is_ocr", "data_id",
         "page_ranges"}`` for per-file options. Templated.
     :param upload_concurrency: files uploaded at once.
+    :param follow_symlinks: upload files reached through a symbolic link that points outside the
+        folder (or glob folder) being searched; by default such a link is refused before any request.
     """
 
     template_fields: Sequence[str] = (*_MinerUParseOperator.template_fields, "paths")
     kind = "batch"
 
-    def __init__(self, *, paths: Any, upload_concurrency: int = 8, **kwargs: Any) -> None:
+    def __init__(
+        self, *, paths: Any, upload_concurrency: int = 8, follow_symlinks: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.paths = paths
         self.upload_concurrency = upload_concurrency
+        self.follow_symlinks = follow_symlinks
 
     @cached_property
     def _sources(self) -> list[tuple[Any, dict[str, Any]]]:
@@ -525,7 +530,12 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
                 item = item["path"]
             field = f"paths[{index}]" if isinstance(self.paths, (list, tuple)) else "paths"
             found = resolve_sources(
-                item, limits, model_version=self.model_version, field=field, page_ranges=options.get("page_ranges")
+                item,
+                limits,
+                model_version=self.model_version,
+                field=field,
+                page_ranges=options.get("page_ranges"),
+                follow_symlinks=self.follow_symlinks,
             )
             resolved.extend((source, options) for source in found)
         if not resolved:
