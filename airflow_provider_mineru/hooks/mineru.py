@@ -20,7 +20,6 @@ import socket
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -33,11 +32,9 @@ from airflow_provider_mineru.clients import client_for
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
 from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
-    MinerUAuthError,
     MinerUConnectionError,
     MinerUError,
     MinerUInvalidRequestError,
-    MinerUNotFoundError,
     MinerUProtocolError,
     MinerURefusedResponseError,
     MinerUResultError,
@@ -153,29 +150,42 @@ class MinerUHook(HttpHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form (Airflow 2.x and 3.0-3.1), from ``CONN_FIELDS``."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import BooleanField, IntegerField, StringField
-        from wtforms.validators import NumberRange, Optional
+        from wtforms import BooleanField, IntegerField, PasswordField, StringField
+        from wtforms.validators import NumberRange, Optional, Regexp
 
         widgets: dict[str, Any] = {}
         for name, spec in CONN_FIELDS.items():
-            kinds = spec["schema"]["type"]
+            schema = spec["schema"]
+            kinds = schema["type"]
             label = lazy_gettext(spec["label"])
-            default = spec["schema"].get("default")
+            default = schema.get("default")
+            checks: list[Any] = [Optional()]
+            if schema.get("pattern"):
+                checks.append(Regexp(schema["pattern"], message=f"{spec['label']}: must match {schema['pattern']}"))
             if "boolean" in kinds:
                 widgets[name] = BooleanField(label, default=default, description=spec["description"])
             elif "integer" in kinds:
+                bounds = NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))
                 widgets[name] = IntegerField(
                     label,
-                    validators=[Optional(), NumberRange(min=0)],
+                    validators=[*checks, bounds],
                     widget=BS3TextFieldWidget(),
                     default=default,
                     description=spec["description"],
                 )
+            elif schema.get("format") == "password":
+                widgets[name] = PasswordField(
+                    label, validators=checks, widget=BS3PasswordFieldWidget(), description=spec["description"]
+                )
             else:
                 widgets[name] = StringField(
-                    label, widget=BS3TextFieldWidget(), default=default, description=spec["description"]
+                    label,
+                    validators=checks,
+                    widget=BS3TextFieldWidget(),
+                    default=default,
+                    description=spec["description"],
                 )
         return widgets
 
@@ -630,27 +640,25 @@ class MinerUHook(HttpHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """
-        Prove the token with a call that costs no quota: a made-up task id must answer ``-60012``.
+        The connection form's Test: one request for a made-up task id (no quota), answered in seconds.
 
-        Also reports when the token (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``:
-        the server's version (``GET /v1/health``) and its API key.
+        Only MinerU's own answer proves the token (``-60012``, task not found); a plain 404 means
+        there is no MinerU API at the base URL. Invalid extras are reported by field and rule. See
+        :func:`~airflow_provider_mineru.connection.check_connection`; also reports when the token
+        (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``: the server's version
+        (``GET /v1/health``) and its API key.
         """
+        from airflow_provider_mineru.connection import check_connection
+
         try:
             if self.client.owns_transport:
                 return self.client.test_connection(self)  # type: ignore[attr-defined]
             config = self.config
-            self.get_task(f"connection-test-{uuid.uuid4()}")
-        except MinerUNotFoundError:
-            warning = token_expiry_warning(config.token)
-            message = f"Connected to {config.base_url}; the token is valid."
-            return True, f"{message} {warning}" if warning else message
-        except MinerUAuthError as exc:
-            return False, f"MinerU refused the token: {exc}"
-        except MinerUError as exc:
-            return False, str(exc)
+        except MinerUValidationError as exc:
+            return False, f"The connection is not valid: {exc.message}."
         except Exception as exc:
-            return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connected to {self.config.base_url}."
+            return False, f"The connection cannot be read: {type(exc).__name__}: {exc}"
+        return check_connection(config)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -729,7 +737,10 @@ def _connection_error(exc: BaseException, method: str, what: str, body: dict[str
     """
     name = type(exc).__name__
     text = _strip_urls(str(exc))
-    error = MinerUConnectionError(f"{method} {_safe_url(what)}: {name}: {text}")
+    request = _safe_url(what)
+    if not request.startswith(f"{method} "):  # `what` may already name the method ("POST file-urls/batch")
+        request = f"{method} {request}"
+    error = MinerUConnectionError(f"{request}: {name}: {text}")
     error.ambiguous = not any(marker in name or marker in text for marker in _NOT_SENT_ERRORS)  # type: ignore[attr-defined]
     return error
 

@@ -256,12 +256,20 @@ class _MinerUParseOperator(BaseOperator):
         store = SubmissionStore(context)
         record = self._resume(store, store.load())
         if record is not None:
-            self.log.info("Resuming the MinerU %s submitted by an earlier try: %s", self.kind, record["ids"])
+            self.log.info(
+                "Resuming the MinerU %s submitted by an earlier try (%s): waiting for its documents, not paying again",
+                self.kind,
+                ", ".join(record["ids"]),
+            )
         else:
             record = self._submit(store)
             store.save(record)
             self.log.info(
-                "Recorded MinerU %s ids %s in the %s: a retry resumes them", self.kind, record["ids"], store.backend
+                "Submitted to MinerU as %s %s. If this Airflow task is retried, the retry waits for these "
+                "documents instead of submitting (and paying for) them again (the ids are kept in the %s).",
+                self.kind,
+                ", ".join(record["ids"]),
+                store.backend,
             )
         context["ti"].xcom_push(key=f"mineru_{self.kind}_ids", value=record["ids"])
 
@@ -360,6 +368,7 @@ class _MinerUParseOperator(BaseOperator):
                 fail_on_file_error=self.fail_on_file_error,
                 log=self.log,
             )
+            self._lineage_value = value  # for get_openlineage_facets_on_complete (no XCom read there)
         except Exception as error:
             ti = context.get("ti")
             last_try = ti is None or getattr(ti, "try_number", 1) > (self.retries or 0)
@@ -368,6 +377,24 @@ class _MinerUParseOperator(BaseOperator):
             raise
         store.clear()
         return value
+
+    # -- OpenLineage (apache-airflow-providers-openlineage calls these) --------------------------
+
+    def _lineage_start_inputs(self) -> list[Any]:
+        """The documents known before the task runs (no request, no listing)."""
+        return list(self.sources())
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Inputs: the URLs, files or object-storage objects to parse; outputs come on completion."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        return operator_lineage(self._lineage_start_inputs(), kind=self.kind)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs, plus each parsed document's output folder with its ``mineru`` facet (state, pages, ids)."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        return operator_lineage(self.sources(), getattr(self, "_lineage_value", None) or [], kind=self.kind)
 
 
 class MinerUSubmitTaskOperator(_MinerUParseOperator):
@@ -615,6 +642,11 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
     def sources(self) -> list[str | None]:
         return [source.location for source, _ in self._sources]
 
+    def _lineage_start_inputs(self) -> list[Any]:
+        from airflow_provider_mineru.lineage import start_locations
+
+        return list(start_locations(self.paths))
+
 
 class MinerUDownloadResultsOperator(BaseOperator):
     """
@@ -717,7 +749,14 @@ class MinerUDownloadResultsOperator(BaseOperator):
                 totals["output_path"] = summary.get("output_path")
         finally:
             emit_asset_events(context, self.outlets, totals)
+        self._lineage_value = shaped  # for get_openlineage_facets_on_complete
         return shaped[0] if single else shaped
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Outputs: each downloaded document's folder with its ``mineru`` facet (state, pages, ids)."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        return operator_lineage([], getattr(self, "_lineage_value", None) or [])
 
 
 def _document_at(poller: MinerUPoller, slot: Sequence[int]) -> MinerUState | None:
