@@ -376,6 +376,12 @@ class _MinerUParseOperator(BaseOperator):
         """
         ids = (event or {}).get("ids") or (submission or {}).get("ids") or []
         sources = (submission or {}).get("sources")
+        if sources is None:  # not handed over (``dag.test()`` drops it): the record kept for retries has them
+            from airflow_provider_mineru.resume import SubmissionStore
+            from airflow_provider_mineru.submission import Identity
+
+            record = SubmissionStore(context).load_submission(Identity.from_context(context), self._record_key)
+            sources = record.sources() if record is not None else None
         if sources is None:  # deferred by an older version of the provider
             sources = self.sources()
         return self._finish(context, event, ids, sources)
