@@ -650,7 +650,7 @@ def _raise_if_answer_lost(error: MinerUError, method: str, path: str | None, bod
     names = _submitted_names(body)
     shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
     raise MinerUAmbiguousSubmitError(
-        f"{method} {path}: the request was sent but its answer was lost ({error.message}). MinerU may "
+        f"Submit to {path}: the request was sent but its answer was lost ({error.message}). MinerU may "
         f"have accepted it, so it is not sent again; a retry of the Airflow task submits once more, so "
         f"at most one duplicate task may exist for: {shown or '(unnamed)'}",
         documents=names,
