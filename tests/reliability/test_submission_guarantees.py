@@ -183,7 +183,6 @@ def _craft(kind: str, emulator):
 
         from airflow_provider_mineru.hooks.mineru import MinerUHook
         from airflow_provider_mineru.resume import STATE_KEY
-        from airflow_provider_mineru.submission import Identity, Submission, SubmittedInput
 
         foreign = MinerUHook().submit_batch([sample_url(emulator, "invoice.pdf", copy=i) for i in range(3)])
         ti = context["ti"]
@@ -192,6 +191,8 @@ def _craft(kind: str, emulator):
         if kind == "legacy":  # today's format, as anyone who may edit Variables can write it
             Variable.set(key, legacy, serialize_json=True)
             return
+        from airflow_provider_mineru.submission import Identity, Submission, SubmittedInput
+
         identity = Identity(ti.dag_id, context["run_id"], "parse" if kind == "unsigned" else "other_task", -1)
         inputs = [
             SubmittedInput(e["url"], e["url"].rsplit("/", 1)[-1], e["data_id"], "x", [0, i])
@@ -380,3 +381,51 @@ def test_inputs_moved_after_deferral_still_succeed(
     names = ["doc_00.pdf", "doc_01.pdf", "doc_02.pdf"]
     assert [r["state"] for r in value["results"]] == ["done"] * 3
     assert not ledger.account(request, names, accounted_documents(value, output, names))
+
+
+def test_resumed_task_takes_its_inputs_from_the_deferral_not_from_the_paths(emulator, monkeypatch, tmp_path):
+    """
+    What a real triggerer does (``dag.test()`` drops the defer kwargs): the operator defers with the
+    compact submission, the files are moved away, and ``execute_complete`` gets it back as a
+    keyword argument, resolving nothing.
+    """
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    set_conn(monkeypatch, emulator)
+    inbox = _inbox(tmp_path, 2)
+    operator = MinerUUploadFilesOperator(
+        task_id="parse",
+        paths=str(inbox / "*.pdf"),
+        deferrable=True,
+        poll_interval=0.05,
+        min_defer_seconds=0,
+        output_path=str(tmp_path / "out"),
+    )
+    pushed: dict = {}
+    ti = SimpleNamespace(
+        dag_id="handover",
+        run_id="run_1",
+        task_id="parse",
+        map_index=-1,
+        try_number=1,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+    )
+    context = {"ti": ti, "run_id": "run_1"}
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    handed_over = deferred.value.kwargs["submission"]
+    assert handed_over["sources"] == [str(inbox / "doc_00.pdf"), str(inbox / "doc_01.pdf")]
+
+    async def first_event():
+        async for event in deferred.value.trigger.run():
+            return event.payload
+
+    event = asyncio.run(first_event())
+    shutil.move(str(inbox), str(tmp_path / "archive"))
+    resumed = MinerUUploadFilesOperator(task_id="parse", paths=str(inbox / "*.pdf"), output_path=str(tmp_path / "out"))
+    value = resumed.execute_complete(context, event=event, **deferred.value.kwargs)
+    assert [r["state"] for r in value["results"]] == ["done", "done"]
+    assert [r["output_path"].rsplit("/", 1)[-1] for r in value["results"]] == ["doc_00", "doc_01"]
