@@ -252,7 +252,7 @@ class _MinerUParseOperator(BaseOperator):
         if earlier is None:
             return current
         if earlier.unanswered:
-            names = [earlier.inputs[i].name for i in earlier.unanswered if i < len(earlier.inputs)]
+            names = [earlier.inputs[i].output_name for i in earlier.unanswered if i < len(earlier.inputs)]
             self.log.warning(
                 "The earlier try's submit of %d documents got no answer; MinerU may have accepted it, so "
                 "sending them again may create one duplicate task each: %s",
