@@ -150,7 +150,7 @@ class MinerUConnectionError(MinerUTransientError):
     """The request did not get a response: connection refused or reset, or a time-out."""
 
 
-class MinerUAmbiguousSubmitError(MinerUTransientError):
+class MinerUAmbiguousSubmitError(MinerUConnectionError):
     """
     A submit (``POST /extract/task`` or ``/extract/task/batch``) was sent but its answer was lost
     (a read time-out or a reset after sending, a cut-short or unreadable ``200`` body).
@@ -163,6 +163,7 @@ class MinerUAmbiguousSubmitError(MinerUTransientError):
     """
 
     retryable = False  # never re-sent by the hook; an Airflow retry may submit once more
+    ambiguous = True  # the request may have reached MinerU
 
     def __init__(self, message: str, *, documents: list[str] | None = None, **kwargs: Any) -> None:
         self.documents = list(documents or [])
