@@ -32,6 +32,7 @@ from airflow_provider_mineru.clients import client_for
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
 from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
+    MinerUAmbiguousSubmitError,
     MinerUConnectionError,
     MinerUError,
     MinerUInvalidRequestError,
@@ -55,6 +56,7 @@ from airflow_provider_mineru.protocol import (
     build_task_body,
     join_url,
     parse_retry_after,
+    retry_may_duplicate,
 )
 from airflow_provider_mineru.protocol import parse_response as parse_api_response
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
@@ -313,9 +315,19 @@ class MinerUHook(HttpHook):
         return delay
 
     def _with_retries(
-        self, what: str, attempt: Callable[[], T], *, method: str = "GET", body: dict[str, Any] | None = None
+        self,
+        what: str,
+        attempt: Callable[[], T],
+        *,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+        path: str | None = None,
     ) -> T:
-        """Run ``attempt`` until it succeeds, retrying transient failures by the connection's policy."""
+        """
+        Run ``attempt`` until it succeeds, retrying transient failures by the connection's policy.
+
+        A paid submit whose answer was lost is never re-sent (see :func:`_raise_if_answer_lost`).
+        """
         import requests
 
         tries = 0
@@ -328,6 +340,7 @@ class MinerUHook(HttpHook):
             except MinerUError as exc:
                 error = exc
                 self._warn_if_ambiguous(error, method, body)  # e.g. the whole-request deadline passed
+            _raise_if_answer_lost(error, method, path, body)
             time.sleep(self._retry_or_raise(tries, error, what))
             tries += 1
 
@@ -360,7 +373,7 @@ class MinerUHook(HttpHook):
                     raise
             return parse_api_response(response.status_code, response.headers, content)
 
-        return self._with_retries(what, attempt, method=method, body=body)
+        return self._with_retries(what, attempt, method=method, body=body, path=path)
 
     def _warn_if_ambiguous(self, error: MinerUError, method: str, body: dict[str, Any] | None) -> None:
         if method == "POST" and getattr(error, "ambiguous", False):
@@ -417,6 +430,7 @@ class MinerUHook(HttpHook):
                     self._warn_if_ambiguous(error, method, body)
                 except MinerUError as exc:
                     error = exc
+                _raise_if_answer_lost(error, method, path, body)
                 await asyncio.sleep(self._retry_or_raise(attempt, error, what))
                 attempt += 1
 
@@ -718,13 +732,57 @@ def _data_ids(body: dict[str, Any] | None) -> str:
     return ", ".join(str(f["data_id"]) for f in body.get("files", []) if isinstance(f, dict) and f.get("data_id"))
 
 
+def _submitted_names(body: dict[str, Any] | None) -> list[str]:
+    """Per document of a submit body, its ``data_id``, else the file name of its URL."""
+    if not body:
+        return []
+    entries = body.get("files") if isinstance(body.get("files"), list) else [body]
+    names = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        url = str(entry.get("url") or entry.get("name") or "")
+        names.append(str(entry.get("data_id") or _safe_url(url).rstrip("/").rsplit("/", 1)[-1] or url))
+    return names
+
+
+def _raise_if_answer_lost(error: MinerUError, method: str, path: str | None, body: dict[str, Any] | None) -> None:
+    """
+    Raise :class:`MinerUAmbiguousSubmitError` instead of re-sending a paid submit whose request was
+    sent and whose answer was lost: MinerU may have accepted it, and a retry could pay again.
+    """
+    if not retry_may_duplicate(method, path, error):
+        return
+    names = _submitted_names(body)
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    raise MinerUAmbiguousSubmitError(
+        f"Submit to {path}: the request was sent but its answer was lost ({error.message}). MinerU may "
+        f"have accepted it, so it is not sent again; a retry of the Airflow task submits once more, so "
+        f"at most one duplicate task may exist for: {shown or '(unnamed)'}",
+        documents=names,
+        code=error.code,
+        trace_id=error.trace_id,
+        http_status=error.http_status,
+    ) from error
+
+
 def _safe_url(url: str) -> str:
     """A URL without its query string (presigned signatures stay out of logs)."""
     return url.split("?", 1)[0]
 
 
 #: Transport errors that happen before a request is sent: retrying them cannot duplicate anything.
-_NOT_SENT_ERRORS = ("ConnectTimeout", "ClientConnectorError", "ConnectionRefused", "NewConnectionError")
+_NOT_SENT_ERRORS = (
+    "ConnectTimeout",
+    "ConnectionTimeoutError",
+    "ClientConnectorError",
+    "ConnectionRefused",
+    "NewConnectionError",
+    "NameResolutionError",
+    "Failed to resolve",
+    "Name or service not known",
+    "nodename nor servname",
+)
 
 
 def _connection_error(exc: BaseException, method: str, what: str, body: dict[str, Any] | None) -> MinerUError:
