@@ -51,6 +51,14 @@ from airflow_provider_mineru.exceptions import (
     MinerUValidationError,
 )
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
+from airflow_provider_mineru.utils.bounded_http import (
+    Deadline,
+    aread_answer,
+    deadline_error,
+    read_answer,
+    refuse_redirect,
+    ssl_option,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.protocol import ParseOptions
@@ -424,6 +432,8 @@ class MinerUApiClient(MinerUClient):
         what = f"{method} {path}"
 
         def attempt() -> Any:
+            import requests
+
             with contextlib.ExitStack() as stack:
                 kwargs: dict[str, Any] = {"json": json_body, "params": list(params or [])}
                 if multipart is not None:
@@ -438,8 +448,28 @@ class MinerUApiClient(MinerUClient):
                     timeout: Any = hook._file_timeout
                 else:
                     timeout = hook.config.timeout
-                response = hook._api_session.request(method, url, timeout=timeout, **kwargs, **hook._request_options)
-                return self.decode(response.status_code, response.headers, response.content, known_id=known_id)
+                # ``timeout`` bounds the whole request; no redirect is followed; the answer is read bounded.
+                # (uploads are bounded per read by the file time-out, not by one whole-request deadline)
+                deadline = Deadline(hook.config.timeout) if multipart is None else None
+                with deadline or contextlib.nullcontext():
+                    try:
+                        response = hook._api_session.request(
+                            method,
+                            url,
+                            timeout=timeout,
+                            allow_redirects=False,
+                            stream=True,
+                            **kwargs,
+                            **hook._request_options,
+                        )
+                        with response:
+                            refuse_redirect(what, url, response.status_code, response.headers)
+                            content = read_answer(what, response.status_code, response.headers, response.iter_content)
+                    except requests.RequestException as exc:
+                        if deadline is not None and deadline.expired:
+                            raise deadline_error(what, hook.config.timeout) from exc
+                        raise
+                return self.decode(response.status_code, response.headers, content, known_id=known_id)
 
         return hook._with_retries(what, attempt, method=method, body=json_body)
 
@@ -457,9 +487,11 @@ class MinerUApiClient(MinerUClient):
                     headers=config.auth_headers,
                     timeout=aiohttp.ClientTimeout(total=config.timeout),
                     proxy=config.proxy,
-                    ssl=_ssl_option(config.verify),
+                    ssl=ssl_option(config.verify),
+                    allow_redirects=False,
                 ) as response:
-                    return response.status, response.headers, await response.read()
+                    refuse_redirect(what, url, response.status, response.headers)
+                    return response.status, response.headers, await aread_answer(what, response)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 error: MinerUError = MinerUConnectionError(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
             await asyncio.sleep(hook._retry_or_raise(attempt, error, what))
@@ -738,16 +770,6 @@ def relayout_result(source: Path, target: Path, stem: str) -> None:
     if not blocks and markdown.strip():
         blocks = [{"type": "text", "text": markdown, "page_idx": 0}]
     (target / f"{stem}_content_list.json").write_text(json.dumps(blocks, ensure_ascii=False), "utf-8")
-
-
-def _ssl_option(verify: bool | str) -> Any:
-    if verify is False:
-        return False
-    if isinstance(verify, str):
-        import ssl
-
-        return ssl.create_default_context(cafile=verify)
-    return None
 
 
 __all__ = [

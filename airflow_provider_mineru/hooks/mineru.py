@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 import os
 import re
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -24,7 +21,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
-from urllib.parse import urljoin, urlsplit
 
 from airflow.providers.http.hooks.http import HttpHook
 
@@ -37,7 +33,6 @@ from airflow_provider_mineru.exceptions import (
     MinerUError,
     MinerUInvalidRequestError,
     MinerUProtocolError,
-    MinerURefusedResponseError,
     MinerUResultError,
     MinerUTransientError,
     MinerUUploadURLExpiredError,
@@ -60,6 +55,17 @@ from airflow_provider_mineru.protocol import (
 )
 from airflow_provider_mineru.protocol import parse_response as parse_api_response
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
+from airflow_provider_mineru.utils.bounded_http import (
+    Deadline,
+    aread_answer,
+    check_answer_url,
+    deadline_error,
+    install_deadline_pools,
+    read_answer,
+    refuse_redirect,
+    ssl_option,
+    strip_urls,
+)
 from airflow_provider_mineru.validation import validate_path_id
 from airflow_provider_mineru.version_compat import mask_secret
 
@@ -79,10 +85,6 @@ CHUNK_SIZE = 1024 * 1024
 FILE_POOL_SIZE = 32
 #: Simultaneous connections of the shared async session (all triggers of one triggerer).
 ASYNC_POOL_LIMIT = 64
-#: Largest successful API answer read (16 MiB); a larger one is refused, not read further.
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
-#: Largest error body read (of an API call or an upload PUT); the error quotes its start.
-MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
 class ParseOptionKwargs(TypedDict, total=False):
@@ -282,7 +284,7 @@ class MinerUHook(HttpHook):
         # TCP keep-alive adapter from the HTTP provider, mounted as HttpHook mounts it.
         session = self._configure_session_from_mount_adapters(session)
         for adapter in session.adapters.values():
-            _install_deadline_pools(adapter)
+            install_deadline_pools(adapter)
         return session
 
     @property
@@ -353,7 +355,7 @@ class MinerUHook(HttpHook):
 
         def attempt() -> Any:
             # ``timeout`` bounds the whole request (connect, headers and body), not each socket read.
-            with _Deadline(config.timeout) as deadline:
+            with Deadline(config.timeout) as deadline:
                 try:
                     response = self._api_session.request(
                         method,
@@ -365,11 +367,11 @@ class MinerUHook(HttpHook):
                         **self._request_options,
                     )
                     with response:
-                        _refuse_redirect(what, url, response.status_code, response.headers)
-                        content = _read_answer(what, response.status_code, response.headers, response.iter_content)
+                        refuse_redirect(what, url, response.status_code, response.headers)
+                        content = read_answer(what, response.status_code, response.headers, response.iter_content)
                 except requests.RequestException as exc:
                     if deadline.expired:
-                        raise _deadline_error(what, config.timeout) from exc
+                        raise deadline_error(what, config.timeout) from exc
                     raise
             return parse_api_response(response.status_code, response.headers, content)
 
@@ -406,7 +408,7 @@ class MinerUHook(HttpHook):
         url = join_url(config.base_url, path)
         what = f"{method} {path}"
         timeout = aiohttp.ClientTimeout(total=config.timeout)
-        ssl = _ssl_option(config.verify)
+        ssl = ssl_option(config.verify)
         attempt = 0
         async with self.async_session() as session:
             while True:
@@ -422,8 +424,8 @@ class MinerUHook(HttpHook):
                         ssl=ssl,
                         allow_redirects=False,
                     ) as response:
-                        _refuse_redirect(what, url, response.status, response.headers)
-                        content = await _aread_answer(what, response)
+                        refuse_redirect(what, url, response.status, response.headers)
+                        content = await aread_answer(what, response)
                     return parse_api_response(response.status, response.headers, content)
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     error: MinerUError = _connection_error(exc, method, path, body)
@@ -573,7 +575,7 @@ class MinerUHook(HttpHook):
             object-storage URL or an ``ObjectStoragePath``.
         :return: bytes sent.
         """
-        _check_answer_url(upload_url, "upload URL")
+        check_answer_url(upload_url, "upload URL")
         if not isinstance(source, SourceFile):
             source = resolve_sources([source], self.config.limits)[0]
         what = f"upload of {source.name}"
@@ -592,8 +594,8 @@ class MinerUHook(HttpHook):
                     **self._request_options,
                 )
                 with response:
-                    _refuse_redirect(what, upload_url, response.status_code, response.headers)
-                    content = _read_answer(what, response.status_code, response.headers, response.iter_content)
+                    refuse_redirect(what, upload_url, response.status_code, response.headers)
+                    content = read_answer(what, response.status_code, response.headers, response.iter_content)
                 _check_file_response("upload", response.status_code, response.headers, content)
                 source.check_unchanged(handle, after_upload=True)
             return source.size
@@ -607,7 +609,7 @@ class MinerUHook(HttpHook):
         :param full_zip_url: the ``full_zip_url`` of a ``done`` document.
         :param destination: local file path to write.
         """
-        _check_answer_url(full_zip_url, "full_zip_url")
+        check_answer_url(full_zip_url, "full_zip_url")
         destination = Path(destination)
 
         def attempt() -> Path:
@@ -720,7 +722,7 @@ def _upload_grant(data: Any, expected: int) -> UploadGrant:
             f"MinerU returned {len(urls) if isinstance(urls, list) else 'no'} upload URLs for {expected} files"
         )
     for index, url in enumerate(urls):
-        _check_answer_url(url, f"upload URL {index}")
+        check_answer_url(url, f"upload URL {index}")
     return UploadGrant(batch_id=str(_require(data, "batch_id")), file_urls=tuple(str(u) for u in urls))
 
 
@@ -794,18 +796,13 @@ def _connection_error(exc: BaseException, method: str, what: str, body: dict[str
     so a retried submit is logged as a possible duplicate.
     """
     name = type(exc).__name__
-    text = _strip_urls(str(exc))
+    text = strip_urls(str(exc))
     request = _safe_url(what)
     if not request.startswith(f"{method} "):  # `what` may already name the method ("POST file-urls/batch")
         request = f"{method} {request}"
     error = MinerUConnectionError(f"{request}: {name}: {text}")
     error.ambiguous = not any(marker in name or marker in text for marker in _NOT_SENT_ERRORS)  # type: ignore[attr-defined]
     return error
-
-
-def _strip_urls(text: str) -> str:
-    # Exception texts may quote the full URL; drop query strings that can hold signatures.
-    return re.sub(r"\?[^\s'\")]*", "?…", text)[:300]
 
 
 def _check_file_response(what: str, status: int, headers: Mapping[str, str], content: bytes) -> None:
@@ -867,249 +864,6 @@ class _ChunkedReader:
 
     def __iter__(self) -> Any:
         return iter(lambda: self.read(CHUNK_SIZE), b"")
-
-
-# -------------------------------------------------------------------------------------------------
-# Hostile or broken servers: redirects, oversized answers, slow answers, odd URLs
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
-
-
-def _refuse_redirect(what: str, url: str, status: int, headers: Mapping[str, str]) -> None:
-    """
-    Refuse any redirect of an API call or an upload PUT (nothing is re-sent, to any origin).
-
-    The error names where the redirect pointed (scheme, host and port: no path or query, which may
-    carry signatures).
-    """
-    if not 300 <= status < 400 or status == 304:
-        return
-    location = headers.get("Location") or headers.get("location")
-    if not location:
-        target = "(no Location header)"
-        same = False
-    else:
-        absolute = urljoin(url, location)
-        scheme, host, port = _origin(absolute)
-        target = f"{scheme}://{host}:{port}" if host else repr(location[:100])
-        same = _origin(absolute) == _origin(url)
-    where = "the same host" if same else "another host"
-    raise MinerURefusedResponseError(
-        f"{what} was answered with a redirect (HTTP {status}) to {where}, {target}; API calls and uploads do "
-        "not follow redirects, so nothing was sent there (set the connection's host to the final URL)",
-        http_status=status,
-    )
-
-
-def _read_answer(what: str, status: int, headers: Mapping[str, str], iter_content: Callable[[int], Any]) -> bytes:
-    """
-    Read an answer body up to :data:`MAX_ANSWER_BYTES` (:data:`MAX_ERROR_BODY_BYTES` for an error).
-
-    A larger successful answer is refused (:class:`MinerURefusedResponseError`); a larger error body
-    is cut (its start is quoted in the error).
-    """
-    limit = MAX_ERROR_BODY_BYTES if status >= 300 else MAX_ANSWER_BYTES
-    _refuse_declared_size(what, status, headers, limit)
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in iter_content(65536):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return _over_limit(what, status, b"".join(chunks), limit)
-    return b"".join(chunks)
-
-
-async def _aread_answer(what: str, response: aiohttp.ClientResponse) -> bytes:
-    """Async :func:`_read_answer` (aiohttp)."""
-    limit = MAX_ERROR_BODY_BYTES if response.status >= 300 else MAX_ANSWER_BYTES
-    _refuse_declared_size(what, response.status, response.headers, limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(65536):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return _over_limit(what, response.status, b"".join(chunks), limit)
-    return b"".join(chunks)
-
-
-def _refuse_declared_size(what: str, status: int, headers: Mapping[str, str], limit: int) -> None:
-    declared = headers.get("Content-Length") or headers.get("content-length") or ""
-    if status < 300 and declared.isdigit() and int(declared) > limit:
-        raise MinerURefusedResponseError(
-            f"{what}: the answer is {int(declared)} bytes, more than the {limit} bytes read; not read",
-            http_status=status,
-        )
-
-
-def _over_limit(what: str, status: int, content: bytes, limit: int) -> bytes:
-    if status < 300:
-        raise MinerURefusedResponseError(
-            f"{what}: the answer is larger than the {limit} bytes read; not read further", http_status=status
-        )
-    return content[:limit]
-
-
-def _check_answer_url(url: Any, field: str) -> str:
-    """A URL from MinerU's answer must be http(s) with a host and no control characters (else refused)."""
-    text = url if isinstance(url, str) else ""
-    parts = urlsplit(text) if text else None
-    scheme = parts.scheme.lower() if parts else ""
-    if parts is None or scheme not in ("http", "https") or not parts.netloc or _CONTROL.search(text):
-        shown = f"scheme {scheme!r}" if scheme not in ("http", "https") else "a malformed URL"
-        raise MinerURefusedResponseError(f"MinerU's {field} has {shown}; only http(s) URLs are used")
-    return text
-
-
-_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
-
-
-def _deadline_error(what: str, timeout: float) -> MinerUConnectionError:
-    error = MinerUConnectionError(f"{what}: no complete answer within the {timeout:g} s time-out")
-    error.ambiguous = True  # type: ignore[attr-defined]
-    return error
-
-
-_deadline_local = threading.local()
-
-
-class _Deadline:
-    """
-    Shut the socket of the current request down once ``seconds`` have passed.
-
-    ``requests`` (and urllib3) time out each socket read, so a server trickling one byte at a time
-    would hold a call forever; this bounds the whole request. Connections are attached by the
-    connection pools :func:`_install_deadline_pools` installs, on the thread that makes the request.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._lock = threading.Lock()
-        self._connections: list[Any] = []
-        self._timer: threading.Timer | None = None
-        self._done = False
-
-    def __enter__(self) -> _Deadline:
-        _deadline_local.current = self
-        self._arm(self.seconds)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._done = True
-            if self._timer is not None:
-                self._timer.cancel()
-        _deadline_local.current = None
-
-    def _arm(self, seconds: float) -> None:
-        timer = threading.Timer(seconds, self._expire)
-        timer.daemon = True
-        self._timer = timer
-        timer.start()
-
-    def attach(self, connection: Any) -> None:
-        with self._lock:
-            self._connections.append(connection)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            pending = False
-            for connection in self._connections:
-                sock = getattr(connection, "sock", None)
-                if sock is None:
-                    pending = True  # still connecting (bounded by the connect time-out): look again
-                    continue
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            if pending or not self._connections:
-                self._arm(0.05)
-
-
-@functools.cache
-def _deadline_pool_classes() -> dict[str, type]:
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    def watched(base: type) -> type:
-        def _make_request(self: Any, conn: Any, *args: Any, **kwargs: Any) -> Any:
-            current = getattr(_deadline_local, "current", None)
-            if current is not None:
-                current.attach(conn)
-            return base._make_request(self, conn, *args, **kwargs)  # type: ignore[attr-defined]
-
-        # Same name as the base: urllib3 quotes it in errors (``HTTPConnectionPool(host=…): …``).
-        return type(base.__name__, (base,), {"_make_request": _make_request, "__module__": __name__})
-
-    return {"http": watched(HTTPConnectionPool), "https": watched(HTTPSConnectionPool)}
-
-
-def _install_deadline_pools(adapter: Any) -> None:
-    """Make ``adapter``'s pools (also through a proxy) report their connections to :class:`_Deadline`."""
-    if getattr(adapter, "_mineru_deadline", False) or not hasattr(adapter, "poolmanager"):
-        return
-    adapter.poolmanager.pool_classes_by_scheme = _deadline_pool_classes()
-    original = adapter.proxy_manager_for
-
-    def proxy_manager_for(proxy: str, **kwargs: Any) -> Any:
-        manager = original(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _deadline_pool_classes()
-        return manager
-
-    adapter.proxy_manager_for = proxy_manager_for
-    adapter._mineru_deadline = True
-
-
-class _RedactQueries(logging.Filter):
-    """
-    Drop query strings from URLs urllib3 logs at DEBUG (``"PUT /b/k.pdf?Signature=… HTTP/1.1"``).
-
-    A filter rather than one secrets-masker entry per presigned URL: a batch has hundreds of them,
-    and every entry would slow every later log line of the task.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a for a in record.args):
-            record.args = tuple(_strip_urls(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.msg, str) and "?" in record.msg and not record.args:
-            record.msg = _strip_urls(record.msg)
-        return True
-
-
-def _install_log_redaction() -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _RedactQueries) for f in logger.filters):
-        logger.addFilter(_RedactQueries())
-
-
-_install_log_redaction()
-
-
-def _ssl_option(verify: bool | str) -> Any:
-    """aiohttp's ``ssl`` argument; one context per CA file, since aiohttp pools connections by it."""
-    if verify is False:
-        return False
-    if isinstance(verify, str):
-        return _ssl_context(verify)
-    return None
-
-
-@functools.lru_cache(maxsize=16)
-def _ssl_context(cafile: str) -> Any:
-    import ssl
-
-    return ssl.create_default_context(cafile=cafile)
 
 
 class _SharedSessionRegistry:

@@ -20,7 +20,8 @@ from airflow_provider_mineru.exceptions import (
     MinerUTransientError,
     MinerUValidationError,
 )
-from airflow_provider_mineru.hooks.mineru import MAX_ANSWER_BYTES, MinerUHook
+from airflow_provider_mineru.hooks.mineru import MinerUHook
+from airflow_provider_mineru.utils.bounded_http import MAX_ANSWER_BYTES
 from tests.hardening.server import empty, huge, ok, redirect, trickle
 
 MIB = 1024 * 1024
