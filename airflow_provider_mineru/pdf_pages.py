@@ -51,6 +51,11 @@ _DELIMS = b"()<>[]{}/%"
 _NUMBER_RE = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
 _OBJ_RE = re.compile(rb"(\d+)\s+(\d+)\s+obj\b")
 _STARTXREF_RE = re.compile(rb"startxref\s*(\d+)")
+_DIGITS_RE = re.compile(rb"\d+")
+_ARRAY_SPECIALS_RE = re.compile(rb"[\[\]()\\%]")
+#: Dictionary keys whose array values the count needs; other arrays (a page tree's ``/Kids`` of
+#: thousands of references) are skipped without being parsed.
+_ARRAY_KEYS = frozenset({"W", "Index", "Filter", "DecodeParms"})
 
 
 class _GiveUp(Exception):
@@ -149,7 +154,7 @@ class _Lexer:
             # "n g R": look ahead without consuming unless it is a reference.
             save = self.pos
             self.skip_ws()
-            gen_match = re.compile(rb"\d+").match(data, self.pos)
+            gen_match = _DIGITS_RE.match(data, self.pos)
             if gen_match:
                 self.pos = gen_match.end()
                 self.skip_ws()
@@ -185,7 +190,42 @@ class _Lexer:
             key = self.value(depth + 1)
             if not isinstance(key, _Name):
                 raise _GiveUp("dictionary key is not a name")
-            result[str(key)] = self.value(depth + 1)
+            self.skip_ws()
+            if data[self.pos : self.pos + 1] == b"[" and key not in _ARRAY_KEYS:
+                self._skip_array()
+                result[str(key)] = None
+            else:
+                result[str(key)] = self.value(depth + 1)
+
+    def _skip_array(self) -> None:
+        """Move past an array without building it (only brackets, strings and comments matter)."""
+        data, level = self.data, 0
+        pos = self.pos
+        while True:
+            match = _ARRAY_SPECIALS_RE.search(data, pos)
+            if match is None:
+                raise _GiveUp("truncated array")
+            char = match.group()
+            if char == b"[":
+                level += 1
+                pos = match.end()
+            elif char == b"]":
+                level -= 1
+                pos = match.end()
+                if level == 0:
+                    self.pos = pos
+                    return
+                if level > self.max_depth:
+                    raise _GiveUp("nesting too deep")
+            elif char == b"(":
+                self.pos = match.start()
+                self._string()
+                pos = self.pos
+            elif char == b"%":
+                end = data.find(b"\n", match.end())
+                pos = len(data) if end == -1 else end
+            else:  # a backslash outside a string: not valid PDF, step over it
+                pos = match.end()
 
     def _string(self) -> bytes:
         data, n = self.data, len(self.data)
@@ -216,11 +256,12 @@ class _Pdf:
         self.handle = handle
         self.size = size
         self.reads = 0
-        #: object number -> ("offset", offset) or ("stream", container number, index); newest wins.
+        #: object number -> ("offset", offset) or ("stream", container number, index), once looked up.
         self.xref: dict[int, tuple[Any, ...]] = {}
         self.trailer: dict[str, Any] = {}
-        #: classic tables, newest first: (first object number, count, offset of the first entry, entry width).
-        self.tables: list[list[tuple[int, int, int, int]]] = []
+        #: cross-reference sections, newest first: a classic table's subsections
+        #: ``(first object number, count, offset of the first entry, entry width)``, or a stream's rows.
+        self.sections: list[list[tuple[int, int, int, int]] | _XrefRows] = []
         self._objstm_cache: dict[int, tuple[bytes, list[tuple[int, int]], int]] = {}
 
     def read(self, offset: int, length: int) -> bytes:
@@ -298,7 +339,7 @@ class _Pdf:
                 trailer = _Lexer(body).value()
                 if not isinstance(trailer, dict):
                     raise _GiveUp("trailer is not a dictionary")
-                self.tables.append(subsections)
+                self.sections.append(subsections)
                 return trailer
             header = re.compile(rb"(\d+)[ \t]+(\d+)[ \t]*\r?\n?").match(chunk, lexer.pos)
             if not header:
@@ -317,8 +358,8 @@ class _Pdf:
         raise _GiveUp("too many xref subsections")
 
     def _stream_section(self, offset: int) -> dict[str, Any]:
-        """A cross-reference stream (PDF 1.5+): decompressed, bounded, and every entry recorded."""
-        dictionary, data = self._stream_object(offset)
+        """A cross-reference stream (PDF 1.5+): decompressed, bounded; entries are decoded only when looked up."""
+        dictionary, data, columns = self._stream_object(offset, keep_predicted=True)
         if dictionary.get("Type") != "XRef":
             raise _GiveUp("object at startxref is not a cross-reference stream")
         widths = dictionary.get("W")
@@ -332,30 +373,15 @@ class _Pdf:
         index = dictionary.get("Index", [0, size])
         if not (isinstance(index, list) and len(index) % 2 == 0 and all(isinstance(i, int) for i in index)):
             raise _GiveUp("bad /Index")
-        row = sum(widths)
-        if row == 0:
+        if sum(widths) == 0:
             raise _GiveUp("empty /W")
-        pos = 0
+        if columns is not None and columns != sum(widths):
+            raise _GiveUp("predictor /Columns differ from /W")
+        ranges, row = [], 0
         for i in range(0, len(index), 2):
-            first, count = index[i], index[i + 1]
-            for num in range(first, first + count):
-                if pos + row > len(data):
-                    raise _GiveUp("cross-reference stream shorter than its /Index")
-                fields = []
-                p = pos
-                for w in widths:
-                    fields.append(int.from_bytes(data[p : p + w], "big") if w else None)
-                    p += w
-                pos += row
-                kind = 1 if widths[0] == 0 else fields[0]
-                if num in self.xref:
-                    continue
-                if kind == 1:
-                    self.xref[num] = ("offset", fields[1] or 0)
-                elif kind == 2:
-                    self.xref[num] = ("stream", fields[1] or 0, fields[2] or 0)
-                else:
-                    self.xref[num] = ("free",)
+            ranges.append((index[i], index[i + 1], row))
+            row += index[i + 1]
+        self.sections.append(_XrefRows(data, widths, ranges, predicted=columns is not None))
         return dictionary
 
     # -- objects --------------------------------------------------------------------------------
@@ -363,20 +389,30 @@ class _Pdf:
     def _locate(self, num: int) -> tuple[Any, ...] | None:
         if num in self.xref:
             return self.xref[num]
-        for table in self.tables:
-            for first, count, entries, width in table:
-                if first <= num < first + count:
-                    entry = self.read(entries + (num - first) * width, 20)
-                    match = re.match(rb"(\d{1,10})\s+(\d{1,5})\s+([nf])", entry)
-                    if not match:
-                        raise _GiveUp("malformed xref entry")
-                    location: tuple[Any, ...] = ("offset", int(match.group(1))) if match.group(3) == b"n" else ("free",)
-                    self.xref[num] = location
-                    return location
+        for section in self.sections:
+            location = section.lookup(num) if isinstance(section, _XrefRows) else self._table_entry(section, num)
+            if location is not None and location[0] != "free":
+                self.xref[num] = location
+                return location
         return None
 
-    def _stream_object(self, offset: int) -> tuple[dict[str, Any], bytes]:
-        """``(dictionary, decoded data)`` of the stream object at ``offset``."""
+    def _table_entry(self, table: list[tuple[int, int, int, int]], num: int) -> tuple[Any, ...] | None:
+        for first, count, entries, width in table:
+            if first <= num < first + count:
+                entry = self.read(entries + (num - first) * width, 20)
+                match = re.match(rb"(\d{1,10})\s+(\d{1,5})\s+([nf])", entry)
+                if not match:
+                    raise _GiveUp("malformed xref entry")
+                return ("offset", int(match.group(1))) if match.group(3) == b"n" else ("free",)
+        return None
+
+    def _stream_object(self, offset: int, *, keep_predicted: bool = False) -> tuple[dict[str, Any], bytes, int | None]:
+        """
+        ``(dictionary, decoded data, predictor columns)`` of the stream object at ``offset``.
+
+        With ``keep_predicted`` PNG-predicted data is returned as it is, with its column count
+        (cross-reference rows are then decoded one by one); otherwise it is undone here.
+        """
         head = self.read(offset, 64 * 1024)
         match = _OBJ_RE.match(head)
         if not match:
@@ -398,7 +434,12 @@ class _Pdf:
         if not isinstance(length, int) or length < 0 or length > MAX_READ_BYTES:
             raise _GiveUp("stream /Length missing or too large")
         raw = head[start : start + length] if start + length <= len(head) else self.read(offset + start, length)
-        return dictionary, _decode(dictionary, raw)
+        data, columns = _decode(dictionary, raw)
+        if columns is not None and not keep_predicted:
+            if len(data) > 1024 * 1024:
+                raise _GiveUp("predicted stream too large to undo cheaply")
+            data, columns = _png_unpredict(data, columns), None
+        return dictionary, data, columns
 
     def obj(self, ref: Any, depth: int = 0) -> Any:
         """The object a reference points to (or ``ref`` itself when it is a direct object)."""
@@ -426,7 +467,7 @@ class _Pdf:
             location = self._locate(container)
             if location is None or location[0] != "offset":
                 raise _GiveUp("object stream not found")
-            dictionary, data = self._stream_object(location[1])
+            dictionary, data, _ = self._stream_object(location[1])
             count, first = dictionary.get("N"), dictionary.get("First")
             if not isinstance(count, int) or not isinstance(first, int) or count < 0 or first > len(data):
                 raise _GiveUp("bad object stream header")
@@ -463,7 +504,8 @@ class _Pdf:
         return count
 
 
-def _decode(dictionary: dict[str, Any], raw: bytes) -> bytes:
+def _decode(dictionary: dict[str, Any], raw: bytes) -> tuple[bytes, int | None]:
+    """Inflate a stream; return its data and, when PNG-predicted, the predictor's column count (not undone)."""
     filters = dictionary.get("Filter")
     if filters is None:
         data = raw
@@ -487,10 +529,60 @@ def _decode(dictionary: dict[str, Any], raw: bytes) -> bytes:
             columns = params.get("Columns", 1)
             if not isinstance(columns, int) or columns <= 0:
                 raise _GiveUp("bad /Columns")
-            data = _png_unpredict(data, columns)
-        elif predictor not in (1, None):
+            return data, columns
+        if predictor not in (1, None):
             raise _GiveUp("unsupported predictor")
-    return data
+    return data, None
+
+
+class _XrefRows:
+    """
+    The rows of a cross-reference stream, decoded only for the objects looked up.
+
+    PNG "Up" rows (what writers use) are undone for one row by summing its column over the rows
+    before it, a C-speed slice per column; other predictors are undone whole, within a bound.
+    """
+
+    def __init__(self, data: bytes, widths: list[int], ranges: list[tuple[int, int, int]], *, predicted: bool) -> None:
+        self.widths = widths
+        self.row_len = sum(widths) + (1 if predicted else 0)
+        self.ranges = ranges
+        self.predicted = predicted
+        self.data = data
+        if predicted:
+            types = data[0 :: self.row_len]
+            if types.strip(b"\x00\x02"):  # Sub, Average or Paeth rows: undo everything, bounded
+                if len(data) > 4 * 1024 * 1024:
+                    raise _GiveUp("cross-reference stream predictors too costly to undo")
+                self.data, self.row_len, self.predicted = _png_unpredict(data, sum(widths)), sum(widths), False
+            else:
+                self.types = types
+
+    def _row(self, k: int) -> bytes:
+        if (k + 1) * self.row_len > len(self.data):
+            raise _GiveUp("cross-reference stream shorter than its /Index")
+        if not self.predicted:
+            return self.data[k * self.row_len : (k + 1) * self.row_len]
+        start = self.types.rfind(b"\x00", 0, k + 1)
+        start = max(start, 0)
+        step, data = self.row_len, self.data
+        return bytes(sum(data[start * step + 1 + c : k * step + 2 + c : step]) & 0xFF for c in range(step - 1))
+
+    def lookup(self, num: int) -> tuple[Any, ...] | None:
+        for first, count, row in self.ranges:
+            if first <= num < first + count:
+                raw = self._row(row + num - first)
+                fields, p = [], 0
+                for w in self.widths:
+                    fields.append(int.from_bytes(raw[p : p + w], "big") if w else None)
+                    p += w
+                kind = 1 if self.widths[0] == 0 else fields[0]
+                if kind == 1:
+                    return ("offset", fields[1] or 0)
+                if kind == 2:
+                    return ("stream", fields[1] or 0, fields[2] or 0)
+                return ("free",)
+        return None
 
 
 def _png_unpredict(data: bytes, columns: int) -> bytes:

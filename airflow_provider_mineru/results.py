@@ -391,7 +391,7 @@ def _check_central_directory(archive_fp: IO[bytes] | None, limits: ZipLimits, so
     archive_fp.seek(start)
     data = archive_fp.read(size_cd)
     position, count, unpack = 0, 0, _CENTRAL_HEADER.unpack_from
-    while position + _CENTRAL_HEADER.size <= len(data):
+    while position + _CENTRAL_HEADER.size <= len(data) and count <= limits.max_entries:
         header = unpack(data, position)
         if header[0] != _CENTRAL_SIGNATURE:
             break  # zipfile raises "Bad magic number" on it
@@ -400,8 +400,8 @@ def _check_central_directory(archive_fp: IO[bytes] | None, limits: ZipLimits, so
     del data
     if count > limits.max_entries:
         raise _unsafe(
-            f"result zip {source} has {count} entries, over max_entries={limits.max_entries} (its end record "
-            f"declares {int(endrec[4])}); nothing was written"
+            f"result zip {source} has at least {count} entries, over max_entries={limits.max_entries} (its end "
+            f"record declares {int(endrec[4])}); nothing was written"
         )
     archive_fp.seek(0)
 
