@@ -100,8 +100,8 @@ def classic_pdf(
             if per_image:
                 w.obj(
                     num,
-                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im0 %d 0 R >> >> >>"
-                    % (num + 1),
+                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                    b"/Resources << /XObject << /Im0 %d 0 R >> >> >>" % (num + 1),
                 )
                 w.stream(
                     num + 1,
@@ -123,7 +123,7 @@ def _xref_stream_rows(rows: list[tuple[int, int, int]], widths: tuple[int, int, 
     for kind, a, b in rows:
         row = kind.to_bytes(widths[0], "big") + a.to_bytes(widths[1], "big") + b.to_bytes(widths[2], "big")
         data.append(2)  # PNG "Up" predictor
-        data += bytes((x - y) & 0xFF for x, y in zip(row, previous))
+        data += bytes((x - y) & 0xFF for x, y in zip(row, previous, strict=True))
         previous = row
     return bytes(data)
 
