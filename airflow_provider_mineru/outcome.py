@@ -9,6 +9,9 @@ XCom shapes (plain JSON):
 - one task: ``{"task_id", "data_id", "state", "full_zip_url", "err_msg", "output_path"}``
 - batches: ``{"batch_ids": [...], "results": [{"file_name", "data_id", "state", "full_zip_url",
   "err_msg", "output_path", "batch_id"}, ...]}`` in input order.
+- batches whose XCom would exceed :data:`XCOM_MAX_BYTES` (about 3,000 documents) and that have an
+  ``output_path``: the entries go to ``<output_path>/mineru-results-<first batch id>.jsonl``, one
+  JSON line each, and the XCom is ``{"batch_ids", "results_path", "count", "done", "failed"}``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError, M
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+#: Largest XCom value a batch keeps inline (JSON bytes); larger results go to a JSONL file.
+XCOM_MAX_BYTES = 1_000_000
 
 
 def parse_rendered_xcom(value: Any) -> Any:
@@ -318,6 +324,8 @@ def finish_documents(
         }
     failed = [doc for doc in documents if doc.state is MinerUState.FAILED]
     done = sum(1 for doc in documents if doc.state is MinerUState.DONE)
+    if kind != "task":
+        value = spill_large_xcom(value, downloader.root, done=done, failed=len(failed), log=log)
     log.info("MinerU %s finished: %d done, %d failed", kind, done, len(failed))
     if summary is not None:
         summary.update(
@@ -335,6 +343,58 @@ def finish_documents(
         what = f"MinerU task {ids[0]} failed" if kind == "task" else f"{len(failed)} of {len(documents)} files failed"
         raise MinerUTaskFailedError(f"{what}: {listed}")
     return value
+
+
+def spill_large_xcom(value: dict[str, Any], root: Any, *, done: int, failed: int, log: Any) -> dict[str, Any]:
+    """
+    A batch XCom over :data:`XCOM_MAX_BYTES` as a JSONL file beside the output, with its path in XCom.
+
+    Under the limit, or without an ``output_path`` to write beside (then a warning says so), the
+    value is returned unchanged.
+    """
+    import json
+
+    encoded = len(json.dumps(value, separators=(",", ":")))
+    if encoded <= XCOM_MAX_BYTES:
+        return value
+    if root is None:
+        log.warning(
+            "The XCom of %d documents is %d bytes, over %d; set output_path to keep it in a JSONL file instead",
+            len(value["results"]),
+            encoded,
+            XCOM_MAX_BYTES,
+        )
+        return value
+    first = _UNSAFE_NAME_CHARS.sub("_", str(value["batch_ids"][0] if value["batch_ids"] else "batch"))[:80]
+    path = root / f"mineru-results-{first}.jsonl"
+    try:
+        if hasattr(root, "mkdir"):
+            root.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            for entry in value["results"]:
+                handle.write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+    except OSError as exc:
+        raise MinerUResultError(
+            f"cannot write the results of {len(value['results'])} documents to {path}: {exc}"
+        ) from exc
+    log.info(
+        "XCom of %d documents (%d bytes) written to %s; the XCom holds its path", len(value["results"]), encoded, path
+    )
+    return {
+        "batch_ids": value["batch_ids"],
+        "results_path": str(path),
+        "count": len(value["results"]),
+        "done": done,
+        "failed": failed,
+    }
+
+
+def read_results_jsonl(path: Any) -> list[dict[str, Any]]:
+    """The entries a spilled batch XCom (``results_path``) points to, in input order."""
+    import json
+
+    with output_root(path).open("rb") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def emit_asset_events(context: Any, outlets: Sequence[Any], summary: dict[str, Any]) -> None:

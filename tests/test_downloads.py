@@ -395,3 +395,52 @@ def test_resumed_documents_still_count_pages(cdn: FileServer, tmp_path: Path, mo
     again = ResultDownloader(MinerUHook(), tmp_path / "out", log)
     again.download_all(documents)
     assert (downloader.pages, again.pages, again.resumed) == (3, 3, 3)
+
+
+# -- XCom size -------------------------------------------------------------------------------------
+
+
+def failed_documents(count: int) -> list[DocumentResult]:
+    return [
+        DocumentResult(
+            state=MinerUState.FAILED,
+            raw_state="failed",
+            file_name=f"scan-{i:05d}.pdf",
+            err_msg="the file is damaged and cannot be parsed (-60011)",
+        )
+        for i in range(count)
+    ]
+
+
+def finish_failed(documents: list[DocumentResult], output: Path | None) -> dict[str, Any]:
+    return finish_documents(
+        kind="batch",
+        ids=[f"batch-{i}" for i in range(len(documents) // 200 + 1)],
+        documents=documents,
+        hook=MinerUHook(),
+        output_path=None if output is None else str(output),
+        fail_on_file_error=False,
+        log=log,
+    )
+
+
+def test_a_large_batch_xcom_goes_to_a_jsonl_file_beside_the_output(tmp_path: Path, monkeypatch) -> None:
+    from airflow_provider_mineru.documents import iter_result_entries
+    from airflow_provider_mineru.outcome import XCOM_MAX_BYTES
+
+    set_connection(monkeypatch)
+    value = finish_failed(failed_documents(10_000), tmp_path / "out")
+    assert len(json.dumps(value)) < XCOM_MAX_BYTES
+    assert value["results_path"] == str(tmp_path / "out" / "mineru-results-batch-0.jsonl")
+    assert (value["count"], value["done"], value["failed"]) == (10_000, 0, 10_000)
+    assert len(value["batch_ids"]) == 51
+    entries = list(iter_result_entries(value))
+    assert [e["file_name"] for e in entries] == [f"scan-{i:05d}.pdf" for i in range(10_000)]
+
+
+def test_a_small_batch_xcom_keeps_its_shape(tmp_path: Path, monkeypatch) -> None:
+    set_connection(monkeypatch)
+    value = finish_failed(failed_documents(200), tmp_path / "out")
+    assert set(value) == {"batch_ids", "results"}
+    assert len(value["results"]) == 200
+    assert not (tmp_path / "out").exists()
