@@ -16,6 +16,7 @@ XCom shapes (plain JSON):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -208,20 +209,24 @@ class ResultDownloader:
         return str(target)
 
     def _fetch(self, document: DocumentResult, target: Any, identity: dict[str, Any]) -> Any:
-        """Download to a temporary file, land it; every error names the document."""
-        import shutil
+        """Download to a temporary file (beside the target on a local disk), land it; every error names the document."""
         import tempfile
+        import uuid
         from pathlib import Path
 
         from airflow_provider_mineru.results import DEFAULT_LIMITS, land_result_zip
 
         url = document.full_zip_url or ""
+        zip_path: Path | None = None
         try:
-            tmpdir = tempfile.mkdtemp(prefix="mineru-result-")
-        except OSError as exc:
-            raise MinerUResultError(f"result of {document.name}: cannot create a temporary folder: {exc}") from exc
-        try:
-            zip_path = self.hook.download_result(url, Path(tmpdir) / "result.zip")
+            if isinstance(target, Path) and not hasattr(target, "protocol"):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                zip_path = target.parent / f".{target.name}.download-{uuid.uuid4().hex[:12]}.zip"
+            else:  # object storage: the zip waits on local disk
+                handle, name = tempfile.mkstemp(prefix="mineru-result-", suffix=".zip")
+                os.close(handle)
+                zip_path = Path(name)
+            self.hook.download_result(url, zip_path)
             return land_result_zip(zip_path, target, limits=DEFAULT_LIMITS, identity=identity)
         except MinerUError as exc:
             raise _named(exc, document) from exc.__cause__
@@ -230,7 +235,9 @@ class ResultDownloader:
                 f"result of {document.name} could not be saved to {target}: {type(exc).__name__}: {exc}"
             ) from exc
         finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            if zip_path is not None:
+                with contextlib.suppress(OSError):
+                    zip_path.unlink()
 
 
 def _download_concurrency(hook: Any) -> int:
