@@ -17,7 +17,8 @@ baseline after its imports (``VmHWM`` reset through ``/proc/self/clear_refs``), 
 
 Then the upload of the ``broken`` file through ``MinerUUploadFilesOperator`` (resolve, page
 count, ``POST /file-urls/batch``, streamed PUT) against the emulator, in a fresh process, beside
-the same upload of a one-page PDF: the peak RSS the large file adds to the task.
+the same upload of a one-page PDF: the peak RSS the large file adds to the task; then the same
+with the page count the provider used before (pypdf), in the same run.
 
 Run::
 
@@ -76,8 +77,18 @@ import json, os, sys, time, logging
 sys.path.insert(0, sys.argv[1])
 import _common
 logging.disable(logging.WARNING)
-small, big = sys.argv[2], sys.argv[3]
+small, big, counter = sys.argv[2], sys.argv[3], sys.argv[4]
 from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
+if counter == "pypdf":  # what the provider did before: pypdf's reader, which may read the whole file
+    import airflow_provider_mineru.sources as sources
+    from pypdf import PdfReader
+    def naive(path):
+        try:
+            with open(path, "rb") as handle:
+                return len(PdfReader(handle, strict=False).pages)
+        except Exception:
+            return None
+    sources.count_pdf_pages = naive
 def upload(path, task_id):
     op = MinerUUploadFilesOperator(task_id=task_id, paths=[path], wait_for_completion=False)
     return op.execute(_common.task_context())
@@ -141,13 +152,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with _common.emulator_process() as emu:
             env = os.environ.copy()
             env["AIRFLOW_CONN_MINERU_DEFAULT"] = emu.connection_json()
-            upload = _worker(UPLOAD_WORKER, str(small), str(inputs["broken"]), env=env)
-        results["upload"] = upload
-        print(
-            f"upload via MinerUUploadFilesOperator: 1-page PDF peak {upload['small_peak_mb']:.1f} MB, "
-            f"{inputs['broken'].stat().st_size / 1e6:.0f} MB broken-xref PDF peak {upload['big_peak_mb']:.1f} MB: "
-            f"+{upload['big_over_small_mb']:.1f} MB ({upload['big_wall_s']:.2f} s)"
-        )
+            for counter in ("provider", "pypdf"):
+                upload = _worker(UPLOAD_WORKER, str(small), str(inputs["broken"]), counter, env=env)
+                results["upload" if counter == "provider" else "upload_pypdf"] = upload
+                print(
+                    f"upload via MinerUUploadFilesOperator, {counter} page count: 1-page PDF peak "
+                    f"{upload['small_peak_mb']:.1f} MB, {inputs['broken'].stat().st_size / 1e6:.0f} MB broken-xref "
+                    f"PDF peak {upload['big_peak_mb']:.1f} MB: +{upload['big_over_small_mb']:.1f} MB "
+                    f"({upload['big_wall_s']:.2f} s)"
+                )
         return results
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
