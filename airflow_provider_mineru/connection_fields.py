@@ -23,7 +23,7 @@ DEFAULT_MAX_PAGES = 600
 DEFAULT_MAX_BATCH_FILES = 200
 # Not MinerU's: bounds of result downloads.
 DEFAULT_MAX_RESULT_MB = 1024
-DEFAULT_DOWNLOAD_CONCURRENCY = 8
+DEFAULT_DOWNLOAD_CONCURRENCY = 16
 
 # Retries of transient errors (HTTP 429/5xx, busy-service codes, resets, time-outs).
 DEFAULT_MAX_RETRIES = 5

@@ -96,7 +96,7 @@ class ResultDownloader:
     Download and safely extract ``done`` documents into ``output_path/<name>/``, names made unique.
 
     :meth:`download_all` runs up to ``concurrency`` downloads at once (default: the connection's
-    ``download_concurrency``, 8). Each document lands atomically (see
+    ``download_concurrency``, 16). Each document lands atomically (see
     :func:`~airflow_provider_mineru.results.land_result_zip`) with a completion marker, and a
     folder that already holds the complete result of the same MinerU task is not downloaded again
     (a retry after a partly finished download fetches only what is missing).

@@ -51,7 +51,7 @@ class MinerULimits:
     :param max_result_bytes: largest result zip downloaded (1024 MB); a download stops at this many
         bytes, its partial file is removed and :class:`~airflow_provider_mineru.exceptions.MinerUResultError`
         is raised. Not a MinerU limit: a bound against a broken or hostile server.
-    :param download_concurrency: result zips downloaded at once by one task (8).
+    :param download_concurrency: result zips downloaded at once by one task (16).
     """
 
     max_file_bytes: int = DEFAULT_MAX_FILE_MB * MIB

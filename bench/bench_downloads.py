@@ -8,7 +8,7 @@ side runs in a fresh process, in the same run:
 
 - ``provider``: :func:`~airflow_provider_mineru.outcome.finish_documents` for one batch of
   ``done`` documents with ``output_path`` (what every operator and sensor runs after its wait):
-  ``download_concurrency`` downloads at once (the connection extra, default 8), each streamed to a
+  ``download_concurrency`` downloads at once (the connection extra, default 16), each streamed to a
   temporary file, extracted beside its folder, completion marker, renamed into place; then the
   same call again, which must download nothing (the marker);
 - ``sequential``: ``requests.get(url, stream=True)`` to a file, then ``zipfile.extractall``, one
@@ -193,7 +193,7 @@ def scenario(count: int, size: int, latency: float, concurrency: int | None, wor
             "zips": count,
             "zip_bytes": os.path.getsize(zips / names[0]),
             "latency_s": latency,
-            "download_concurrency": concurrency or 8,
+            "download_concurrency": concurrency or 16,
             "sequential": run_side("sequential", base, names, warm, workdir, env),
             "provider": run_side("provider", base, names, warm, workdir, env),
         }
@@ -243,7 +243,7 @@ def main() -> int:
     parser.add_argument("--zip-kb", type=int, default=200, help="size of each zip of the speed scenario")
     parser.add_argument("--big-mb", type=int, default=5, help="size of each zip of the memory scenario (0: skip)")
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=None, help="download_concurrency (default: the extra's 8)")
+    parser.add_argument("--concurrency", type=int, default=None, help="download_concurrency (default: the extra's 16)")
     parser.add_argument("--workdir", default=None, help="where zips and outputs go (default: the temp folder)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

@@ -179,17 +179,17 @@ def finish(documents: list[DocumentResult], output: Path) -> dict[str, Any]:
 # -- concurrency -----------------------------------------------------------------------------------
 
 
-def test_downloads_run_eight_at_a_time_by_default(cdn: FileServer, tmp_path: Path, monkeypatch) -> None:
+def test_downloads_run_sixteen_at_a_time_by_default(cdn: FileServer, tmp_path: Path, monkeypatch) -> None:
     set_connection(monkeypatch)
     cdn.delay = 0.3
-    documents = done_documents(cdn, 24)
+    documents = done_documents(cdn, 40)
     started = time.monotonic()
     value = finish(documents, tmp_path / "out")
     elapsed = time.monotonic() - started
-    assert cdn.max_in_flight == 8
-    assert elapsed < 24 * 0.3 / 3  # sequential would take 7.2 s
+    assert cdn.max_in_flight == 16
+    assert elapsed < 40 * 0.3 / 4  # sequential would take 12 s
     outputs = [entry["output_path"] for entry in value["results"]]
-    assert outputs == [str(tmp_path / "out" / f"doc{i:03d}") for i in range(24)]  # input order kept
+    assert outputs == [str(tmp_path / "out" / f"doc{i:03d}") for i in range(40)]  # input order kept
     assert all((Path(p) / "full.md").read_text() == f"# doc{i:03d}\n" for i, p in enumerate(outputs))
 
 
