@@ -214,11 +214,16 @@ class ResultDownloader:
         import uuid
         from pathlib import Path
 
-        from airflow_provider_mineru.results import DEFAULT_LIMITS, land_result_zip
+        from airflow_provider_mineru.results import DEFAULT_LIMITS, land_result, land_result_zip
 
         url = document.full_zip_url or ""
         zip_path: Path | None = None
         try:
+            if getattr(getattr(self.hook, "client", None), "owns_transport", False):
+                # A self-hosted server's result: its client downloads and re-lays it out; it lands the same way.
+                return land_result(
+                    lambda folder: self.hook.download_and_extract(url, folder), target, identity=identity
+                )
             if isinstance(target, Path) and not hasattr(target, "protocol"):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 zip_path = target.parent / f".{target.name}.download-{uuid.uuid4().hex[:12]}.zip"

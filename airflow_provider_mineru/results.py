@@ -41,7 +41,7 @@ import struct
 import uuid
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import IO, Any
 
@@ -57,6 +57,7 @@ __all__ = [
     "ZipLimits",
     "extract_result_zip",
     "find_member",
+    "land_result",
     "land_result_zip",
     "read_marker",
     "safe_member_path",
@@ -809,7 +810,9 @@ def _write_marker(root: Any, extracted: ExtractedResult, identity: dict[str, Any
         raise _result_error(f"cannot write the completion marker in {root}: {exc}") from exc
 
 
-def _land_local(zip_file: Any, root: pathlib.Path, limits: ZipLimits, identity: dict[str, Any]) -> ExtractedResult:
+def _land_local(
+    extract: Callable[[Any], ExtractedResult], root: pathlib.Path, identity: dict[str, Any]
+) -> ExtractedResult:
     parent = root.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -820,7 +823,7 @@ def _land_local(zip_file: Any, root: pathlib.Path, limits: ZipLimits, identity: 
     token = uuid.uuid4().hex[:12]
     staging = parent / f".{root.name}.partial-{token}"
     try:
-        extracted = extract_result_zip(zip_file, staging, limits=limits)
+        extracted = extract(staging)
         _write_marker(staging, extracted, identity)
         old = parent / f".{root.name}.old-{token}"
         try:
@@ -839,14 +842,16 @@ def _land_local(zip_file: Any, root: pathlib.Path, limits: ZipLimits, identity: 
     return replace(extracted, target=str(root))
 
 
-def _land_object_storage(zip_file: Any, root: Any, limits: ZipLimits, identity: dict[str, Any]) -> ExtractedResult:
+def _land_object_storage(
+    extract: Callable[[Any], ExtractedResult], root: Any, identity: dict[str, Any]
+) -> ExtractedResult:
     marker = root / MARKER_NAME
     try:
         if marker.exists():
             marker.unlink()  # the folder is incomplete from here until the new marker
     except FileNotFoundError:
         pass
-    extracted = extract_result_zip(zip_file, root, limits=limits)
+    extracted = extract(root)
     kept = set(extracted.files)
     try:
         stale = [
@@ -882,8 +887,24 @@ def land_result_zip(
     :param limits: size and count limits; see :class:`ZipLimits`.
     :param identity: written into the marker, compared by :func:`read_marker` on a retry.
     """
+    return land_result(lambda dest: extract_result_zip(zip_file, dest, limits=limits), target, identity=identity)
+
+
+def land_result(
+    extract: Callable[[Any], ExtractedResult], target: Any, *, identity: dict[str, Any] | None = None
+) -> ExtractedResult:
+    """
+    :func:`land_result_zip` for any extraction: ``extract(folder)`` fills ``folder`` and returns what it wrote.
+
+    Used when the result is not one zip to extract as it is (a self-hosted server's zip, re-laid
+    into the cloud's layout by its client).
+
+    :param extract: called with the temporary folder (local) or ``target`` itself (object storage).
+    :param target: the document's folder; replaced.
+    :param identity: written into the marker.
+    """
     root = _resolve_target(target)
     identity = dict(identity or {})
     if _is_local(root):
-        return _land_local(zip_file, root, limits, identity)
-    return _land_object_storage(zip_file, root, limits, identity)
+        return _land_local(extract, root, identity)
+    return _land_object_storage(extract, root, identity)
