@@ -21,6 +21,9 @@ TOKEN_EXPIRY_WARNING_DAYS = 14
 DEFAULT_MAX_FILE_MB = 200
 DEFAULT_MAX_PAGES = 600
 DEFAULT_MAX_BATCH_FILES = 200
+# Not MinerU's: bounds of result downloads.
+DEFAULT_MAX_RESULT_MB = 1024
+DEFAULT_DOWNLOAD_CONCURRENCY = 16
 
 # Retries of transient errors (HTTP 429/5xx, busy-service codes, resets, time-outs).
 DEFAULT_MAX_RETRIES = 5
@@ -96,6 +99,16 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "maximum": DEFAULT_MAX_BATCH_FILES,
         },
         "description": "Larger lists are split into several MinerU batches (MinerU's limit is 200).",
+    },
+    "max_result_mb": {
+        "label": "Max result zip size (MB)",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_MAX_RESULT_MB, "minimum": 1},
+        "description": "A result download stops at this size; the partial file is removed and the task fails.",
+    },
+    "download_concurrency": {
+        "label": "Result downloads at once",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_DOWNLOAD_CONCURRENCY, "minimum": 1, "maximum": 64},
+        "description": "Result zips one task downloads and extracts at the same time.",
     },
     "proxy": {
         "label": "HTTP(S) proxy URL",

@@ -63,12 +63,14 @@ def page_documents(
 
 def iter_result_entries(results: Any) -> Iterator[dict[str, Any]]:
     """Every document entry in the XCom of any MinerU operator or sensor (or a list of them)."""
-    from airflow_provider_mineru.outcome import xcom_values
+    from airflow_provider_mineru.outcome import read_results_jsonl, xcom_values
 
     for value in xcom_values(results):
         if not isinstance(value, dict):
             continue
-        if "results" in value:
+        if "results_path" in value:  # a large batch: its entries are in a JSONL file
+            yield from (entry for entry in read_results_jsonl(value["results_path"]) if isinstance(entry, dict))
+        elif "results" in value:
             yield from (entry for entry in value["results"] if isinstance(entry, dict))
         elif "task_id" in value:
             yield value

@@ -9,20 +9,29 @@ XCom shapes (plain JSON):
 - one task: ``{"task_id", "data_id", "state", "full_zip_url", "err_msg", "output_path"}``
 - batches: ``{"batch_ids": [...], "results": [{"file_name", "data_id", "state", "full_zip_url",
   "err_msg", "output_path", "batch_id"}, ...]}`` in input order.
+- batches whose XCom would exceed :data:`XCOM_MAX_BYTES` (about 3,000 documents) and that have an
+  ``output_path``: the entries go to ``<output_path>/mineru-results-<first batch id>.jsonl``, one
+  JSON line each, and the XCom is ``{"batch_ids", "results_path", "count", "done", "failed"}``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_provider_mineru.exceptions import MinerUTaskFailedError
+from airflow_provider_mineru.connection_fields import DEFAULT_DOWNLOAD_CONCURRENCY
+from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError, MinerUTaskFailedError
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+#: Largest XCom value a batch keeps inline (JSON bytes); larger results go to a JSONL file.
+XCOM_MAX_BYTES = 1_000_000
 
 
 def describe_outcome(payload: Any) -> str:
@@ -141,17 +150,29 @@ class ResultDownloader:
     """
     Download and safely extract ``done`` documents into ``output_path/<name>/``, names made unique.
 
+    :meth:`download_all` runs up to ``concurrency`` downloads at once (default: the connection's
+    ``download_concurrency``, 16). Each document lands atomically (see
+    :func:`~airflow_provider_mineru.results.land_result_zip`) with a completion marker, and a
+    folder that already holds the complete result of the same MinerU task is not downloaded again
+    (a retry after a partly finished download fetches only what is missing).
+
     :param hook: a :class:`~airflow_provider_mineru.hooks.mineru.MinerUHook`.
     :param output_path: a local folder or any object-storage path.
+    :param log: where progress is logged.
+    :param concurrency: downloads at once; None for the connection's ``download_concurrency``.
     """
 
-    def __init__(self, hook: Any, output_path: Any, log: Any) -> None:
+    def __init__(self, hook: Any, output_path: Any, log: Any, *, concurrency: int | None = None) -> None:
         self.hook = hook
         self.root = output_root(output_path)
         self.log = log
+        self.concurrency = concurrency
         self._used: set[str] = set()
+        self._lock = threading.Lock()
         #: Pages parsed, counted from each downloaded ``*_content_list.json``.
         self.pages = 0
+        #: Documents found complete from an earlier try and not downloaded again.
+        self.resumed = 0
 
     def _unique(self, stem: str) -> str:
         name, counter = stem, 2
@@ -161,24 +182,138 @@ class ResultDownloader:
         self._used.add(name)
         return name
 
-    def download(self, document: DocumentResult, source: str | None = None) -> str | None:
-        """Extract one document's zip; return where it landed (None if the document is not ``done``)."""
+    def _target(self, document: DocumentResult, source: str | None) -> Any:
         if self.root is None or document.state is not MinerUState.DONE or not document.full_zip_url:
             return None
-        target = self.root / self._unique(document_stem(document, source))
-        if hasattr(target, "mkdir"):
-            target.mkdir(parents=True, exist_ok=True)
-        extracted = self.hook.download_and_extract(document.full_zip_url, target)
+        return self.root / self._unique(document_stem(document, source))
+
+    def download(self, document: DocumentResult, source: str | None = None) -> str | None:
+        """Extract one document's zip; return where it landed (None if the document is not ``done``)."""
+        target = self._target(document, source)
+        return None if target is None else self._land(document, target)
+
+    def download_all(
+        self, documents: Sequence[DocumentResult], sources: Sequence[str | None] | None = None
+    ) -> list[str | None]:
+        """
+        Download every ``done`` document, ``concurrency`` at a time; return where each landed, in order.
+
+        Every download is let finish before an error is raised, so that a retry finds all the
+        others complete. One failure is raised as it is; several as one
+        :class:`~airflow_provider_mineru.exceptions.MinerUResultError` naming each document.
+        """
+        targets = [
+            self._target(doc, sources[i] if sources and i < len(sources) else None) for i, doc in enumerate(documents)
+        ]
+        jobs = [i for i, target in enumerate(targets) if target is not None]
+        outputs: list[str | None] = [None] * len(documents)
+        if not jobs:
+            return outputs
+        workers = self.concurrency or _download_concurrency(self.hook)
+        errors: list[tuple[DocumentResult, BaseException]] = []
+        if workers <= 1 or len(jobs) == 1:
+            for i in jobs:
+                try:
+                    outputs[i] = self._land(documents[i], targets[i])
+                except Exception as exc:
+                    errors.append((documents[i], exc))
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="mineru-download") as pool:
+                futures = {i: pool.submit(self._land, documents[i], targets[i]) for i in jobs}
+                for i, future in futures.items():
+                    try:
+                        outputs[i] = future.result()
+                    except Exception as exc:
+                        errors.append((documents[i], exc))
+        if self.resumed:
+            self.log.info("%d of %d results were already complete from an earlier try", self.resumed, len(jobs))
+        if len(errors) == 1:
+            raise errors[0][1]
+        if errors:
+            listed = "; ".join(f"{doc.name}: {exc}" for doc, exc in errors[:20])
+            more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
+            raise MinerUResultError(
+                f"{len(errors)} of {len(jobs)} results could not be downloaded: {listed}{more}"
+            ) from errors[0][1]
+        return outputs
+
+    def _land(self, document: DocumentResult, target: Any) -> str:
+        from airflow_provider_mineru.results import read_marker
+
+        identity = {"task_id": document.task_id, "url": document.full_zip_url.split("?", 1)[0]}
+        extracted = read_marker(target, identity)
+        if extracted is not None:
+            with self._lock:
+                self.resumed += 1
+            self.log.info("MinerU result of %s is already complete in %s; not downloaded again", document.name, target)
+        else:
+            extracted = self._fetch(document, target, identity)
+            self.log.info(
+                "Saved the result of %s in %s (%d files; Markdown: %s)",
+                document.name,
+                target,
+                len(extracted.files),
+                extracted.markdown or "none",
+            )
         if extracted.content_list:
-            self.pages += count_pages(target / extracted.content_list)
-        self.log.info(
-            "Saved the result of %s in %s (%d files; Markdown: %s)",
-            document.name,
-            target,
-            len(extracted.files),
-            extracted.markdown or "none",
-        )
+            pages = count_pages(target / extracted.content_list)
+            with self._lock:
+                self.pages += pages
         return str(target)
+
+    def _fetch(self, document: DocumentResult, target: Any, identity: dict[str, Any]) -> Any:
+        """Download to a temporary file (beside the target on a local disk), land it; every error names the document."""
+        import tempfile
+        import uuid
+        from pathlib import Path
+
+        from airflow_provider_mineru.results import DEFAULT_LIMITS, land_result, land_result_zip
+
+        url = document.full_zip_url or ""
+        zip_path: Path | None = None
+        try:
+            if getattr(getattr(self.hook, "client", None), "owns_transport", False):
+                # A self-hosted server's result: its client downloads and re-lays it out; it lands the same way.
+                return land_result(
+                    lambda folder: self.hook.download_and_extract(url, folder), target, identity=identity
+                )
+            if isinstance(target, Path) and not hasattr(target, "protocol"):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                zip_path = target.parent / f".{target.name}.download-{uuid.uuid4().hex[:12]}.zip"
+            else:  # object storage: the zip waits on local disk
+                handle, name = tempfile.mkstemp(prefix="mineru-result-", suffix=".zip")
+                os.close(handle)
+                zip_path = Path(name)
+            self.hook.download_result(url, zip_path)
+            return land_result_zip(zip_path, target, limits=DEFAULT_LIMITS, identity=identity)
+        except MinerUError as exc:
+            raise _named(exc, document) from exc.__cause__
+        except Exception as exc:  # OSError, NotADirectoryError, an object-storage backend's own errors
+            raise MinerUResultError(
+                f"result of {document.name} could not be saved to {target}: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            if zip_path is not None:
+                with contextlib.suppress(OSError):
+                    zip_path.unlink()
+
+
+def _download_concurrency(hook: Any) -> int:
+    try:
+        return int(hook.config.limits.download_concurrency)
+    except (AttributeError, TypeError, ValueError):
+        return DEFAULT_DOWNLOAD_CONCURRENCY
+
+
+def _named(error: MinerUError, document: DocumentResult) -> MinerUError:
+    """``error`` with the document's name in front of its message (same class, same fields)."""
+    prefix = f"result of {document.name}: "
+    if not error.message.startswith(prefix):
+        error.message = prefix + error.message
+        error.args = (error._format(),)
+    return error
 
 
 def count_pages(content_list_path: Any) -> int:
@@ -247,10 +382,7 @@ def finish_documents(
         default); the message names every failed document and its ``err_msg``.
     """
     downloader = ResultDownloader(hook, output_path, log)
-    outputs = [
-        downloader.download(doc, sources[i] if sources and i < len(sources) else None)
-        for i, doc in enumerate(documents)
-    ]
+    outputs = downloader.download_all(documents, sources)
     if kind == "task":
         value = task_xcom(documents[0], outputs[0], sources[0] if sources else None)
     else:
@@ -263,6 +395,8 @@ def finish_documents(
         }
     failed = [doc for doc in documents if doc.state is MinerUState.FAILED]
     done = sum(1 for doc in documents if doc.state is MinerUState.DONE)
+    if kind != "task":
+        value = spill_large_xcom(value, downloader.root, done=done, failed=len(failed), log=log)
     log.info(
         "MinerU %s finished: %d of %d documents done, %d failed%s",
         kind,
@@ -287,6 +421,58 @@ def finish_documents(
         what = f"MinerU task {ids[0]} failed" if kind == "task" else f"{len(failed)} of {len(documents)} files failed"
         raise MinerUTaskFailedError(f"{what}: {listed}")
     return value
+
+
+def spill_large_xcom(value: dict[str, Any], root: Any, *, done: int, failed: int, log: Any) -> dict[str, Any]:
+    """
+    A batch XCom over :data:`XCOM_MAX_BYTES` as a JSONL file beside the output, with its path in XCom.
+
+    Under the limit, or without an ``output_path`` to write beside (then a warning says so), the
+    value is returned unchanged.
+    """
+    import json
+
+    encoded = len(json.dumps(value, separators=(",", ":")))
+    if encoded <= XCOM_MAX_BYTES:
+        return value
+    if root is None:
+        log.warning(
+            "The XCom of %d documents is %d bytes, over %d; set output_path to keep it in a JSONL file instead",
+            len(value["results"]),
+            encoded,
+            XCOM_MAX_BYTES,
+        )
+        return value
+    first = _UNSAFE_NAME_CHARS.sub("_", str(value["batch_ids"][0] if value["batch_ids"] else "batch"))[:80]
+    path = root / f"mineru-results-{first}.jsonl"
+    try:
+        if hasattr(root, "mkdir"):
+            root.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            for entry in value["results"]:
+                handle.write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+    except OSError as exc:
+        raise MinerUResultError(
+            f"cannot write the results of {len(value['results'])} documents to {path}: {exc}"
+        ) from exc
+    log.info(
+        "XCom of %d documents (%d bytes) written to %s; the XCom holds its path", len(value["results"]), encoded, path
+    )
+    return {
+        "batch_ids": value["batch_ids"],
+        "results_path": str(path),
+        "count": len(value["results"]),
+        "done": done,
+        "failed": failed,
+    }
+
+
+def read_results_jsonl(path: Any) -> list[dict[str, Any]]:
+    """The entries a spilled batch XCom (``results_path``) points to, in input order."""
+    import json
+
+    with output_root(path).open("rb") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def emit_asset_events(context: Any, outlets: Sequence[Any], summary: dict[str, Any]) -> None:

@@ -8,7 +8,12 @@ The member list is treated as untrusted data:
 * a member never lands outside the target: absolute names, drive letters, ``..`` components
   (with ``/`` or ``\\``), NUL bytes and empty names are skipped and reported;
 * symbolic links and other special files are skipped, never created;
-* a name seen twice, or a file that collides with a directory, keeps the first member only;
+* a name seen twice, or a file that collides with a directory, keeps the first member only
+  (names are compared case-insensitively, as a macOS or Windows disk would, but never folded:
+  ``Strasse.md`` and ``Straße.md`` are two files); every skipped member is logged and listed;
+* a member more than :attr:`ZipLimits.max_depth` folders deep refuses the whole zip;
+* the central directory is bounded and its entries counted before :mod:`zipfile` reads it, so
+  an entry count that lies costs neither memory nor time;
 * sizes are checked twice: the declared sizes before anything is written (so an obvious bomb
   writes nothing), then the bytes actually produced while streaming, against
   :class:`ZipLimits`;
@@ -24,16 +29,20 @@ that is not a zip, truncated or corrupt raises
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import pathlib
 import posixpath
 import re
+import shutil
 import stat
+import struct
+import uuid
 import zipfile
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from airflow_provider_mineru.exceptions import MinerUResultError, UnsafeResultZipError
@@ -41,12 +50,16 @@ from airflow_provider_mineru.exceptions import MinerUResultError, UnsafeResultZi
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_LIMITS",
+    "MARKER_NAME",
     "RATIO_CHECK_MIN_BYTES",
     "ExtractedResult",
     "UnsafeResultZipError",
     "ZipLimits",
     "extract_result_zip",
     "find_member",
+    "land_result",
+    "land_result_zip",
+    "read_marker",
     "safe_member_path",
 ]
 
@@ -96,15 +109,29 @@ class ZipLimits:
     :param max_entries: entries (files, directories, skipped members) in the zip.
     :param max_ratio: uncompressed / compressed size of one member; checked only for members
         larger than :data:`RATIO_CHECK_MIN_BYTES` (1 MiB). Deflate cannot exceed about 1032:1.
+    :param max_depth: folders above one member (``images/a.jpg`` is 1 deep). A deeper member
+        makes the whole zip refused before anything is written.
+    :param max_central_directory_bytes: size of the zip's central directory (its table of
+        contents), which is read into memory; checked, and its entries counted against
+        ``max_entries``, before :mod:`zipfile` parses it, whatever count the zip declares.
     """
 
     max_total_bytes: int = 4 * 1024**3
     max_member_bytes: int = 2 * 1024**3
     max_entries: int = 20_000
     max_ratio: float = 1000.0
+    max_depth: int = 64
+    max_central_directory_bytes: int = 32 * 1024**2
 
     def __post_init__(self) -> None:
-        for field in ("max_total_bytes", "max_member_bytes", "max_entries", "max_ratio"):
+        for field in (
+            "max_total_bytes",
+            "max_member_bytes",
+            "max_entries",
+            "max_ratio",
+            "max_depth",
+            "max_central_directory_bytes",
+        ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"ZipLimits.{field} must be a positive number, got {value!r}")
@@ -144,6 +171,11 @@ class ExtractedResult:
     model_json: str | None
     layout_json: str | None
     origin_pdf: str | None
+
+
+def _short(name: str, limit: int = 200) -> str:
+    """``repr`` of a member name, cut to ``limit`` characters (hostile names can be 64 KiB)."""
+    return repr(name) if len(name) <= limit else repr(name[:limit]) + f"... ({len(name)} characters)"
 
 
 def _unsafe(message: str) -> Exception:
@@ -324,6 +356,57 @@ def _declared_entry_count(archive_fp: IO[bytes] | None) -> int | None:
         return None
 
 
+_CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")
+_CENTRAL_SIGNATURE = b"PK\x01\x02"
+
+
+def _check_central_directory(archive_fp: IO[bytes] | None, limits: ZipLimits, source: str) -> None:
+    """
+    Bound the central directory before :mod:`zipfile` reads it whole and builds one object per entry.
+
+    The end record's entry count is only a claim: the directory's size is checked against
+    ``max_central_directory_bytes`` and its records are counted (a walk over the headers, no
+    objects built) against ``max_entries``. Anything this cannot read is left to :mod:`zipfile`.
+    """
+    end_rec_data = getattr(zipfile, "_EndRecData", None)
+    if archive_fp is None or end_rec_data is None:
+        return
+    try:
+        endrec = end_rec_data(archive_fp)
+        if not endrec:
+            return
+        size_cd, offset_cd, location = int(endrec[5]), int(endrec[6]), int(endrec[9])
+        concat = location - size_cd - offset_cd
+        if endrec[0] == getattr(zipfile, "stringEndArchive64", b"PK\x06\x06"):
+            concat -= getattr(zipfile, "sizeEndCentDir64", 56) + getattr(zipfile, "sizeEndCentDir64Locator", 20)
+    except Exception:  # unreadable end record: zipfile reports it in its own words
+        return
+    if size_cd > limits.max_central_directory_bytes:
+        raise _unsafe(
+            f"result zip {source} has a central directory of {size_cd} bytes, over "
+            f"max_central_directory_bytes={limits.max_central_directory_bytes}; nothing was written"
+        )
+    start = offset_cd + concat
+    if start < 0:
+        return
+    archive_fp.seek(start)
+    data = archive_fp.read(size_cd)
+    position, count, unpack = 0, 0, _CENTRAL_HEADER.unpack_from
+    while position + _CENTRAL_HEADER.size <= len(data) and count <= limits.max_entries:
+        header = unpack(data, position)
+        if header[0] != _CENTRAL_SIGNATURE:
+            break  # zipfile raises "Bad magic number" on it
+        count += 1
+        position += _CENTRAL_HEADER.size + header[12] + header[13] + header[14]
+    del data
+    if count > limits.max_entries:
+        raise _unsafe(
+            f"result zip {source} has at least {count} entries, over max_entries={limits.max_entries} (its end "
+            f"record declares {int(endrec[4])}); nothing was written"
+        )
+    archive_fp.seek(0)
+
+
 # --------------------------------------------------------------------------------------------
 # Extraction
 # --------------------------------------------------------------------------------------------
@@ -358,8 +441,8 @@ def _plan(
     infos: list[zipfile.ZipInfo], limits: ZipLimits, source: str, skips: _Skips
 ) -> tuple[list[str], list[_Planned]]:
     """Decide what to write; raise before anything is written when the declared sizes are too big."""
-    files: dict[str, str] = {}  # casefolded path -> path, for files kept
-    dirs: dict[str, str] = {}  # casefolded path -> path, for directories implied or explicit
+    files: dict[str, str] = {}  # lower-cased path -> path, for files kept
+    dirs: dict[str, str] = {}  # lower-cased path -> path, for directories implied or explicit
     offsets: dict[int, str] = {}
     dirs_to_create: list[str] = []
     planned: list[_Planned] = []
@@ -371,6 +454,12 @@ def _plan(
         if path is None:
             skips.add(name, f"unsafe path ({reason})")
             continue
+        depth = path.count("/")
+        if depth > limits.max_depth:
+            raise _unsafe(
+                f"member {_short(name)} of result zip {source} is {depth} folders deep, over "
+                f"max_depth={limits.max_depth}; nothing was written"
+            )
         file_type = stat.S_IFMT(info.external_attr >> 16)
         if file_type == stat.S_IFLNK:
             skips.add(name, "symbolic link")
@@ -385,7 +474,9 @@ def _plan(
                 skips.add(name, f"shares its data with earlier member {earlier!r} (overlapping entries)")
                 continue
 
-        key = path.casefold()
+        # lower(), not casefold(): casefold() maps "ß" to "ss" and would drop Straße.md as a
+        # duplicate of Strasse.md; filesystems that ignore case do not fold that way either.
+        key = path.lower()
         parts = key.split("/")
         clash = next((files[p] for p in ("/".join(parts[:i]) for i in range(1, len(parts))) if p in files), None)
         if clash is not None:
@@ -569,8 +660,12 @@ def extract_result_zip(zip_file: Any, target: Any, *, limits: ZipLimits = DEFAUL
                 f"result zip {source} declares {declared} entries, over max_entries={limits.max_entries}; "
                 "nothing was written"
             )
+        _check_central_directory(archive_fp, limits, source)
         with _open_archive(zip_file if archive_fp is None else archive_fp, source) as archive:
-            return _extract(archive, root, limits, source)
+            try:
+                return _extract(archive, root, limits, source)
+            except RecursionError as exc:  # a path library recursing over a hostile name
+                raise _unsafe(f"result zip {source} has a member path too deep to handle") from exc
     finally:
         if own_fp is not None:
             own_fp.close()
@@ -628,3 +723,188 @@ def _extract(archive: zipfile.ZipFile, root: Any, limits: ZipLimits, source: str
         layout_json=_find_basename(files, "layout.json"),
         origin_pdf=find_member(files, "_origin.pdf"),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Landing a whole result: atomic swap, completion marker
+# --------------------------------------------------------------------------------------------
+
+#: Written into a document's folder after its last file: the folder holds one complete result.
+MARKER_NAME = ".mineru-complete.json"
+_MARKER_VERSION = 1
+
+
+def _marker_dict(extracted: ExtractedResult, identity: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": _MARKER_VERSION,
+        "identity": identity,
+        "files": list(extracted.files),
+        "skipped": [list(item) for item in extracted.skipped],
+        "total_bytes": extracted.total_bytes,
+    }
+
+
+def _from_marker(data: Any, root: Any) -> ExtractedResult | None:
+    if not isinstance(data, dict) or data.get("version") != _MARKER_VERSION:
+        return None
+    files = data.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) and safe_member_path(f) == f for f in files):
+        return None
+    skipped = tuple(
+        (str(item[0]), str(item[1])) for item in data.get("skipped") or () if isinstance(item, list) and len(item) == 2
+    )
+    names = tuple(files)
+    total = data.get("total_bytes")
+    return ExtractedResult(
+        target=str(root),
+        files=names,
+        skipped=skipped,
+        total_bytes=total if isinstance(total, int) else 0,
+        markdown=_find_markdown(names),
+        content_list=find_member(names, "_content_list.json"),
+        content_list_v2=find_member(names, "_content_list_v2.json"),
+        model_json=find_member(names, "_model.json"),
+        layout_json=_find_basename(names, "layout.json"),
+        origin_pdf=find_member(names, "_origin.pdf"),
+    )
+
+
+def read_marker(target: Any, identity: dict[str, Any] | None = None) -> ExtractedResult | None:
+    """
+    The result already complete in ``target``, or None.
+
+    Complete means: the folder has the marker :func:`land_result_zip` writes after the last file,
+    the marker names the same ``identity`` (when one is given), and every file it lists exists.
+
+    :param target: a document's folder (local or object storage).
+    :param identity: what the result must be of, e.g. ``{"task_id": ..., "url": ...}``.
+    """
+    root = _resolve_target(target)
+    marker = root / MARKER_NAME
+    try:
+        with marker.open("rb") as handle:
+            data = json.loads(handle.read(16 * 1024 * 1024))
+    except (OSError, ValueError):
+        return None
+    except Exception:  # object-storage backends raise their own errors for a missing key
+        return None
+    if identity is not None and (not isinstance(data, dict) or data.get("identity") != identity):
+        return None
+    extracted = _from_marker(data, root)
+    if extracted is None:
+        return None
+    try:
+        if not all(_join(root, name).exists() for name in extracted.files):
+            return None
+    except Exception:
+        return None
+    return extracted
+
+
+def _write_marker(root: Any, extracted: ExtractedResult, identity: dict[str, Any]) -> None:
+    payload = json.dumps(_marker_dict(extracted, identity), separators=(",", ":")).encode()
+    try:
+        with (root / MARKER_NAME).open("wb") as handle:
+            handle.write(payload)
+    except OSError as exc:
+        raise _result_error(f"cannot write the completion marker in {root}: {exc}") from exc
+
+
+def _land_local(
+    extract: Callable[[Any], ExtractedResult], root: pathlib.Path, identity: dict[str, Any]
+) -> ExtractedResult:
+    parent = root.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _result_error(f"cannot create folder {parent}: {exc}") from exc
+    if root.exists() and not root.is_dir():
+        raise _result_error(f"target {root} exists and is not a directory")
+    token = uuid.uuid4().hex[:12]
+    staging = parent / f".{root.name}.partial-{token}"
+    try:
+        extracted = extract(staging)
+        _write_marker(staging, extracted, identity)
+        old = parent / f".{root.name}.old-{token}"
+        try:
+            if root.exists():
+                os.rename(root, old)
+            os.rename(staging, root)
+        except OSError as exc:
+            if old.exists() and not root.exists():
+                os.rename(old, root)  # put the earlier result back
+            raise _result_error(f"cannot move the result into {root}: {exc}") from exc
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return replace(extracted, target=str(root))
+
+
+def _land_object_storage(
+    extract: Callable[[Any], ExtractedResult], root: Any, identity: dict[str, Any]
+) -> ExtractedResult:
+    marker = root / MARKER_NAME
+    try:
+        if marker.exists():
+            marker.unlink()  # the folder is incomplete from here until the new marker
+    except FileNotFoundError:
+        pass
+    extracted = extract(root)
+    kept = set(extracted.files)
+    try:
+        stale = [
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.relative_to(root).as_posix() not in kept  # type: ignore[union-attr]
+        ]
+    except Exception:  # a backend without rglob/relative_to: nothing to compare with
+        stale = []
+    for path in stale:
+        if path.name != MARKER_NAME:
+            _remove_quietly(path)
+    _write_marker(root, extracted, identity)
+    return extracted
+
+
+def land_result_zip(
+    zip_file: Any, target: Any, *, limits: ZipLimits = DEFAULT_LIMITS, identity: dict[str, Any] | None = None
+) -> ExtractedResult:
+    """
+    Extract a result zip so that ``target`` holds exactly that result, complete, or what it held before.
+
+    On a local disk the zip is extracted into a temporary folder beside ``target``, the
+    completion marker (:data:`MARKER_NAME`) is written after the last file, and the folder is
+    renamed into place (an earlier ``target`` is moved aside first, then removed): a reader never
+    sees half a result and no file of an older result stays mixed in. Object storage has no
+    rename of folders: the old marker is removed first, the members are written in place, files
+    of an older result that the new one does not have are deleted, and the marker comes last, so
+    a folder with a marker is complete.
+
+    :param zip_file: a local path or a seekable binary file object.
+    :param target: the document's folder (local path, URL string or path object); replaced.
+    :param limits: size and count limits; see :class:`ZipLimits`.
+    :param identity: written into the marker, compared by :func:`read_marker` on a retry.
+    """
+    return land_result(lambda dest: extract_result_zip(zip_file, dest, limits=limits), target, identity=identity)
+
+
+def land_result(
+    extract: Callable[[Any], ExtractedResult], target: Any, *, identity: dict[str, Any] | None = None
+) -> ExtractedResult:
+    """
+    :func:`land_result_zip` for any extraction: ``extract(folder)`` fills ``folder`` and returns what it wrote.
+
+    Used when the result is not one zip to extract as it is (a self-hosted server's zip, re-laid
+    into the cloud's layout by its client).
+
+    :param extract: called with the temporary folder (local) or ``target`` itself (object storage).
+    :param target: the document's folder; replaced.
+    :param identity: written into the marker.
+    """
+    root = _resolve_target(target)
+    identity = dict(identity or {})
+    if _is_local(root):
+        return _land_local(extract, root, identity)
+    return _land_object_storage(extract, root, identity)

@@ -87,7 +87,7 @@ class SourceFile:
         )
 
     def page_count(self) -> int | None:
-        """Pages of a local PDF (read cheaply with pypdf), or None when unknown."""
+        """Pages of a local PDF (bounded reads of its trailer and page tree), or None when unknown."""
         local = self.local_path
         if local is None or document_extension(self.name) != ".pdf":
             return None

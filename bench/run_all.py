@@ -32,13 +32,16 @@ sys.path.insert(0, str(BENCH))
 
 import _common  # noqa: E402
 
-BENCHMARKS = ("triggers", "uploads", "results", "parse", "requests")
+BENCHMARKS = ("triggers", "uploads", "results", "parse", "requests", "downloads", "pages", "day")
 QUICK_ARGS = {
     "triggers": ["--tasks", "200", "--batches", "10", "--window", "2", "--repeat", "1", "--cafile-tasks", "50"],
     "uploads": ["--files", "40", "--big-mb", "50"],
     "results": ["--zip-mb", "50", "--repeat", "2"],
     "parse": ["--runs", "3"],
     "requests": [],
+    "downloads": ["--zips", "40", "--big-mb", "1"],
+    "pages": ["--mb", "20"],
+    "day": ["--files", "300", "--poll-interval", "1"],
 }
 POOL_LIMIT = 64  # hooks/mineru.py ASYNC_POOL_LIMIT
 
@@ -251,6 +254,78 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "≤ 3 + polls",
                 "; ".join(f"{name}: {f['total']} = 2 + {f['polls']} polls" for name, f in flows.items()),
                 _yes(q["all_within_bound"]),
+            )
+        )
+    d = results.get("downloads")
+    if d:
+        for key in ("small", "big"):
+            if key not in d:
+                continue
+            sc, p, s = d[key], d[key]["provider"], d[key]["sequential"]
+            what = f"{sc['zips']} × {sc['zip_bytes'] / 1e6:.1f} MB zips, {sc['latency_s'] * 1000:.0f} ms latency"
+            rows.append(
+                (
+                    f"7. downloads, {what}, vs a sequential `requests` loop",
+                    "≥ 6× faster",
+                    f"{p['wall_s']:.2f} s vs {s['wall_s']:.2f} s: **{sc['speedup']:.1f}×** "
+                    f"(max {p['max_in_flight']} in flight)",
+                    _yes(sc["speedup"] >= 6),
+                )
+            )
+            if key == "big":
+                rows.append(
+                    (
+                        f"7. peak RSS, {what}",
+                        "< 100 MB over baseline",
+                        f"{p['rss_over_baseline_mb']:+.1f} MB (sequential loop: {s['rss_over_baseline_mb']:+.1f} MB)",
+                        _yes(p["rss_over_baseline_mb"] < 100),
+                    )
+                )
+            rows.append(
+                (
+                    "7. a second run over complete results (completion markers)",
+                    "0 downloads",
+                    f"{p['second_run_gets']} downloads, {p['second_run_s']:.2f} s",
+                    _yes(p["second_run_gets"] == 0),
+                )
+            )
+    g = results.get("pages")
+    if g:
+        for name, row in g["counts"].items():
+            p, base = row["provider"], row.get("pypdf")
+            vs = f" (pypdf: {base['wall_s']:.2f} s, {base['rss_over_baseline_mb']:+.0f} MB)" if base else ""
+            rows.append(
+                (
+                    f"8. page count, {row['bytes'] / 1e6:.0f} MB {name} PDF",
+                    "< 1 s, < 20 MB",
+                    f"{p['pages']} pages, {p['wall_s']:.3f} s, {p['rss_over_baseline_mb']:+.1f} MB{vs}",
+                    _yes(p["wall_s"] < 1 and p["rss_over_baseline_mb"] < 20),
+                )
+            )
+        up = g["upload"]
+        rows.append(
+            (
+                f"8. peak RSS of a {g['mb']} MB broken-xref upload over a 1-page one",
+                "< 50 MB",
+                f"{up['big_over_small_mb']:+.1f} MB"
+                + (
+                    f" (with pypdf's count, as before: {g['upload_pypdf']['big_over_small_mb']:+.1f} MB)"
+                    if "upload_pypdf" in g
+                    else ""
+                ),
+                _yes(up["big_over_small_mb"] < 50),
+            )
+        )
+    day = results.get("day")
+    if day:
+        w = day["worker"]
+        rows.append(
+            (
+                f"9. {day['files']:,}-document day, {day['mode']}",
+                "< 10 min, worker < 400 MB",
+                f"{w['wall_s']:.0f} s; peak RSS {w['peak_rss_mb']:.0f} MB; CPU {w['cpu_s']:.0f} s; "
+                f"XCom {w['xcom_bytes']:,} bytes; {day['landed']:,} results landed",
+                _yes(w["wall_s"] < 600 and w["peak_rss_mb"] < 400 and w["xcom_bytes"] < 1_000_000),
             )
         )
     return rows

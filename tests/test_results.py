@@ -768,3 +768,72 @@ def test_unsafe_error_class():
     error = pickle.loads(pickle.dumps(UnsafeResultZipError("boom")))
     assert type(error) is UnsafeResultZipError
     assert error.message == "boom"
+
+
+# --------------------------------------------------------------------------------------------
+# Edge cases from the hardening review: lying central directory, deep members, ß vs ss
+# --------------------------------------------------------------------------------------------
+
+
+def lying_central_directory(copies: int) -> bytes:
+    """One stored member whose central record is repeated ``copies`` times; the end record says 1 entry."""
+    data = make_zip([("a", b"x")], zipfile.ZIP_STORED)
+    cd_start = data.find(b"PK\x01\x02")
+    eocd = data.rfind(b"PK\x05\x06")
+    record = data[cd_start:eocd]
+    directory = record * copies
+    end = bytearray(data[eocd:])
+    struct.pack_into("<HHLL", end, 8, 1, 1, len(directory), cd_start)
+    return data[:cd_start] + directory + bytes(end)
+
+
+def test_a_central_directory_whose_count_lies_is_refused_in_bounded_memory_and_time(tmp_path):
+    import time
+
+    data = lying_central_directory(300_000)  # 300,000 entries (14 MB of directory), "1" declared
+    started = time.perf_counter()
+    with pytest.raises(UnsafeResultZipError, match="at least 20001 entries, over max_entries=20000"):
+        extract_result_zip(io.BytesIO(data), tmp_path / "out")
+    assert time.perf_counter() - started < 2
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeResultZipError):
+            extract_result_zip(io.BytesIO(data), tmp_path / "out")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(data)  # the directory read once; zipfile never built 300,000 ZipInfo objects
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_huge_central_directory_is_refused_before_it_is_read(tmp_path):
+    data = lying_central_directory(200)
+    limits = ZipLimits(max_central_directory_bytes=1024)
+    with pytest.raises(UnsafeResultZipError, match="central directory of 9400 bytes, over max_central_directory_bytes"):
+        extract_result_zip(io.BytesIO(data), tmp_path / "out", limits=limits)
+
+
+def test_a_member_1500_folders_deep_raises_our_error_not_recursion_error(tmp_path):
+    data = make_zip([("/".join(["d"] * 1500) + "/x.md", b"deep"), ("full.md", b"ok")])
+    with pytest.raises(UnsafeResultZipError, match="1500 folders deep, over max_depth=64"):
+        extract_result_zip(io.BytesIO(data), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_max_depth_allows_what_mineru_writes(tmp_path):
+    result = extract_result_zip(io.BytesIO(make_zip([("a/" * 64 + "x.md", b"ok")])), tmp_path / "out")
+    assert result.files == ("a/" * 64 + "x.md",)
+
+
+def test_strasse_and_strasse_with_eszett_are_two_files(tmp_path):
+    result = extract_result_zip(io.BytesIO(make_zip([("Strasse.md", b"ss"), ("Straße.md", b"sz")])), tmp_path)
+    assert result.files == ("Strasse.md", "Straße.md")
+    assert result.skipped == ()
+    assert (tmp_path / "Straße.md").read_bytes() == b"sz"
+
+
+def test_case_duplicates_are_still_reported_not_dropped_silently(tmp_path, caplog):
+    result = extract_result_zip(io.BytesIO(make_zip([("Full.md", b"1"), ("full.md", b"2")])), tmp_path)
+    assert result.files == ("Full.md",)
+    assert result.skipped == (("full.md", "duplicate of earlier file 'Full.md'"),)
+    assert "full.md" in caplog.text

@@ -602,15 +602,31 @@ class MinerUHook(HttpHook):
 
         return self._with_retries(f"upload of {source.name}", attempt, method="PUT")
 
-    def download_result(self, full_zip_url: str, destination: str | os.PathLike[str]) -> Path:
+    def download_result(
+        self, full_zip_url: str, destination: str | os.PathLike[str], *, max_bytes: int | None = None
+    ) -> Path:
         """
         Stream a result zip to a local file, checking it arrived whole; the API token is not sent.
 
+        Redirects are followed (CDNs use them) with no header of ours: the file session carries
+        neither the token nor the connection's ``headers``.
+
         :param full_zip_url: the ``full_zip_url`` of a ``done`` document.
         :param destination: local file path to write.
+        :param max_bytes: stop at this many bytes (default: the connection's ``max_result_mb``),
+            remove the partial file and raise :class:`MinerUResultError`.
+        :raises MinerUResultError: over ``max_bytes``, or the local file could not be written.
         """
         check_answer_url(full_zip_url, "full_zip_url")
         destination = Path(destination)
+        limit = self.config.limits.max_result_bytes if max_bytes is None else max_bytes
+        where = _safe_url(full_zip_url)
+
+        def too_large(size: str) -> MinerUResultError:
+            return MinerUResultError(
+                f"result zip {where} is {size}, over the connection's max_result_mb="
+                f"{limit / (1024 * 1024):g}; the partial file was removed"
+            )
 
         def attempt() -> Path:
             with self._file_session.get(
@@ -619,18 +635,36 @@ class MinerUHook(HttpHook):
                 if response.status_code >= 300:
                     _check_file_response("download", response.status_code, response.headers, response.content)
                 expected = response.headers.get("Content-Length")
+                if expected is not None and expected.isdigit() and int(expected) > limit:
+                    raise too_large(f"{int(expected)} bytes (Content-Length)")
                 written = 0
-                with open(destination, "wb") as out:
-                    for chunk in response.iter_content(CHUNK_SIZE):
-                        out.write(chunk)
-                        written += len(chunk)
+                try:
+                    out = open(destination, "wb")  # noqa: SIM115 - closed below
+                except OSError as exc:
+                    raise MinerUResultError(f"cannot write result zip {where} to {destination}: {exc}") from exc
+                try:
+                    with out:
+                        for chunk in response.iter_content(CHUNK_SIZE):
+                            written += len(chunk)
+                            if written > limit:
+                                raise too_large(f"more than {limit} bytes")
+                            try:
+                                out.write(chunk)
+                            except OSError as exc:
+                                raise MinerUResultError(
+                                    f"cannot write result zip {where} to {destination}: {exc}"
+                                ) from exc
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        destination.unlink()
+                    raise
             if expected is not None and written != int(expected):
                 raise MinerUConnectionError(
                     f"result download ended after {written} of {expected} bytes: {_safe_url(full_zip_url)}"
                 )
             return destination
 
-        return self._with_retries(f"download of {_safe_url(full_zip_url)}", attempt)
+        return self._with_retries(f"download of {where}", attempt)
 
     def download_and_extract(
         self, full_zip_url: str, target: Any, *, limits: ZipLimits | None = None
