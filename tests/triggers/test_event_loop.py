@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from types import SimpleNamespace
 
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitTaskOperator
@@ -116,6 +117,6 @@ def test_the_operator_holds_its_trigger_for_min_defer_seconds(monkeypatch):
     operator = MinerUSubmitTaskOperator(task_id="submit", url="https://example.com/a.pdf", deferrable=True)
     assert operator.min_defer_seconds == 10.0
     before = time.time()
-    kwargs = operator._trigger({"ids": ["mineru-1"]}, before + 60).serialize()[1]
+    kwargs = operator._trigger(SimpleNamespace(ids=["mineru-1"]), before + 60).serialize()[1]
     assert kwargs["mineru_task_id"] == "mineru-1"
     assert before + 10 <= kwargs["not_before"] <= time.time() + 10
