@@ -483,7 +483,8 @@ class _MinerUParseOperator(BaseOperator):
                 fail_on_file_error=self.fail_on_file_error,
                 log=self.log,
             )
-            self._lineage_value = value  # for get_openlineage_facets_on_complete (no XCom read there)
+            # for get_openlineage_facets_on_complete (no XCom read, no input resolved again there)
+            self._lineage_value, self._lineage_sources = value, list(sources)
         except Exception as error:
             ti = context.get("ti")
             last_try = ti is None or getattr(ti, "try_number", 1) > (self.retries or 0)
@@ -509,7 +510,8 @@ class _MinerUParseOperator(BaseOperator):
         """Inputs, plus each parsed document's output folder with its ``mineru`` facet (state, pages, ids)."""
         from airflow_provider_mineru.lineage import operator_lineage
 
-        return operator_lineage(self.sources(), getattr(self, "_lineage_value", None) or [], kind=self.kind)
+        inputs = getattr(self, "_lineage_sources", None) or self._lineage_start_inputs()
+        return operator_lineage(inputs, getattr(self, "_lineage_value", None) or [], kind=self.kind)
 
 
 class MinerUSubmitTaskOperator(_MinerUParseOperator):
