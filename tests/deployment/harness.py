@@ -450,7 +450,7 @@ class Deployment:
             env.update(
                 {
                     "AIRFLOW__CELERY__BROKER_URL": f"redis://{HOST}:{self.redis_port}/0",
-                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow@{HOST}:{self.pg_port}/airflow",
+                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://airflow@{HOST}:{self.pg_port}/airflow",
                     "AIRFLOW__CELERY__WORKER_CONCURRENCY": "8",
                     "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
                 }
