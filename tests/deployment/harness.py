@@ -23,6 +23,7 @@ closed loopback port, so a URL that is not on 127.0.0.1 fails fast instead of le
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import contextlib
 import json
@@ -270,6 +271,8 @@ class ApiClient:
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
                 return json.loads(value)
+            with contextlib.suppress(ValueError, SyntaxError):
+                return ast.literal_eval(value)  # Airflow 2.11 answers the value's repr
         return value
 
     def wait_run(self, dag_id: str, run_id: str, *, timeout: float, logs: str = "") -> dict:
