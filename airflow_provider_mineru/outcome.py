@@ -148,9 +148,13 @@ def _document_fields(document: DocumentResult, output_path: str | None) -> dict[
     }
 
 
-def task_xcom(document: DocumentResult, output_path: str | None) -> dict[str, Any]:
-    """The XCom of one task: ``task_id``, ``data_id``, ``state``, ``full_zip_url``, ``err_msg``, ``output_path``."""
-    return {"task_id": document.task_id, **_document_fields(document, output_path)}
+def task_xcom(document: DocumentResult, output_path: str | None, source: str | None = None) -> dict[str, Any]:
+    """
+    The XCom of one task: ``task_id``, ``data_id``, ``state``, ``full_zip_url``, ``err_msg``,
+    ``output_path`` and ``source`` (the URL submitted, when known), so a later download names the
+    output folder as the waiting operator does.
+    """
+    return {"task_id": document.task_id, **_document_fields(document, output_path), "source": source}
 
 
 def batch_entry(document: DocumentResult, output_path: str | None, batch_id: str | None) -> dict[str, Any]:
@@ -193,7 +197,7 @@ def finish_documents(
         for i, doc in enumerate(documents)
     ]
     if kind == "task":
-        value = task_xcom(documents[0], outputs[0])
+        value = task_xcom(documents[0], outputs[0], sources[0] if sources else None)
     else:
         value = {
             "batch_ids": list(ids),

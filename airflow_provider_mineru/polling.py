@@ -24,6 +24,23 @@ ERROR = "error"
 
 Kind = Literal["task", "batch"]
 
+#: The least time between deferring and resuming, unless ``[mineru] min_defer_seconds`` says otherwise.
+MIN_DEFER_SECONDS = 10.0
+
+
+def min_defer_default() -> float:
+    """
+    ``[mineru] min_defer_seconds`` (``AIRFLOW__MINERU__MIN_DEFER_SECONDS``), else 10 s.
+
+    A trigger that fires within seconds of its deferral can meet the executor's late "success" of
+    the deferring try, and Airflow 3 then fails the resumed task (apache/airflow#66374, #71580,
+    #72716). The operators and sensors therefore hold a trigger's event until this long after they
+    deferred; with the default ``poll_interval`` (10 s) that costs nothing.
+    """
+    from airflow_provider_mineru.version_compat import conf
+
+    return conf.getfloat("mineru", "min_defer_seconds", fallback=MIN_DEFER_SECONDS)
+
 
 @dataclass
 class MinerUPoller:

@@ -16,6 +16,8 @@ _HOME = tempfile.mkdtemp(prefix="mineru-tests-airflow-")
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# Triggers fire as soon as the wait is over (the 10 s default guards real deployments, not dag.test()).
+os.environ.setdefault("AIRFLOW__MINERU__MIN_DEFER_SECONDS", "0")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(os.path.dirname(__file__)), "dags")
 os.environ.pop("AIRFLOW_CONN_MINERU_DEFAULT", None)
 

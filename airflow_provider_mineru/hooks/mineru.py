@@ -189,15 +189,11 @@ class MinerUHook(HttpHook):
     async def aget_config(self) -> MinerUConnectionConfig:
         """The parsed connection, fetched without blocking the event loop (for triggers)."""
         if self._config is None:
-            from airflow.providers.common.compat.connection import get_async_connection
+            from airflow.providers.common.compat import connection as compat
 
-            conn = await get_async_connection(self.mineru_conn_id, self)
-            try:
-                from airflow.providers.common.compat.connection import get_async_extra_dejson
-
-                extra = await get_async_extra_dejson(conn)
-            except ImportError:  # common-compat < 1.23 (Airflow 2.11 on Python 3.10)
-                extra = conn.extra_dejson
+            conn = await compat.get_async_connection(self.mineru_conn_id, self)
+            get_extra = getattr(compat, "get_async_extra_dejson", None)  # common-compat 1.23+
+            extra = conn.extra_dejson if get_extra is None else await get_extra(conn)
             self._register(MinerUConnectionConfig.from_connection(conn, extra))
         assert self._config is not None
         return self._config

@@ -27,6 +27,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUValidationError,
 )
 from airflow_provider_mineru.models import MinerUState
+from airflow_provider_mineru.polling import min_defer_default
 from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ class _MinerUParseOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of holding a worker slot (default:
         ``[operators] default_deferrable``).
     :param poll_interval: seconds between state checks.
+    :param min_defer_seconds: in deferrable mode, the least time between deferring and resuming
+        (default ``[mineru] min_defer_seconds``, 10 s), even when MinerU finishes sooner: Airflow 3
+        can fail a task resumed within seconds of its deferral (apache/airflow#66374, #71580,
+        #72716).
     :param timeout: how long to wait (seconds or ``timedelta``, default 6 h); the error then says how
         far each document got.
     :param output_path: folder (local path, ``s3://…`` or ``ObjectStoragePath``) where each ``done``
@@ -102,6 +107,7 @@ class _MinerUParseOperator(BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        min_defer_seconds: float | None = None,
         timeout: float | timedelta | None = DEFAULT_TIMEOUT,
         output_path: Any = None,
         fail_on_file_error: bool = True,
@@ -122,6 +128,7 @@ class _MinerUParseOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self.min_defer_seconds = min_defer_default() if min_defer_seconds is None else float(min_defer_seconds)
         self.timeout = timeout
         self.output_path = output_path
         self.fail_on_file_error = fail_on_file_error
@@ -293,11 +300,12 @@ class _MinerUParseOperator(BaseOperator):
 
         if self.kind == "task":
             return MinerUTaskTrigger(
-                task_id=record["ids"][0],
+                mineru_task_id=record["ids"][0],
                 end_time=end_time,
                 mineru_conn_id=self.mineru_conn_id,
                 poll_interval=self.poll_interval,
                 first_poll_delay=self.poll_interval,
+                not_before=time.time() + self.min_defer_seconds,
             )
         return MinerUBatchTrigger(
             batch_ids=record["ids"],
@@ -308,6 +316,7 @@ class _MinerUParseOperator(BaseOperator):
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=self.poll_interval,
             first_poll_delay=self.poll_interval,
+            not_before=time.time() + self.min_defer_seconds,
         )
 
     def _snapshot(self, poller: MinerUPoller) -> dict[str, Any]:
@@ -317,7 +326,7 @@ class _MinerUParseOperator(BaseOperator):
         for item_id in poller.ids:
             poller.record(item_id, self._fetch(item_id))
         if self.kind == "task":
-            return task_xcom(poller.documents()[0], None)
+            return task_xcom(poller.documents()[0], None, self.sources()[0])
         results = [batch_entry(document, None, batch_id) for batch_id, document in poller.located()]
         return {"batch_ids": list(poller.ids), "results": results}
 
@@ -612,19 +621,25 @@ class MinerUDownloadResultsOperator(BaseOperator):
 
         return MinerUHook(mineru_conn_id=self.mineru_conn_id)
 
-    def _refresh(self, value: Any) -> tuple[str, list[str], list[DocumentResult], list[str | None]]:
-        """Ask MinerU for the current state of every document of one XCom value."""
+    def _refresh(
+        self, value: Any
+    ) -> tuple[str, list[str], list[DocumentResult], list[str | None], list[str | None] | None]:
+        """
+        Ask MinerU for the current state of every document of one XCom value; return the kind, ids,
+        documents, the batch of each document and (for a task) the URL it was submitted from.
+        """
         if not isinstance(value, dict) or not ("task_id" in value or "batch_ids" in value):
             raise MinerUValidationError("results", value, "must be the XCom of a MinerU operator or sensor")
         if "task_id" in value:
-            return "task", [value["task_id"]], [self.hook.get_task(value["task_id"])], [None]
+            task_id = value["task_id"]
+            return "task", [task_id], [self.hook.get_task(task_id)], [None], [value.get("source")]
         documents: list[DocumentResult] = []
         batch_of: list[str | None] = []
         for batch_id in value["batch_ids"]:
             batch = self.hook.get_batch(batch_id)
             documents.extend(batch.files)
             batch_of.extend([batch_id] * len(batch.files))
-        return "batch", list(value["batch_ids"]), documents, batch_of
+        return "batch", list(value["batch_ids"]), documents, batch_of, None
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.outcome import (
@@ -639,7 +654,7 @@ class MinerUDownloadResultsOperator(BaseOperator):
         shaped, totals = [], {"documents": 0, "done": 0, "failed": 0, "pages": 0}
         try:
             for value in values:
-                kind, ids, documents, batch_of = self._refresh(value)
+                kind, ids, documents, batch_of, sources = self._refresh(value)
                 unfinished = [d for d in documents if not d.is_terminal]
                 if unfinished and self.fail_on_file_error:
                     raise MinerUError(
@@ -653,6 +668,7 @@ class MinerUDownloadResultsOperator(BaseOperator):
                         ids=ids,
                         documents=documents,
                         batch_of=batch_of,
+                        sources=sources,
                         hook=self.hook,
                         output_path=self.output_path,
                         fail_on_file_error=self.fail_on_file_error,

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
+from airflow_provider_mineru.polling import min_defer_default
 from airflow_provider_mineru.version_compat import BaseSensorOperator, conf
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ class _MinerUSensor(BaseSensorOperator):
     :param output_path: where to extract ``done`` results (local, ``s3://…`` or ``ObjectStoragePath``).
     :param fail_on_file_error: fail when a document failed (after saving the others).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param min_defer_seconds: in deferrable mode, the least time between deferring and resuming
+        (default ``[mineru] min_defer_seconds``, 10 s): Airflow 3 can fail a task resumed within
+        seconds of its deferral (apache/airflow#66374, #71580, #72716).
     """
 
     template_fields: Sequence[str] = ("output_path",)
@@ -40,9 +44,11 @@ class _MinerUSensor(BaseSensorOperator):
         output_path: Any = None,
         fail_on_file_error: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        min_defer_seconds: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.min_defer_seconds = min_defer_default() if min_defer_seconds is None else float(min_defer_seconds)
         self.mineru_conn_id = mineru_conn_id
         self.output_path = output_path
         self.fail_on_file_error = fail_on_file_error
@@ -133,11 +139,12 @@ class MinerUTaskSensor(_MinerUSensor):
         from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
 
         return MinerUTaskTrigger(
-            task_id=self.mineru_task_id,
+            mineru_task_id=self.mineru_task_id,
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=float(self.poke_interval),
             first_poll_delay=float(self.poke_interval),
+            not_before=time.time() + self.min_defer_seconds,
         )
 
 
@@ -194,4 +201,5 @@ class MinerUBatchSensor(_MinerUSensor):
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=float(self.poke_interval),
             first_poll_delay=float(self.poke_interval),
+            not_before=time.time() + self.min_defer_seconds,
         )

@@ -13,13 +13,44 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUError
 from airflow_provider_mineru.polling import ERROR, MinerUPoller
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+
+#: Imported in a thread before a trigger's first request (each blocked the loop when imported there).
+_FIRST_RUN_IMPORTS = (
+    "aiohttp",
+    "asgiref.sync",  # the async connection lookup's first call
+    "airflow.providers.common.compat.connection",
+    "airflow.sdk.execution_time.context",  # Airflow 3: the connection lookup and its cache
+    "airflow.sdk.execution_time.cache",
+    "airflow_provider_mineru.hooks.mineru",
+)
+
+
+def _load_hook_class() -> type[MinerUHook]:
+    """
+    Import the hook and everything its first async call needs. Run in a thread: importing these
+    in the triggerer's event loop blocked it 0.25-0.38 s.
+    """
+    import importlib
+
+    for name in _FIRST_RUN_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a module of the other Airflow line
+            continue
+    from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+    return MinerUHook
 
 
 class _MinerUPollTrigger(BaseTrigger):
@@ -31,6 +62,15 @@ class _MinerUPollTrigger(BaseTrigger):
     :param poll_interval: seconds between polls.
     :param first_poll_delay: seconds to wait before the first poll (the operator polled just before
         deferring, so polling again at once would only cost a request).
+    :param not_before: epoch seconds before which no event is fired, even when the wait is over
+        sooner. Airflow 3 can fail a task whose trigger fires within seconds of its deferral
+        (apache/airflow#66374, #71580, #72716: the executor's late "success" of the deferring try
+        meets the resumed try); the operators set it to the deferral time plus
+        ``min_defer_seconds``. None: fire as soon as the wait is over.
+
+    No attribute of a MinerU trigger has a name that :class:`~airflow.triggers.base.BaseTrigger`
+    owns (``task_id``, ``task_instance``, ``trigger_id``, ``template_fields``…): the triggerer
+    assigns those after building the trigger.
     """
 
     def __init__(
@@ -40,12 +80,14 @@ class _MinerUPollTrigger(BaseTrigger):
         mineru_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 10.0,
         first_poll_delay: float = 0.0,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.mineru_conn_id = mineru_conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time)
         self.first_poll_delay = float(first_poll_delay)
+        self.not_before = None if not_before is None else float(not_before)
 
     def _common_kwargs(self) -> dict[str, Any]:
         return {
@@ -53,6 +95,7 @@ class _MinerUPollTrigger(BaseTrigger):
             "mineru_conn_id": self.mineru_conn_id,
             "poll_interval": self.poll_interval,
             "first_poll_delay": self.first_poll_delay,
+            "not_before": self.not_before,
         }
 
     def _poller(self) -> MinerUPoller:
@@ -70,12 +113,16 @@ class _MinerUPollTrigger(BaseTrigger):
                 return [exc]
         return await asyncio.gather(*(self._fetch(hook, i) for i in pending), return_exceptions=True)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_mineru.hooks.mineru import MinerUHook
+    async def _fire(self, payload: dict[str, Any]) -> TriggerEvent:
+        """The event for ``payload``, once ``not_before`` has passed."""
+        if self.not_before is not None and (early := self.not_before - time.time()) > 0:
+            await asyncio.sleep(early)
+        return TriggerEvent(payload)
 
+    async def run(self) -> AsyncIterator[TriggerEvent]:
         poller = self._poller()
-        hook = MinerUHook(mineru_conn_id=self.mineru_conn_id)
         try:
+            hook = (await asyncio.to_thread(_load_hook_class))(mineru_conn_id=self.mineru_conn_id)
             if self.first_poll_delay > 0:  # the operator has just polled before deferring
                 await asyncio.sleep(max(0.0, min(self.first_poll_delay, self.end_time - time.time())))
             async with hook.async_session():
@@ -86,39 +133,45 @@ class _MinerUPollTrigger(BaseTrigger):
                         if isinstance(answer, BaseException) and not isinstance(answer, MinerUError):
                             raise answer
                         if (failed := poller.absorb(item_id, answer, self.log)) is not None:
-                            yield TriggerEvent(failed)
+                            yield await self._fire(failed)
                             return
                     now = time.time()
                     if (over := poller.finished(now, self.end_time)) is not None:
-                        yield TriggerEvent(over)
+                        yield await self._fire(over)
                         return
                     await asyncio.sleep(max(0.0, min(self.poll_interval, self.end_time - now)))
         except Exception as exc:  # anything unexpected ends the wait with a clear error event
             error = exc if isinstance(exc, MinerUError) else MinerUError(f"{type(exc).__name__}: {exc}")
-            yield TriggerEvent(poller.outcome(ERROR, str(error), error))
+            yield await self._fire(poller.outcome(ERROR, str(error), error))
 
 
 class MinerUTaskTrigger(_MinerUPollTrigger):
     """
     Wait for one MinerU task (``GET /extract/task/{task_id}``) to be ``done`` or ``failed``.
 
-    :param task_id: the MinerU task id.
-    :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval`` and
-        ``first_poll_delay``, as for every MinerU trigger.
+    :param mineru_task_id: the MinerU task id.
+    :param task_id: the same, under the name earlier releases serialized (triggers stored by them
+        still load); kept as ``mineru_task_id``, never in ``self.task_id``, which the triggerer
+        overwrites with the Airflow task id.
+    :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
+        ``first_poll_delay`` and ``not_before``, as for every MinerU trigger.
     """
 
-    def __init__(self, *, task_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, mineru_task_id: str | None = None, task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.task_id = task_id
+        chosen = mineru_task_id or task_id
+        if not chosen:
+            raise ValueError("MinerUTaskTrigger needs mineru_task_id (the MinerU task id)")
+        self.mineru_task_id = chosen
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "airflow_provider_mineru.triggers.mineru.MinerUTaskTrigger",
-            {"task_id": self.task_id, **self._common_kwargs()},
+            {"mineru_task_id": self.mineru_task_id, **self._common_kwargs()},
         )
 
     def _poller(self) -> MinerUPoller:
-        return MinerUPoller(kind="task", ids=[self.task_id])
+        return MinerUPoller(kind="task", ids=[self.mineru_task_id])
 
     async def _fetch(self, hook: Any, item_id: str) -> Any:
         return await hook.aget_task(item_id)
@@ -136,8 +189,8 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
     :param failed_files: per batch, files whose upload failed, with the error (counted as failed).
     :param slots: per input document, ``[batch index, position]`` of its latest submission (after a
         retry resubmitted some documents); None when the inputs are the batches' files in order.
-    :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval`` and
-        ``first_poll_delay``, as for every MinerU trigger.
+    :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
+        ``first_poll_delay`` and ``not_before``, as for every MinerU trigger.
     """
 
     def __init__(

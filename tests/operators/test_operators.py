@@ -106,6 +106,34 @@ class TestSubmitTask:
         assert len(folders) == 2
         assert all((folder / "full.md").is_file() for folder in folders)
 
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_same_folder_whichever_way_the_task_was_waited_for(self, mineru_conn, capfd, deferrable, tmp_path):
+        """submit (no wait) -> sensor -> download lands where the waiting operator lands: <output>/<URL stem>/."""
+        url = sample_url(mineru_conn, "invoice.pdf")
+        with make_dag() as dag:
+            submit = MinerUSubmitTaskOperator(task_id="submit", url=url, wait_for_completion=False)
+            wait = MinerUTaskSensor(
+                task_id="wait",
+                mineru_task_id="{{ ti.xcom_pull('submit')['task_id'] }}",
+                poke_interval=0.1,
+                timeout=30,
+                deferrable=deferrable,
+            )
+            download = MinerUDownloadResultsOperator(
+                task_id="download", results=submit.output, output_path=str(tmp_path / "later")
+            )
+            waited = MinerUSubmitTaskOperator(
+                task_id="waited", url=url, output_path=str(tmp_path / "waited"), deferrable=deferrable
+            )
+            submit >> wait >> download
+        states, output = run(dag, capfd)
+        assert set(states.values()) == {"success"}, output[-3000:]
+        assert xcom(dag, "submit")["source"] == url
+        assert [p.name for p in (tmp_path / "later").iterdir()] == ["invoice"]
+        assert [p.name for p in (tmp_path / "waited").iterdir()] == ["invoice"]
+        assert xcom(dag, "download")["output_path"] == str(tmp_path / "later" / "invoice")
+        assert waited.task_id in states
+
     def test_outage_while_checking_the_earlier_submission_never_pays_twice(self, mineru_conn, capfd):
         from airflow_provider_mineru.emulator import Fault
 
