@@ -66,7 +66,13 @@ def local(request: pytest.FixtureRequest) -> Iterator[object]:
     try:
         dag_ids = example_dag_ids()
         if AIRFLOW_3:
-            dag_ids += ["mineru_deploy_upload_deferrable", "mineru_deploy_upload_blocking", "mineru_deploy_url"]
+            dag_ids += [
+                "mineru_deploy_upload_deferrable",
+                "mineru_deploy_upload_blocking",
+                "mineru_deploy_url",
+                "mineru_deploy_fast",
+                "mineru_deploy_fast_unguarded",
+            ]
         deployment.wait_dags(dag_ids, timeout=240)
         FIGURES["local.dags_parsed_after_start_s"] = deployment.timings.get("dags_parsed_s")
         yield deployment

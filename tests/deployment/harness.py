@@ -141,10 +141,8 @@ class Process:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Children of the group (task processes, gunicorn workers) go too, whatever the leader did.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
@@ -181,9 +179,7 @@ class ApiClient:
             raw = f"{self.username}:{self.password}".encode()
             return "Basic " + base64.b64encode(raw).decode()
         if self._jwt is None:
-            body = self._send(
-                "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
-            )
+            body = self._send("POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False)
             self._jwt = body["access_token"]
         return f"Bearer {self._jwt}"
 
@@ -464,7 +460,9 @@ class Deployment:
 
     # -- processes -------------------------------------------------------------------------------
 
-    def spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None, user: str | None = None) -> Process:
+    def spawn(
+        self, name: str, argv: list[str], *, env: dict[str, str] | None = None, user: str | None = None
+    ) -> Process:
         """Start ``argv`` in its own process group, output to ``logs/<name>.log``."""
         log = self.logs / f"{name}.log"
         handle = log.open("ab")
@@ -627,7 +625,9 @@ class Deployment:
         """``redis-server`` on 127.0.0.1:<redis_port>, no persistence."""
         binary = shutil.which("redis-server")
         if binary is None:
-            raise DeploymentError("redis-server not found: install Debian's redis-server (apt-get install -y redis-server)")
+            raise DeploymentError(
+                "redis-server not found: install Debian's redis-server (apt-get install -y redis-server)"
+            )
         argv = [binary, "--bind", HOST, "--port", str(self.redis_port), "--save", "", "--appendonly", "no"]
         argv += ["--dir", str(self.root), "--protected-mode", "no"]
         self.spawn("redis", argv, env={"PATH": os.environ.get("PATH", "")})

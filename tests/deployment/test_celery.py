@@ -53,13 +53,23 @@ def test_concurrent_runs_on_two_workers(celery):
     base = f"s3://{AWS_CONN_ID}@{bucket}"
     celery.emulator("DELETE", "requests")
     started = time.monotonic()
-    runs = [("mineru_parse_files", celery.api.trigger("mineru_parse_files", {"output_path": f"{base}/run-{i:02d}"})) for i in range(RUNS)]
+    runs = [
+        ("mineru_parse_files", celery.api.trigger("mineru_parse_files", {"output_path": f"{base}/run-{i:02d}"}))
+        for i in range(RUNS)
+    ]
     runs.append(
-        ("mineru_deploy_mapped", celery.api.trigger("mineru_deploy_mapped", {"count": MAPPED, "output_path": f"{base}/mapped"}))
+        (
+            "mineru_deploy_mapped",
+            celery.api.trigger("mineru_deploy_mapped", {"count": MAPPED, "output_path": f"{base}/mapped"}),
+        )
     )
-    finished = {run_id: celery.api.wait_run(dag_id, run_id, timeout=600, logs=celery.where_logs()) for dag_id, run_id in runs}
+    finished = {
+        run_id: celery.api.wait_run(dag_id, run_id, timeout=600, logs=celery.where_logs()) for dag_id, run_id in runs
+    }
     FIGURES["celery.10_runs_plus_20_mapped_wall_s"] = round(time.monotonic() - started, 1)
-    failed = {run_id: states(celery, dag_id, run_id) for dag_id, run_id in runs if finished[run_id]["state"] != "success"}
+    failed = {
+        run_id: states(celery, dag_id, run_id) for dag_id, run_id in runs if finished[run_id]["state"] != "success"
+    }
     assert not failed, (failed, celery.where_logs())
 
     hosts: Counter = Counter()
@@ -81,12 +91,17 @@ def test_concurrent_runs_on_two_workers(celery):
     assert len(urls) == MAPPED and all(counts[u] == 1 for u in urls), counts
     FIGURES["celery.submits_per_document"] = max(counts[u] for u in urls)
 
-    keys = {obj["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket) for obj in page.get("Contents", [])}
+    keys = {
+        obj["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for obj in page.get("Contents", [])
+    }
     for i in range(RUNS):
-        for stem, text in SAMPLE_TEXT.items():
+        for stem in SAMPLE_TEXT:
             key = f"run-{i:02d}/{stem}/full.md"
             assert key in keys, key
-    assert text in s3.get_object(Bucket=bucket, Key=f"run-00/{stem}/full.md")["Body"].read().decode()
+    for stem, text in SAMPLE_TEXT.items():
+        assert text in s3.get_object(Bucket=bucket, Key=f"run-00/{stem}/full.md")["Body"].read().decode()
     mapped = sorted(k for k in keys if k.startswith("mapped/") and k.endswith("/full.md"))
     assert len(mapped) == MAPPED, mapped
 

@@ -151,7 +151,7 @@ def test_s3_to_s3(local, emulator_log):
 
 def test_assets(local, emulator_log):
     before = {r["dag_run_id"] for r in local.api.runs("mineru_asset_consumer")}
-    run_id, record, seconds = run_and_wait(local, "mineru_asset_producer")
+    run_id, record, _ = run_and_wait(local, "mineru_asset_producer")
     check_run(local, "mineru_asset_producer", run_id, record)
     assert submitted_documents(emulator_log()) == dict.fromkeys(SAMPLE_FILES, 1)
     check_deferred(local, "mineru_asset_producer", run_id, "parse_documents")
@@ -170,12 +170,14 @@ def test_assets(local, emulator_log):
 def test_callbacks(local, emulator_log):
     before = {r["dag_run_id"] for r in local.api.runs("mineru_callback_download")}
     local.emulator("DELETE", "requests")
-    run_id, record, seconds = run_and_wait(local, "mineru_callback_submit")
+    run_id, record, _ = run_and_wait(local, "mineru_callback_submit")
     check_run(local, "mineru_callback_submit", run_id, record)
     assert submitted_documents(emulator_log()) == dict.fromkeys(DEMO_URLS, 1)
     # MinerU posts each task's end to the api-server; the plugin verifies it and records an asset event.
     delivered = wait_for(
-        lambda: (lambda c: c if len(c) >= 2 else None)([c for c in local.emulator("GET", "callbacks") if c["status"] == 200]),
+        lambda: (lambda c: c if len(c) >= 2 else None)(
+            [c for c in local.emulator("GET", "callbacks") if c["status"] == 200]
+        ),
         timeout=120,
         what="two accepted callbacks",
         logs=local.where_logs(),
@@ -188,7 +190,9 @@ def test_callbacks(local, emulator_log):
         texts = markdown_texts(local.output / "examples" / "callbacks")
         return runs if runs and len(finished) == len(runs) and len(texts) >= 2 else None
 
-    runs = wait_for(downloads_done, timeout=180, interval=2, what="mineru_callback_download runs", logs=local.where_logs())
+    runs = wait_for(
+        downloads_done, timeout=180, interval=2, what="mineru_callback_download runs", logs=local.where_logs()
+    )
     assert all(r["state"] == "success" for r in runs), local.where_logs()
     texts = " ".join(markdown_texts(local.output / "examples" / "callbacks").values())
     for text in demo_texts():
@@ -198,3 +202,11 @@ def test_callbacks(local, emulator_log):
 def test_token_never_in_logs(local):
     """The MinerU token is in the connection of every process, and in none of their logs."""
     assert local.logs_mention(local.token) == []
+
+
+def test_triggerer_event_loop_never_blocked(local):
+    """Airflow warns when a trigger blocks the triggerer's event loop (over 0.2 s): never for ours."""
+    for name, process in local.processes.items():
+        if name.startswith("triggerer"):
+            text = process.log.read_text(errors="replace")
+            assert "async thread was blocked" not in text, (name, local.where_logs())

@@ -100,13 +100,19 @@ def task_pid(local: Deployment, dag_id: str, run_id: str, task_id: str) -> int:
 
 def upload_names(log: list[dict]) -> Counter:
     """Completed uploads (HTTP 200 with a body) per file extension."""
-    return Counter(Path(r["path"].split("?")[0]).suffix for r in log if r["endpoint"] == "upload" and r["status"] == 200 and r["body_size"])
+    return Counter(
+        Path(r["path"].split("?")[0]).suffix
+        for r in log
+        if r["endpoint"] == "upload" and r["status"] == 200 and r["body_size"]
+    )
 
 
 def test_triggerer_killed_while_deferred(local, fresh_log, long_pdf):
     """kill -9 of the triggerer while two tasks are deferred; a second triggerer adopts their triggers."""
     out = local.output / f"triggerer-kill-{uuid.uuid4().hex[:6]}"
-    upload_run = local.api.trigger("mineru_deploy_upload_deferrable", {"paths": str(long_pdf), "output_path": f"{out}/upload"})
+    upload_run = local.api.trigger(
+        "mineru_deploy_upload_deferrable", {"paths": str(long_pdf), "output_path": f"{out}/upload"}
+    )
     url_run = local.api.trigger(
         "mineru_deploy_url", {"url": f"{local.emulator_url}/samples/research_paper.pdf", "output_path": f"{out}/url"}
     )
@@ -123,7 +129,9 @@ def test_triggerer_killed_while_deferred(local, fresh_log, long_pdf):
             ids = trigger_job_ids(trigger_logs(local, "mineru_deploy_upload_deferrable", upload_run, "parse"))
             return (ids & new) or None
 
-        wait_for(adopted, timeout=120, interval=0.5, what="the second triggerer to run the trigger", logs=local.where_logs())
+        wait_for(
+            adopted, timeout=120, interval=0.5, what="the second triggerer to run the trigger", logs=local.where_logs()
+        )
         FIGURES["faults.triggerer_adoption_after_kill9_s"] = round(time.monotonic() - killed_at, 1)
         for dag_id, run_id in (("mineru_deploy_upload_deferrable", upload_run), ("mineru_deploy_url", url_run)):
             record = local.api.wait_run(dag_id, run_id, timeout=240, logs=local.where_logs())
@@ -212,22 +220,47 @@ def test_api_server_restarted_mid_run(local, fresh_log):
     assert "Northwind Traders" in markdown_texts(out)["very_long_report"]
 
 
-def test_triggers_firing_right_after_deferral(local, fresh_log):
+def race_hits(local: Deployment, dag_id: str, since: int) -> int:
+    """How often the scheduler failed a resumed ``dag_id`` task the racy way, after byte ``since`` of its log."""
+    text = local.processes["scheduler"].log.read_bytes()[since:].decode(errors="replace")
+    return sum(1 for line in text.splitlines() if RACE_MESSAGE in line and f"<TaskInstance: {dag_id}.parse " in line)
+
+
+@pytest.fixture(scope="module")
+def race_batches(local):
+    """
+    Six runs of each fast DAG at once (documents done ~2 s after submission, ``retries=0``): the
+    guarded one with the provider's default ``min_defer_seconds``, the unguarded one with 0.
+    """
+    local.emulator("DELETE", "requests")
+    since = local.processes["scheduler"].log.stat().st_size
+    runs = {}
+    for dag_id in ("mineru_deploy_fast", "mineru_deploy_fast_unguarded"):
+        for i in range(6):
+            conf = {"paths": str(SAMPLES / "invoice.pdf"), "output_path": str(local.output / f"{dag_id}-{i}")}
+            runs[local.api.trigger(dag_id, conf)] = dag_id
+    finished = {run_id: local.api.wait_run(dag_id, run_id, timeout=300) for run_id, dag_id in runs.items()}
+    result = {}
+    for dag_id in ("mineru_deploy_fast", "mineru_deploy_fast_unguarded"):
+        failed = sum(1 for run_id, d in runs.items() if d == dag_id and finished[run_id]["state"] != "success")
+        result[dag_id] = {"failed": failed, "race": race_hits(local, dag_id, since)}
+    FIGURES["race.failed_runs_of_6"] = {d: r["failed"] for d, r in result.items()}
+    return result, local.requests_log()
+
+
+def test_default_minimum_avoids_the_early_fire_race(local, race_batches):
     """
     apache/airflow#66374, #71580, #72716: when a trigger fires within seconds of deferral, the executor's
-    late "success" for the deferring try makes the scheduler fail the resumed task. Eight runs whose
-    documents are done ~1.5 s after submission (the 2-page invoice) must all succeed with the defaults.
+    late "success" for the deferring try makes the scheduler fail the resumed task. With the provider's
+    default ``min_defer_seconds`` no run fails, none the racy way.
     """
-    dag_id = "mineru_deploy_upload_deferrable"
-    scheduler_log = local.processes["scheduler"].log
-    seen_before = scheduler_log.read_text(errors="replace").count(RACE_MESSAGE)
-    runs = [
-        local.api.trigger(dag_id, {"paths": str(SAMPLES / "invoice.pdf"), "output_path": str(local.output / f"race-{i}")})
-        for i in range(8)
-    ]
-    finished = [local.api.wait_run(dag_id, run_id, timeout=300, logs=local.where_logs()) for run_id in runs]
-    hits = scheduler_log.read_text(errors="replace").count(RACE_MESSAGE) - seen_before
-    FIGURES["faults.race_runs_failed_of_8"] = sum(r["state"] != "success" for r in finished)
-    assert hits == 0, f"the scheduler failed {hits} resumed task(s) (apache/airflow#66374). {local.where_logs()}"
-    assert all(r["state"] == "success" for r in finished), local.where_logs()
-    assert submitted_documents(fresh_log()) == {"invoice.pdf": 8}
+    result, log = race_batches
+    assert result["mineru_deploy_fast"] == {"failed": 0, "race": 0}, (result, local.where_logs())
+    assert submitted_documents(log) == {"invoice.pdf": 12}
+
+
+@pytest.mark.xfail(strict=False, reason="timing-dependent: the race shows in some batches of six, not all")
+def test_race_reproduced_without_the_minimum(local, race_batches):
+    """The same runs with ``min_defer_seconds=0``: the scheduler fails resumed tasks (the Airflow race)."""
+    result, _ = race_batches
+    assert result["mineru_deploy_fast_unguarded"]["race"] >= 1, result

@@ -69,3 +69,21 @@ with DAG(dag_id="mineru_deploy_mapped", params={"count": 20, "output_path": f"{O
         ]
 
     MinerUSubmitTaskOperator.partial(task_id="parse", deferrable=True, poll_interval=1).expand_kwargs(documents())
+
+# Documents done ~2 s after submission: triggers that would fire within seconds of deferral
+# (apache/airflow#66374). ``mineru_deploy_fast`` keeps the provider's default minimum between
+# deferring and resuming; ``mineru_deploy_fast_unguarded`` turns it off (``min_defer_seconds=0``).
+for name, guard in (("mineru_deploy_fast", {}), ("mineru_deploy_fast_unguarded", {"min_defer_seconds": 0})):
+    with DAG(
+        dag_id=name,
+        params={"paths": "", "output_path": f"{OUTPUT}/fast"},
+        **{**COMMON, "default_args": {"retries": 0}},
+    ):
+        MinerUUploadFilesOperator(
+            task_id="parse",
+            paths="{{ params.paths }}",
+            output_path="{{ params.output_path }}",
+            deferrable=True,
+            poll_interval=1,
+            **guard,
+        )
