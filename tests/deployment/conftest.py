@@ -91,7 +91,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if not FIGURES:
         return
-    terminalreporter.section("deployment figures")
+    from tests.deployment.harness import AIRFLOW_VERSION
+
+    terminalreporter.section(f"deployment figures (Airflow {AIRFLOW_VERSION})")
     for name, value in sorted(FIGURES.items()):
         terminalreporter.write_line(f"{name}: {value}")
     target = os.environ.get("MINERU_DEPLOYMENT_FIGURES")
