@@ -688,7 +688,8 @@ class Deployment:
         """One more ``airflow triggerer`` (``triggerer``, ``triggerer-2``, ...)."""
         self._triggerers += 1
         name = "triggerer" if self._triggerers == 1 else f"triggerer-{self._triggerers}"
-        return self.airflow(name, "triggerer", env=self.env(MINERU_DEPLOYMENT_HOSTNAME=name))
+        # --skip-serve-logs: the log server would listen on every interface; the logs are on this disk anyway.
+        return self.airflow(name, "triggerer", "--skip-serve-logs", env=self.env(MINERU_DEPLOYMENT_HOSTNAME=name))
 
     def start_celery_worker(self, index: int) -> Process:
         """``airflow celery worker`` number ``index`` with hostname ``worker<index>``."""
@@ -703,6 +704,7 @@ class Deployment:
             "8",
             "--without-mingle",
             "--without-gossip",
+            "--skip-serve-logs",
             env=self.env(MINERU_DEPLOYMENT_HOSTNAME=hostname),
         )
 
@@ -717,7 +719,8 @@ class Deployment:
                 self.start_redis()
             self.migrate()
             self.start_api()
-            self.airflow("scheduler", "scheduler", env=self.env(MINERU_DEPLOYMENT_HOSTNAME="scheduler"))
+            scheduler_env = self.env(MINERU_DEPLOYMENT_HOSTNAME="scheduler")
+            self.airflow("scheduler", "scheduler", "--skip-serve-logs", env=scheduler_env)
             if AIRFLOW_3:
                 self.airflow("dag-processor", "dag-processor")
             self.start_triggerer()
