@@ -46,14 +46,17 @@ def verify_callback(
     if isinstance(payload, (bytes, str)):
         try:
             payload = json.loads(payload)
-        except ValueError:
-            raise MinerUCallbackError("callback body is not JSON") from None
+        except (ValueError, RecursionError):  # invalid UTF-8 is a ValueError; deep nesting a RecursionError
+            raise MinerUCallbackError("callback body is not JSON (or nests too deep)") from None
     if not isinstance(payload, Mapping):
         raise MinerUCallbackError("callback body must be a JSON object with checksum and content")
     checksum, content = payload.get("checksum"), payload.get("content")
     if not isinstance(checksum, str) or not isinstance(content, str):
         raise MinerUCallbackError("callback body must carry string fields 'checksum' and 'content'")
-    expected = callback_checksum(uid, seed, content)
+    try:
+        expected = callback_checksum(uid, seed, content)
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800") has no UTF-8 form
+        raise MinerUCallbackError("callback content is not valid Unicode") from None
     if not hmac.compare_digest(expected.encode(), checksum.strip().lower().encode()):
         raise MinerUCallbackError("callback checksum does not match sha256(uid + seed + content)")
     if seen_checksums is not None:
@@ -62,8 +65,8 @@ def verify_callback(
         seen_checksums.add(expected)
     try:
         data = json.loads(content)
-    except ValueError:
-        raise MinerUCallbackError("callback content is not a JSON string") from None
+    except (ValueError, RecursionError):
+        raise MinerUCallbackError("callback content is not a JSON string (or nests too deep)") from None
     if not isinstance(data, dict):
         raise MinerUCallbackError("callback content must be a JSON object (the task state)")
     return DocumentResult.from_api(data)

@@ -33,10 +33,15 @@ class MinerUConnectionConfig:
     proxy: str | None = None
     verify: bool | str = True
     headers: dict[str, str] = field(default_factory=dict)
+    #: ``"cloud"`` (v4 API) or ``"mineru-api"`` (the open-source server): see :mod:`airflow_provider_mineru.clients`.
+    api_flavor: str = "cloud"
 
     @property
     def auth_headers(self) -> dict[str, str]:
-        return {**self.headers, "Authorization": f"Bearer {self.token}"}
+        """The ``headers`` extra plus ``Authorization: Bearer <token>``: the token wins over any
+        ``Authorization`` (in any letter case) in ``headers``."""
+        extra = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+        return {**extra, "Authorization": f"Bearer {self.token}"}
 
     @classmethod
     def from_connection(cls, conn: Any, extra: dict[str, Any] | None = None) -> MinerUConnectionConfig:
@@ -53,8 +58,13 @@ class MinerUConnectionConfig:
         headers = extra.get("headers") or {}
         if not isinstance(headers, dict):
             raise MinerUValidationError("connection extra headers", headers, "must be a JSON object")
+        from airflow_provider_mineru.clients import API_FLAVOR_MINERU_API, validate_flavor
+
+        flavor = validate_flavor(extra.get("api_flavor"))
+        default_path = "" if flavor == API_FLAVOR_MINERU_API else DEFAULT_API_PATH  # we add /v1/... ourselves
         return cls(
-            base_url=base_url_from_connection(conn.host, conn.schema, conn.port, extra),
+            api_flavor=flavor,
+            base_url=base_url_from_connection(conn.host, conn.schema, conn.port, extra, default_path=default_path),
             token=token,
             timeout=float(extra.get("timeout") or DEFAULT_TIMEOUT),  # blank in the form: the default
             uid=(str(extra["uid"]) if extra.get("uid") not in (None, "") else None),
@@ -66,7 +76,14 @@ class MinerUConnectionConfig:
         )
 
 
-def base_url_from_connection(host: str | None, schema: str | None, port: int | None, extra: dict[str, Any]) -> str:
+def base_url_from_connection(
+    host: str | None,
+    schema: str | None,
+    port: int | None,
+    extra: dict[str, Any],
+    *,
+    default_path: str = DEFAULT_API_PATH,
+) -> str:
     """
     The API base URL from a connection's fields.
 
@@ -74,6 +91,7 @@ def base_url_from_connection(host: str | None, schema: str | None, port: int | N
       ``http://gateway:8000/api/v1``); a URL without a path gets ``/api/v4``.
     - A bare host name gets ``https://`` (or extra ``scheme``), the port, and the path from the
       ``schema`` field (where the URI form ``mineru://:tok@host:8000/api%2Fv1`` puts it) or ``/api/v4``.
+    - ``default_path`` replaces ``/api/v4`` (``""`` for a ``mineru-api`` server's root URL).
     """
     host = (host or "").strip()
     if not host:
@@ -94,7 +112,7 @@ def base_url_from_connection(host: str | None, schema: str | None, port: int | N
         netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/")
     if not path:
-        path = "/" + schema.strip("/") if schema else DEFAULT_API_PATH
+        path = "/" + schema.strip("/") if schema else default_path
     return urlunsplit((parts.scheme, netloc, path, "", "")).rstrip("/")
 
 

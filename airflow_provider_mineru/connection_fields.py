@@ -28,6 +28,12 @@ DEFAULT_RETRY_BACKOFF = 1.0
 
 #: Connection extras shown in the UI form, in the Airflow 3.2+ ``conn-fields`` shape.
 CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "api_flavor": {
+        "label": "API flavor",
+        "schema": {"type": ["string", "null"], "default": "cloud"},
+        "description": "cloud: the MinerU cloud v4 API (or a v4 gateway). mineru-api: the open-source mineru-api "
+        "server; Base URL is its root (http://mineru:8000) and API token its --api-key (may be empty).",
+    },
     "timeout": {
         "label": "Request timeout (seconds)",
         "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT},
@@ -89,6 +95,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "host": "https://mineru.net/api/v4  (or http://gateway:8000/api/v1)",
         "password": "MinerU API token (Bearer)",
         "timeout": str(DEFAULT_TIMEOUT),
+        "api_flavor": "cloud or mineru-api",
         "uid": "user id for callback checksums",
         "callback_secret": "seed for callback checksums (kept secret)",
     },

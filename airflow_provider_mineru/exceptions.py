@@ -150,6 +150,13 @@ class MinerUConnectionError(MinerUTransientError):
     """The request did not get a response: connection refused or reset, or a time-out."""
 
 
+class MinerURefusedResponseError(MinerUError):
+    """
+    An answer the provider refuses to act on, and does not retry: a redirect of an API call or an
+    upload, an answer larger than the read bound, or a URL in an answer whose scheme is not http(s).
+    """
+
+
 class MinerUResultError(MinerUError):
     """A result zip could not be downloaded or extracted safely."""
 

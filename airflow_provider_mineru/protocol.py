@@ -33,6 +33,7 @@ from airflow_provider_mineru.validation import (
     validate_data_id,
     validate_extension,
     validate_extra_formats,
+    validate_file_name,
     validate_language,
     validate_model_version,
     validate_page_ranges,
@@ -69,6 +70,8 @@ class ParseOptions:
     :param model_version: ``pipeline`` (default), ``vlm`` or ``MinerU-HTML``.
     :param no_cache: bypass MinerU's cache of a fetched URL.
     :param cache_tolerance: seconds a cached fetch stays valid (default 900).
+    :param tier: ``flash``, ``basic``, ``standard`` or ``advanced``: the open-source ``mineru-api``
+        server's quality tier (connection ``api_flavor="mineru-api"`` only; an error on the cloud).
     """
 
     is_ocr: bool | None = None
@@ -81,9 +84,16 @@ class ParseOptions:
     model_version: str | None = None
     no_cache: bool | None = None
     cache_tolerance: int | None = None
+    tier: str | None = None
 
     def to_body(self) -> dict[str, Any]:
-        """Validate every option that is set and return them as request-body fields."""
+        """Validate every option that is set and return them as request-body fields (cloud v4 API)."""
+        if self.tier is not None:
+            raise MinerUValidationError(
+                "tier",
+                self.tier,
+                "is an option of api_flavor 'mineru-api' only; this connection's api_flavor is 'cloud'",
+            )
         body: dict[str, Any] = {}
         for name in ("is_ocr", "enable_formula", "enable_table", "no_cache"):
             value = getattr(self, name)
@@ -144,6 +154,7 @@ def _validated_file(item: dict[str, Any], key: str, index: int, model_version: s
     if key == "url":
         validate_url(item["url"], f"{field}.url", model_version)
     else:
+        validate_file_name(item["name"], f"{field}.name")
         validate_extension(item["name"], f"{field}.name", model_version)
     if "is_ocr" in item:
         validate_bool(item["is_ocr"], f"{field}.is_ocr")

@@ -11,18 +11,17 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.validation import (
-    HTML_EXTENSIONS,
-    SUPPORTED_EXTENSIONS,
     MinerULimits,
     count_pdf_pages,
     document_extension,
     validate_extension,
+    validate_file_name,
     validate_file_size,
     validate_page_count,
 )
@@ -38,11 +37,14 @@ class SourceFile:
     :param location: a local path or an object-storage URL (``s3://bucket/key.pdf``).
     :param name: the file name MinerU sees (the last path component).
     :param size: size in bytes.
+    :param mtime_ns: modification time of a local file when it was checked (None: not known); with
+        ``size``, how :meth:`check_unchanged` notices a file that changed before or during its upload.
     """
 
     location: str
     name: str
     size: int
+    mtime_ns: int | None = field(default=None, compare=False)
 
     @property
     def is_local(self) -> bool:
@@ -60,6 +62,29 @@ class SourceFile:
         if local is not None:
             return open(local, "rb")
         return _object_storage_path(self.location).open("rb")
+
+    def check_unchanged(self, handle: IO[bytes], *, after_upload: bool = False) -> None:
+        """
+        Raise when the open local file is no longer the one checked: another size or modification time.
+
+        :param handle: the file as opened by :meth:`open` (object-storage files are not checked here;
+            their size is enforced while streaming).
+        :param after_upload: the check after the upload (the error then says the upload is void).
+        """
+        if self.local_path is None or self.mtime_ns is None:
+            return
+        try:
+            stat = os.fstat(handle.fileno())
+        except (AttributeError, OSError, ValueError):
+            return
+        if stat.st_size == self.size and stat.st_mtime_ns == self.mtime_ns:
+            return
+        when = "while it was uploaded; the upload does not count" if after_upload else "after it was checked"
+        raise MinerUValidationError(
+            f"file {self.name} ({self.location})",
+            f"{stat.st_size} bytes (checked: {self.size})",
+            f"the file changed {when}; not reported uploaded",
+        )
 
     def page_count(self) -> int | None:
         """Pages of a local PDF (read cheaply with pypdf), or None when unknown."""
@@ -109,15 +134,46 @@ def _local_source(path: Path, field: str) -> SourceFile:
         raise MinerUValidationError(field, str(path), "the file cannot be read (permission denied)") from None
     if not os.access(path, os.R_OK):
         raise MinerUValidationError(field, str(path), "the file cannot be read (permission denied)")
-    return SourceFile(location=str(path), name=path.name, size=stat.st_size)
+    return SourceFile(location=str(path), name=path.name, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+
+
+def _inside(path: Path, root: Path, field: str, follow_symlinks: bool) -> Path:
+    """
+    ``path``, found under ``root``; refused when a symbolic link takes it outside ``root``.
+
+    :param follow_symlinks: allow links that leave ``root`` (the operator's ``follow_symlinks``).
+    """
+    if follow_symlinks:
+        return path
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise MinerUValidationError(
+            field,
+            str(path),
+            f"a symbolic link to {real}, outside {root}; not followed (pass follow_symlinks=True to allow it)",
+        )
+    return path
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob pattern searches: its leading components without glob characters."""
+    parts = Path(pattern).parts
+    root: list[str] = []
+    for part in parts:
+        if _GLOB_CHARS & set(part):
+            break
+        root.append(part)
+    return Path(*root) if root else Path(".")
 
 
 def _is_document(name: str, model_version: str | None) -> bool:
-    allowed = SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
-    return document_extension(name) in allowed and not name.startswith(".")
+    from airflow_provider_mineru.validation import allowed_extensions
+
+    return document_extension(name) in allowed_extensions(model_version) and not name.startswith(".")
 
 
-def _expand_one(item: Any, field: str, model_version: str | None) -> list[SourceFile]:
+def _expand_one(item: Any, field: str, model_version: str | None, follow_symlinks: bool = False) -> list[SourceFile]:
     if _is_object_storage(item) or (isinstance(item, str) and "://" in item and not item.startswith("file://")):
         path = item if _is_object_storage(item) else _object_storage_path(item)
         split = _split_glob(path)
@@ -149,11 +205,12 @@ def _expand_one(item: Any, field: str, model_version: str | None) -> list[Source
         files = [Path(m) for m in matches if Path(m).is_file() and _is_document(Path(m).name, model_version)]
         if not files:
             raise MinerUValidationError(field, text, "the pattern matches no supported document")
-        return [_local_source(p, field) for p in files]
+        root = _glob_root(text)
+        return [_local_source(_inside(p, root, field, follow_symlinks), field) for p in files]
     path = Path(text)
     if path.is_dir():
         return [
-            _local_source(p, field)
+            _local_source(_inside(p, path, field, follow_symlinks), field)
             for p in sorted(path.rglob("*"))
             if p.is_file() and _is_document(p.name, model_version)
         ]
@@ -167,6 +224,7 @@ def resolve_sources(
     model_version: str | None = None,
     field: str = "paths",
     page_ranges: str | None = None,
+    follow_symlinks: bool = False,
 ) -> list[SourceFile]:
     """
     Expand ``paths`` into the documents to upload and check each one before anything is sent.
@@ -178,6 +236,8 @@ def resolve_sources(
     :param paths: one path or a list: local paths, globs, folders, URLs or ``ObjectStoragePath``.
     :param field: the argument name used in error messages; a list's items are named ``field[i]``.
     :param page_ranges: the pages that will be parsed; a long PDF passes if the selection is short.
+    :param follow_symlinks: inside a folder or a glob's folder, use symbolic links that point
+        outside it (by default they are refused). A file named explicitly is always used.
     :raises MinerUValidationError: naming the path and the rule it broke.
     """
     single = isinstance(paths, (str, os.PathLike)) or _is_object_storage(paths)
@@ -185,8 +245,9 @@ def resolve_sources(
     sources: list[SourceFile] = []
     for index, item in enumerate(items):
         item_field = field if single else f"{field}[{index}]"
-        for source in _expand_one(item, item_field, model_version):
+        for source in _expand_one(item, item_field, model_version, follow_symlinks):
             where = f"{item_field} ({source.location})"
+            validate_file_name(source.name, where)
             validate_extension(source.name, where, model_version)
             validate_file_size(source.size, limits, where)
             validate_page_count(source.page_count(), limits, where, page_ranges)

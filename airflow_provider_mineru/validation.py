@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +26,63 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".pdf", ".doc", ".docx", ".ppt
 HTML_EXTENSIONS: frozenset[str] = frozenset({".html", ".htm"})
 EXTRA_FORMATS: frozenset[str] = frozenset({"docx", "html", "latex"})
 MODEL_VERSIONS: frozenset[str] = frozenset({"pipeline", "vlm", "MinerU-HTML"})
+#: The extension profile of the open-source ``mineru-api`` server (connection ``api_flavor``).
+SELF_HOSTED_PROFILE = "mineru-api"
+#: File types ``mineru-api`` 4.0 parses (``mineru.filetypes.PARSEABLE_EXTENSIONS``).
+SELF_HOSTED_EXTENSIONS: frozenset[str] = frozenset(
+    "." + ext
+    for ext in [
+        "bmp",
+        "csv",
+        "doc",
+        "docx",
+        "epub",
+        "gif",
+        "htm",
+        "html",
+        "jp2",
+        "jpeg",
+        "jpg",
+        "mht",
+        "mhtml",
+        "odp",
+        "ods",
+        "odt",
+        "ofd",
+        "pdf",
+        "png",
+        "ppt",
+        "pptx",
+        "rtf",
+        "shtml",
+        "tiff",
+        "tsv",
+        "webp",
+        "xls",
+        "xlsx",
+    ]
+)
+
+
+def allowed_extensions(model_version: str | None = None) -> frozenset[str]:
+    """
+    The file types accepted: MinerU cloud's, plus HTML with ``model_version="MinerU-HTML"``, or
+    :data:`SELF_HOSTED_EXTENSIONS` for the profile :data:`SELF_HOSTED_PROFILE`.
+    """
+    if model_version == SELF_HOSTED_PROFILE:
+        return SELF_HOSTED_EXTENSIONS
+    return SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
+
 
 _DATA_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _SEED_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
-_PAGE_NUMBER = r"-?\d+"
-_PAGE_ITEM_RE = re.compile(rf"\s*({_PAGE_NUMBER})\s*(?:(-)\s*({_PAGE_NUMBER})?\s*)?")
+# ASCII digits and spaces only: ``\d`` alone would take ``１-３`` (full-width digits).
+_PAGE_NUMBER = r"-?[0-9]+"
+_PAGE_ITEM_RE = re.compile(rf"[ \t]*({_PAGE_NUMBER})[ \t]*(?:(-)[ \t]*({_PAGE_NUMBER})?[ \t]*)?", re.ASCII)
+#: An id MinerU gives (task, batch) as it may appear in a URL path: no ``/ ? # %``, no dot segments.
+_PATH_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,256}", re.ASCII)
+#: Characters that reorder how text is displayed (Trojan-source style names) or mark direction.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 MIB = 1024 * 1024
 
@@ -75,6 +128,44 @@ def validate_data_id(value: str, field: str = "data_id") -> str:
     if not isinstance(value, str) or not _DATA_ID_RE.fullmatch(value):
         raise MinerUValidationError(field, value, "must be 1-128 characters of A-Z a-z 0-9 _ - .")
     return value
+
+
+def validate_path_id(value: str, field: str) -> str:
+    """
+    A MinerU id that goes into a URL path (``task_id``, ``batch_id``): 1-256 of ``[A-Za-z0-9_.-]``,
+    not ``.`` or ``..``, so it can neither change the path nor add a query or fragment.
+    """
+    if not isinstance(value, str) or not _PATH_ID_RE.fullmatch(value) or value.strip(".") == "":
+        raise MinerUValidationError(
+            field, value, "must be a MinerU id: 1-256 characters of A-Z a-z 0-9 _ - . (not '.' or '..')"
+        )
+    return value
+
+
+def _unsafe_character(value: str) -> str | None:
+    """The first control or bidi-override character of ``value`` as ``U+XXXX``, or None."""
+    for char in value:
+        if char in BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def validate_file_name(value: str, field: str) -> str:
+    """A file name sent to MinerU (and logged): no control characters, no bidi overrides."""
+    bad = _unsafe_character(value) if isinstance(value, str) else None
+    if bad:
+        raise MinerUValidationError(
+            field, value, f"the file name contains the control or bidi-override character {bad}; rename the file"
+        )
+    return value
+
+
+def _refuse_url_controls(value: str, field: str) -> None:
+    bad = _unsafe_character(value)
+    if bad or " " in value:
+        raise MinerUValidationError(
+            field, value, f"the URL contains {bad or 'a space'}; percent-encode it (e.g. %0A, %20)"
+        )
 
 
 def validate_seed(value: str, field: str = "seed") -> str:
@@ -159,6 +250,7 @@ def validate_callback(value: str, field: str = "callback") -> str:
     parsed = urlparse(value) if isinstance(value, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise MinerUValidationError(field, value, "must be an http:// or https:// URL")
+    _refuse_url_controls(value, field)
     return value
 
 
@@ -184,7 +276,7 @@ def validate_extension(name_or_url: str, field: str, model_version: str | None =
     """Check the file type MinerU will judge by the name or URL path."""
     if not isinstance(name_or_url, str) or not name_or_url.strip():
         raise MinerUValidationError(field, name_or_url, "must be a non-empty file name or URL")
-    allowed = SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
+    allowed = allowed_extensions(model_version)
     extension = document_extension(name_or_url)
     if extension not in allowed:
         raise MinerUValidationError(
@@ -198,6 +290,7 @@ def validate_url(value: str, field: str = "url", model_version: str | None = Non
     parsed = urlparse(value) if isinstance(value, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise MinerUValidationError(field, value, "must be an http:// or https:// URL MinerU can fetch")
+    _refuse_url_controls(value.strip(), field)
     validate_extension(value, field, model_version)
     return value.strip()
 

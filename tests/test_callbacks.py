@@ -88,3 +88,19 @@ def test_comparison_is_constant_time(monkeypatch):
     with pytest.raises(MinerUCallbackError):
         verify_callback({"checksum": "0" * 64, "content": content}, uid="u", seed="s")
     assert calls
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100k"),
+        pytest.param({"checksum": "0" * 64, "content": "[" * 100_000}, id="content-nested-100k"),
+        pytest.param({"checksum": "0" * 64, "content": '{"a": "\ud800"}'}, id="lone-surrogate"),
+        pytest.param(b'{"checksum": "\xff", "content": "{}"}', id="invalid-utf8"),
+        pytest.param(b'"text"', id="string"),
+    ],
+)
+def test_hostile_payloads_raise_our_error(payload):
+    """Never a RecursionError or UnicodeEncodeError: the callback endpoint must answer 4xx to all of them."""
+    with pytest.raises(MinerUCallbackError):
+        verify_callback(payload, uid="u", seed="s")

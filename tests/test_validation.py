@@ -130,3 +130,69 @@ def test_page_limits_exact_and_over():
 def test_limits_from_connection_extras():
     limits = MinerULimits.from_extra({"max_file_mb": 10, "max_pages": 50, "max_batch_files": "20"})
     assert (limits.max_file_bytes, limits.max_pages, limits.max_batch_files) == (10 * 1024 * 1024, 50, 20)
+
+
+# -- hostile inputs (issue 12): refused before any request, naming the field ----------------------
+
+
+@pytest.mark.parametrize("value", ["１-３", "٣", "1-５", "1\u00a0-\u00a02", "1-\n3"])
+def test_page_ranges_take_ascii_digits_only(value):
+    from airflow_provider_mineru.validation import validate_page_ranges
+
+    with pytest.raises(MinerUValidationError, match="page_ranges"):
+        validate_page_ranges(value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.org/a\n.pdf",
+        "https://example.org/a.pdf\r\nX-Injected: 1",
+        "https://example.org/a\x00.pdf",
+        "https://example.org/a b.pdf",
+        "https://example.org/\u202efdp.pdf",
+        "https://example.org/a\x85.pdf",
+    ],
+)
+def test_urls_with_control_characters_are_refused(url):
+    from airflow_provider_mineru.validation import validate_callback, validate_url
+
+    with pytest.raises(MinerUValidationError, match="url"):
+        validate_url(url)
+    with pytest.raises(MinerUValidationError, match="callback"):
+        validate_callback(url.replace(".pdf", ""), "callback")
+
+
+@pytest.mark.parametrize(
+    "name", ["a\nb.pdf", "report\x07.pdf", "invoice\u202efdp.exe.pdf", "x\u2066y.pdf", "tab\there.pdf", "del\x7f.pdf"]
+)
+def test_file_names_with_control_or_bidi_characters_are_refused(name):
+    from airflow_provider_mineru.validation import validate_file_name
+
+    with pytest.raises(MinerUValidationError, match="U\\+"):
+        validate_file_name(name, "files[0].name")
+
+
+def test_hostile_inputs_are_refused_before_any_request(mineru_conn):
+    from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+    hook = MinerUHook()
+    with pytest.raises(MinerUValidationError, match="page_ranges"):
+        hook.submit_task("https://example.org/a.pdf", page_ranges="１-３")
+    with pytest.raises(MinerUValidationError, match=r"files\[1\]\.page_ranges"):
+        hook.submit_batch(["https://example.org/a.pdf", {"url": "https://example.org/b.pdf", "page_ranges": "２"}])
+    with pytest.raises(MinerUValidationError, match="url"):
+        hook.submit_task("https://example.org/a\n.pdf")
+    with pytest.raises(MinerUValidationError, match=r"files\[0\]\.name"):
+        hook.request_upload_urls(["invoice\u202efdp.exe.pdf"])
+    with pytest.raises(MinerUValidationError, match=r"files\[0\]\.name"):
+        hook.request_upload_urls([{"name": "line\nbreak.pdf"}])
+    for endpoint in ("submit_task", "submit_batch", "file_urls"):
+        assert mineru_conn.requests_to(endpoint) == []
+
+
+def test_ascii_page_ranges_still_pass():
+    from airflow_provider_mineru.validation import validate_page_ranges
+
+    assert validate_page_ranges(" 1-3, 5 ,-2 ") == "1-3, 5 ,-2"
+    assert validate_page_ranges("2--2") == "2--2"

@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="--exec CMD... (or -- CMD...) must come last: it runs CMD against an emulator on a free port "
         f"with {CONN_ENV} set, and exits with CMD's exit code.",
     )
+    parser.add_argument(
+        "--flavor",
+        choices=("cloud", "mineru-api"),
+        default="cloud",
+        help="API to speak: cloud (the v4 API, default) or mineru-api (the open-source server's V1 API; "
+        "--token is its --api-key)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT}; a free port with --exec)"
@@ -81,8 +88,12 @@ def _split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
     return argv, None
 
 
-def make_emulator(args: argparse.Namespace, *, port: int) -> MinerUEmulator:
-    """An emulator configured from parsed arguments."""
+def make_emulator(args: argparse.Namespace, *, port: int) -> Any:
+    """An emulator configured from parsed arguments (``--flavor mineru-api``: the V1 room)."""
+    if getattr(args, "flavor", "cloud") == "mineru-api":
+        from airflow_provider_mineru.emulator.mineru_api import MinerUApiEmulator
+
+        return MinerUApiEmulator(api_key=args.token, host=args.host, port=port)
     timings = Timings(
         pending=args.pending,
         per_page=args.per_page,
@@ -109,7 +120,7 @@ def make_emulator(args: argparse.Namespace, *, port: int) -> MinerUEmulator:
     )
 
 
-def _run_command(emulator: MinerUEmulator, command: list[str]) -> int:
+def _run_command(emulator: Any, command: list[str]) -> int:
     env = dict(os.environ)
     env[CONN_ENV] = emulator.connection_json()
     env["MINERU_EMULATOR_URL"] = emulator.base_url
@@ -139,7 +150,7 @@ def _run_command(emulator: MinerUEmulator, command: list[str]) -> int:
     return code if code >= 0 else 128 - code
 
 
-def _serve(emulator: MinerUEmulator) -> int:
+def _serve(emulator: Any) -> int:
     print(f"MinerU emulator listening on {emulator.base_url}", flush=True)
     print(f"Token: {emulator.token}", flush=True)
     print("Point Airflow at it with:", flush=True)

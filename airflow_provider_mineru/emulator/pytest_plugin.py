@@ -10,7 +10,10 @@ Fixtures (function scope, each a fresh emulator with fast timings, stopped after
 * ``mineru_emulator``: prefix ``/api/v4``, token ``test-token``, uid ``emulator-uid``;
 * ``mineru_emulator_v1``: the same under ``/api/v1`` (a self-hosted gateway);
 * ``mineru_emulator_factory``: ``factory(**kwargs)`` starts an emulator with any constructor
-  arguments (fast timings and offline demo documents unless given); all are stopped afterwards.
+  arguments (fast timings and offline demo documents unless given); all are stopped afterwards;
+* ``mineru_api_emulator``: the ``mineru-api`` (V1) room, API key ``test-key``, fast timings;
+* ``mineru_api_emulator_factory``: ``factory(**kwargs)`` starts a ``MinerUApiEmulator`` with any
+  constructor arguments.
 """
 
 from __future__ import annotations
@@ -57,3 +60,28 @@ def mineru_emulator_v1() -> Iterator[MinerUEmulator]:
     """A running emulator under ``/api/v1`` (self-hosted gateway layout) with fast timings."""
     with MinerUEmulator(**_defaults({"prefix": "/api/v1"})) as emulator:
         yield emulator
+
+
+@pytest.fixture
+def mineru_api_emulator_factory() -> Iterator[Callable[..., Any]]:
+    """Start ``mineru-api`` emulators with custom settings: ``factory(version="4.1.0")``."""
+    from airflow_provider_mineru.emulator.mineru_api import MinerUApiEmulator
+    from airflow_provider_mineru.emulator.mineru_api import Timings as ApiTimings
+
+    started: list[Any] = []
+
+    def factory(**kwargs: Any) -> Any:
+        kwargs.setdefault("timings", ApiTimings.fast())
+        emulator = MinerUApiEmulator(**kwargs).start()
+        started.append(emulator)
+        return emulator
+
+    yield factory
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def mineru_api_emulator(mineru_api_emulator_factory: Callable[..., Any]) -> Any:
+    """A running ``mineru-api`` (V1) emulator, API key ``test-key``, fast timings."""
+    return mineru_api_emulator_factory()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -23,9 +25,11 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 from airflow.providers.http.hooks.http import HttpHook
 
+from airflow_provider_mineru.clients import client_for
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
 from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
@@ -35,6 +39,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUInvalidRequestError,
     MinerUNotFoundError,
     MinerUProtocolError,
+    MinerURefusedResponseError,
     MinerUResultError,
     MinerUTransientError,
     MinerUUploadURLExpiredError,
@@ -56,6 +61,7 @@ from airflow_provider_mineru.protocol import (
 )
 from airflow_provider_mineru.protocol import parse_response as parse_api_response
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
+from airflow_provider_mineru.validation import validate_path_id
 from airflow_provider_mineru.version_compat import mask_secret
 
 if TYPE_CHECKING:
@@ -63,6 +69,7 @@ if TYPE_CHECKING:
     import requests
     from typing_extensions import Unpack
 
+    from airflow_provider_mineru.clients import MinerUClient
     from airflow_provider_mineru.results import ExtractedResult, ZipLimits
 
 T = TypeVar("T")
@@ -73,6 +80,10 @@ CHUNK_SIZE = 1024 * 1024
 FILE_POOL_SIZE = 32
 #: Simultaneous connections of the shared async session (all triggers of one triggerer).
 ASYNC_POOL_LIMIT = 64
+#: Largest successful API answer read (16 MiB); a larger one is refused, not read further.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+#: Largest error body read (of an API call or an upload PUT); the error quotes its start.
+MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
 class ParseOptionKwargs(TypedDict, total=False):
@@ -88,6 +99,7 @@ class ParseOptionKwargs(TypedDict, total=False):
     model_version: str
     no_cache: bool
     cache_tolerance: int
+    tier: str
 
 
 def parse_options(options: Mapping[str, Any]) -> ParseOptions:
@@ -126,6 +138,7 @@ class MinerUHook(HttpHook):
         self._config: MinerUConnectionConfig | None = None
         self._file_session_lock = threading.Lock()
         self._file_session_instance: requests.Session | None = None
+        self._client: MinerUClient | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(mineru_conn_id={self.mineru_conn_id!r})"
@@ -199,6 +212,20 @@ class MinerUHook(HttpHook):
         return self._config
 
     @property
+    def client(self) -> MinerUClient:
+        """The API client of the connection's ``api_flavor`` (see :mod:`airflow_provider_mineru.clients`)."""
+        return self._client_for(self.config)
+
+    async def aclient(self) -> MinerUClient:
+        """:attr:`client`, with the connection fetched without blocking the event loop."""
+        return self._client_for(await self.aget_config())
+
+    def _client_for(self, config: MinerUConnectionConfig) -> MinerUClient:
+        if self._client is None or self._client.flavor != config.api_flavor:
+            self._client = client_for(config.api_flavor)
+        return self._client
+
+    @property
     def base_url(self) -> str:  # type: ignore[override]
         return self.config.base_url
 
@@ -241,7 +268,10 @@ class MinerUHook(HttpHook):
         if self.config.proxy:
             session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
         # TCP keep-alive adapter from the HTTP provider, mounted as HttpHook mounts it.
-        return self._configure_session_from_mount_adapters(session)
+        session = self._configure_session_from_mount_adapters(session)
+        for adapter in session.adapters.values():
+            _install_deadline_pools(adapter)
+        return session
 
     @property
     def _request_options(self) -> dict[str, Any]:
@@ -287,20 +317,40 @@ class MinerUHook(HttpHook):
                 self._warn_if_ambiguous(error, method, body)
             except MinerUError as exc:
                 error = exc
+                self._warn_if_ambiguous(error, method, body)  # e.g. the whole-request deadline passed
             time.sleep(self._retry_or_raise(tries, error, what))
             tries += 1
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        import requests
+
         config = self.config
         url = join_url(config.base_url, path)
+        what = f"{method} {path}"
 
         def attempt() -> Any:
-            response = self._api_session.request(
-                method, url, json=body, timeout=config.timeout, **self._request_options
-            )
-            return parse_api_response(response.status_code, response.headers, response.content)
+            # ``timeout`` bounds the whole request (connect, headers and body), not each socket read.
+            with _Deadline(config.timeout) as deadline:
+                try:
+                    response = self._api_session.request(
+                        method,
+                        url,
+                        json=body,
+                        timeout=config.timeout,
+                        allow_redirects=False,
+                        stream=True,
+                        **self._request_options,
+                    )
+                    with response:
+                        _refuse_redirect(what, url, response.status_code, response.headers)
+                        content = _read_answer(what, response.status_code, response.headers, response.iter_content)
+                except requests.RequestException as exc:
+                    if deadline.expired:
+                        raise _deadline_error(what, config.timeout) from exc
+                    raise
+            return parse_api_response(response.status_code, response.headers, content)
 
-        return self._with_retries(f"{method} {path}", attempt, method=method, body=body)
+        return self._with_retries(what, attempt, method=method, body=body)
 
     def _warn_if_ambiguous(self, error: MinerUError, method: str, body: dict[str, Any] | None) -> None:
         if method == "POST" and getattr(error, "ambiguous", False):
@@ -338,6 +388,7 @@ class MinerUHook(HttpHook):
         async with self.async_session() as session:
             while True:
                 try:
+                    # ClientTimeout(total=...) bounds the whole request, body included.
                     async with session.request(
                         method,
                         url,
@@ -346,8 +397,10 @@ class MinerUHook(HttpHook):
                         timeout=timeout,
                         proxy=config.proxy,
                         ssl=ssl,
+                        allow_redirects=False,
                     ) as response:
-                        content = await response.read()
+                        _refuse_redirect(what, url, response.status, response.headers)
+                        content = await _aread_answer(what, response)
                     return parse_api_response(response.status, response.headers, content)
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     error: MinerUError = _connection_error(exc, method, path, body)
@@ -375,8 +428,10 @@ class MinerUHook(HttpHook):
         :param page_ranges: pages to parse, e.g. ``"2,4-6"``, ``"2--2"``, ``"15-"``.
         :param options: parsing options: ``is_ocr``, ``enable_formula``, ``enable_table``,
             ``language``, ``callback``, ``seed``, ``extra_formats``, ``model_version``, ``no_cache``,
-            ``cache_tolerance``.
+            ``cache_tolerance``; ``tier`` for ``api_flavor="mineru-api"``.
         """
+        if self.client.owns_transport:
+            return self.client.submit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)  # type: ignore[attr-defined]
         body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
         return _task_id(self._call("POST", SUBMIT_TASK_PATH, body))
 
@@ -389,15 +444,22 @@ class MinerUHook(HttpHook):
         **options: Unpack[ParseOptionKwargs],
     ) -> str:
         """Async :meth:`submit_task`."""
+        if (await self.aclient()).owns_transport:
+            return await asyncio.to_thread(self.submit_task, url, data_id=data_id, page_ranges=page_ranges, **options)
         body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
         return _task_id(await self._acall("POST", SUBMIT_TASK_PATH, body))
 
     def get_task(self, task_id: str) -> DocumentResult:
         """State of one task (``GET /extract/task/{task_id}``), with progress while running."""
+        if self.client.owns_transport:
+            return self.client.get_task(self, task_id)  # type: ignore[attr-defined]
         return _task_result(self._call("GET", _task_path(task_id)), task_id)
 
     async def aget_task(self, task_id: str) -> DocumentResult:
         """Async :meth:`get_task`."""
+        client = await self.aclient()
+        if client.owns_transport:
+            return await client.aget_task(self, task_id)  # type: ignore[attr-defined]
         return _task_result(await self._acall("GET", _task_path(task_id)), task_id)
 
     # -- endpoints: batches ----------------------------------------------------------------------
@@ -413,6 +475,8 @@ class MinerUHook(HttpHook):
         :param files: file names, or dicts ``{"name", "is_ocr", "data_id", "page_ranges"}``; at most
             the connection's ``max_batch_files`` (200), names unique.
         """
+        if self.client.owns_transport:
+            _no_upload_urls()
         body = build_batch_body(files, parse_options(options), key="name", limits=self.config.limits)
         return _upload_grant(self._call("POST", FILE_URLS_PATH, body), len(files))
 
@@ -421,6 +485,8 @@ class MinerUHook(HttpHook):
     ) -> UploadGrant:
         """Async :meth:`request_upload_urls`."""
         config = await self.aget_config()
+        if self._client_for(config).owns_transport:
+            _no_upload_urls()
         body = build_batch_body(files, parse_options(options), key="name", limits=config.limits)
         return _upload_grant(await self._acall("POST", FILE_URLS_PATH, body), len(files))
 
@@ -429,8 +495,11 @@ class MinerUHook(HttpHook):
         Submit many document URLs in one batch (``POST /extract/task/batch``) and return the ``batch_id``.
 
         :param files: URLs, or dicts ``{"url", "is_ocr", "data_id", "page_ranges"}``; at most the
-            connection's ``max_batch_files`` (200).
+            connection's ``max_batch_files`` (200). With ``api_flavor="mineru-api"`` the files must fit
+            one V1 task (at most 100, one ``is_ocr``); the operator splits larger lists itself.
         """
+        if self.client.owns_transport:
+            return self.client.submit_url_batch(self, files, parse_options(options), single=True)[0][0]  # type: ignore[attr-defined]
         body = build_batch_body(files, parse_options(options), key="url", limits=self.config.limits)
         return _batch_id(self._call("POST", SUBMIT_BATCH_PATH, body))
 
@@ -439,22 +508,35 @@ class MinerUHook(HttpHook):
     ) -> str:
         """Async :meth:`submit_batch`."""
         config = await self.aget_config()
+        if self._client_for(config).owns_transport:
+            return await asyncio.to_thread(self.submit_batch, files, **options)
         body = build_batch_body(files, parse_options(options), key="url", limits=config.limits)
         return _batch_id(await self._acall("POST", SUBMIT_BATCH_PATH, body))
 
     def get_batch(self, batch_id: str) -> BatchResult:
         """State of every file of a batch (``GET /extract-results/batch/{batch_id}``), in submission order."""
+        if self.client.owns_transport:
+            return self.client.get_batch(self, batch_id)  # type: ignore[attr-defined]
         return BatchResult.from_api(self._call("GET", _batch_path(batch_id)), batch_id)
 
     async def aget_batch(self, batch_id: str) -> BatchResult:
         """Async :meth:`get_batch`."""
+        client = await self.aclient()
+        if client.owns_transport:
+            return await client.aget_batch(self, batch_id)  # type: ignore[attr-defined]
         return BatchResult.from_api(await self._acall("GET", _batch_path(batch_id)), batch_id)
 
     # -- files -----------------------------------------------------------------------------------
 
-    def resolve_sources(self, paths: Any, *, model_version: str | None = None) -> list[SourceFile]:
-        """Expand and check local/object-storage paths against this connection's limits."""
-        return resolve_sources(paths, self.config.limits, model_version=model_version)
+    def resolve_sources(
+        self, paths: Any, *, model_version: str | None = None, follow_symlinks: bool = False
+    ) -> list[SourceFile]:
+        """
+        Expand and check local/object-storage paths against this connection's limits.
+
+        :param follow_symlinks: use symbolic links that leave a searched folder (refused by default).
+        """
+        return resolve_sources(paths, self.config.limits, model_version=model_version, follow_symlinks=follow_symlinks)
 
     def upload_file(self, upload_url: str, source: SourceFile | str | os.PathLike[str] | Any) -> int:
         """
@@ -467,19 +549,29 @@ class MinerUHook(HttpHook):
             object-storage URL or an ``ObjectStoragePath``.
         :return: bytes sent.
         """
+        _check_answer_url(upload_url, "upload URL")
         if not isinstance(source, SourceFile):
             source = resolve_sources([source], self.config.limits)[0]
+        what = f"upload of {source.name}"
 
         def attempt() -> int:
             with source.open() as handle:
+                source.check_unchanged(handle)
+                reader = _ChunkedReader(handle, source.size, source)
                 response = self._file_session.put(
                     upload_url,
-                    data=_ChunkedReader(handle, source.size),
+                    data=reader,
                     headers={"Content-Length": str(source.size)},
                     timeout=self._file_timeout,
+                    allow_redirects=False,
+                    stream=True,
                     **self._request_options,
                 )
-                _check_file_response("upload", response.status_code, response.headers, response.content)
+                with response:
+                    _refuse_redirect(what, upload_url, response.status_code, response.headers)
+                    content = _read_answer(what, response.status_code, response.headers, response.iter_content)
+                _check_file_response("upload", response.status_code, response.headers, content)
+                source.check_unchanged(handle, after_upload=True)
             return source.size
 
         return self._with_retries(f"upload of {source.name}", attempt, method="PUT")
@@ -491,6 +583,7 @@ class MinerUHook(HttpHook):
         :param full_zip_url: the ``full_zip_url`` of a ``done`` document.
         :param destination: local file path to write.
         """
+        _check_answer_url(full_zip_url, "full_zip_url")
         destination = Path(destination)
 
         def attempt() -> Path:
@@ -524,6 +617,8 @@ class MinerUHook(HttpHook):
         """
         from airflow_provider_mineru.results import ZipLimits, extract_result_zip
 
+        if self.client.owns_transport:  # the server's own layout, re-laid into the cloud's
+            return self.client.download_and_extract(self, full_zip_url, target, limits=limits)  # type: ignore[attr-defined]
         tmpdir = tempfile.mkdtemp(prefix="mineru-result-")
         try:
             zip_path = self.download_result(full_zip_url, Path(tmpdir) / "result.zip")
@@ -537,9 +632,12 @@ class MinerUHook(HttpHook):
         """
         Prove the token with a call that costs no quota: a made-up task id must answer ``-60012``.
 
-        Also reports when the token (a JWT) expires within 14 days.
+        Also reports when the token (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``:
+        the server's version (``GET /v1/health``) and its API key.
         """
         try:
+            if self.client.owns_transport:
+                return self.client.test_connection(self)  # type: ignore[attr-defined]
             config = self.config
             self.get_task(f"connection-test-{uuid.uuid4()}")
         except MinerUNotFoundError:
@@ -559,16 +657,18 @@ class MinerUHook(HttpHook):
 # Shared pieces of the sync and async paths
 
 
+def _no_upload_urls() -> None:
+    raise MinerUValidationError(
+        "request_upload_urls", None, "api_flavor 'mineru-api' has no upload URLs; use MinerUUploadFilesOperator"
+    )
+
+
 def _task_path(task_id: str) -> str:
-    if not task_id or not isinstance(task_id, str) or "/" in task_id:
-        raise MinerUValidationError("task_id", task_id, "must be a MinerU task id")
-    return TASK_PATH.format(task_id=task_id)
+    return TASK_PATH.format(task_id=validate_path_id(task_id, "task_id"))
 
 
 def _batch_path(batch_id: str) -> str:
-    if not batch_id or not isinstance(batch_id, str) or "/" in batch_id:
-        raise MinerUValidationError("batch_id", batch_id, "must be a MinerU batch id")
-    return BATCH_PATH.format(batch_id=batch_id)
+    return BATCH_PATH.format(batch_id=validate_path_id(batch_id, "batch_id"))
 
 
 def _require(data: Any, key: str) -> Any:
@@ -597,6 +697,8 @@ def _upload_grant(data: Any, expected: int) -> UploadGrant:
         raise MinerUProtocolError(
             f"MinerU returned {len(urls) if isinstance(urls, list) else 'no'} upload URLs for {expected} files"
         )
+    for index, url in enumerate(urls):
+        _check_answer_url(url, f"upload URL {index}")
     return UploadGrant(batch_id=str(_require(data, "batch_id")), file_urls=tuple(str(u) for u in urls))
 
 
@@ -664,17 +766,265 @@ def _check_file_response(what: str, status: int, headers: Mapping[str, str], con
 
 
 class _ChunkedReader:
-    """A file wrapper ``requests`` streams from in :data:`CHUNK_SIZE` pieces, with a known length."""
+    """
+    A file wrapper ``requests`` streams from in :data:`CHUNK_SIZE` pieces, with a known length.
 
-    def __init__(self, handle: Any, size: int) -> None:
+    Exactly ``size`` bytes are sent (the size checked before the batch was requested): a file that
+    grew is not sent past it (and fails afterwards, see :meth:`SourceFile.check_unchanged`); one
+    that shrank raises instead of leaving the PUT short of its ``Content-Length``.
+    """
+
+    def __init__(self, handle: Any, size: int, source: SourceFile | None = None) -> None:
         self._handle = handle
+        self._left = size
+        self._source = source
         self.len = size
 
     def read(self, amount: int = -1) -> bytes:
-        return self._handle.read(CHUNK_SIZE if amount is None or amount < 0 else min(amount, CHUNK_SIZE))
+        want = CHUNK_SIZE if amount is None or amount < 0 else min(amount, CHUNK_SIZE)
+        want = min(want, self._left)
+        if want <= 0:
+            return b""
+        chunk = self._handle.read(want)
+        if not chunk:
+            name = self._source.name if self._source else "the file"
+            raise MinerUValidationError(
+                f"file {name}",
+                f"{self.len - self._left} of {self.len} bytes",
+                "the file became shorter while it was uploaded; not uploaded",
+            )
+        self._left -= len(chunk)
+        return chunk
 
     def __iter__(self) -> Any:
-        return iter(lambda: self._handle.read(CHUNK_SIZE), b"")
+        return iter(lambda: self.read(CHUNK_SIZE), b"")
+
+
+# -------------------------------------------------------------------------------------------------
+# Hostile or broken servers: redirects, oversized answers, slow answers, odd URLs
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _refuse_redirect(what: str, url: str, status: int, headers: Mapping[str, str]) -> None:
+    """
+    Refuse any redirect of an API call or an upload PUT (nothing is re-sent, to any origin).
+
+    The error names where the redirect pointed (scheme, host and port: no path or query, which may
+    carry signatures).
+    """
+    if not 300 <= status < 400 or status == 304:
+        return
+    location = headers.get("Location") or headers.get("location")
+    if not location:
+        target = "(no Location header)"
+        same = False
+    else:
+        absolute = urljoin(url, location)
+        scheme, host, port = _origin(absolute)
+        target = f"{scheme}://{host}:{port}" if host else repr(location[:100])
+        same = _origin(absolute) == _origin(url)
+    where = "the same host" if same else "another host"
+    raise MinerURefusedResponseError(
+        f"{what} was answered with a redirect (HTTP {status}) to {where}, {target}; API calls and uploads do "
+        "not follow redirects, so nothing was sent there (set the connection's host to the final URL)",
+        http_status=status,
+    )
+
+
+def _read_answer(what: str, status: int, headers: Mapping[str, str], iter_content: Callable[[int], Any]) -> bytes:
+    """
+    Read an answer body up to :data:`MAX_ANSWER_BYTES` (:data:`MAX_ERROR_BODY_BYTES` for an error).
+
+    A larger successful answer is refused (:class:`MinerURefusedResponseError`); a larger error body
+    is cut (its start is quoted in the error).
+    """
+    limit = MAX_ERROR_BODY_BYTES if status >= 300 else MAX_ANSWER_BYTES
+    _refuse_declared_size(what, status, headers, limit)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in iter_content(65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return _over_limit(what, status, b"".join(chunks), limit)
+    return b"".join(chunks)
+
+
+async def _aread_answer(what: str, response: aiohttp.ClientResponse) -> bytes:
+    """Async :func:`_read_answer` (aiohttp)."""
+    limit = MAX_ERROR_BODY_BYTES if response.status >= 300 else MAX_ANSWER_BYTES
+    _refuse_declared_size(what, response.status, response.headers, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return _over_limit(what, response.status, b"".join(chunks), limit)
+    return b"".join(chunks)
+
+
+def _refuse_declared_size(what: str, status: int, headers: Mapping[str, str], limit: int) -> None:
+    declared = headers.get("Content-Length") or headers.get("content-length") or ""
+    if status < 300 and declared.isdigit() and int(declared) > limit:
+        raise MinerURefusedResponseError(
+            f"{what}: the answer is {int(declared)} bytes, more than the {limit} bytes read; not read",
+            http_status=status,
+        )
+
+
+def _over_limit(what: str, status: int, content: bytes, limit: int) -> bytes:
+    if status < 300:
+        raise MinerURefusedResponseError(
+            f"{what}: the answer is larger than the {limit} bytes read; not read further", http_status=status
+        )
+    return content[:limit]
+
+
+def _check_answer_url(url: Any, field: str) -> str:
+    """A URL from MinerU's answer must be http(s) with a host and no control characters (else refused)."""
+    text = url if isinstance(url, str) else ""
+    parts = urlsplit(text) if text else None
+    scheme = parts.scheme.lower() if parts else ""
+    if parts is None or scheme not in ("http", "https") or not parts.netloc or _CONTROL.search(text):
+        shown = f"scheme {scheme!r}" if scheme not in ("http", "https") else "a malformed URL"
+        raise MinerURefusedResponseError(f"MinerU's {field} has {shown}; only http(s) URLs are used")
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+def _deadline_error(what: str, timeout: float) -> MinerUConnectionError:
+    error = MinerUConnectionError(f"{what}: no complete answer within the {timeout:g} s time-out")
+    error.ambiguous = True  # type: ignore[attr-defined]
+    return error
+
+
+_deadline_local = threading.local()
+
+
+class _Deadline:
+    """
+    Shut the socket of the current request down once ``seconds`` have passed.
+
+    ``requests`` (and urllib3) time out each socket read, so a server trickling one byte at a time
+    would hold a call forever; this bounds the whole request. Connections are attached by the
+    connection pools :func:`_install_deadline_pools` installs, on the thread that makes the request.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []
+        self._timer: threading.Timer | None = None
+        self._done = False
+
+    def __enter__(self) -> _Deadline:
+        _deadline_local.current = self
+        self._arm(self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
+        _deadline_local.current = None
+
+    def _arm(self, seconds: float) -> None:
+        timer = threading.Timer(seconds, self._expire)
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def attach(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.append(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            pending = False
+            for connection in self._connections:
+                sock = getattr(connection, "sock", None)
+                if sock is None:
+                    pending = True  # still connecting (bounded by the connect time-out): look again
+                    continue
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            if pending or not self._connections:
+                self._arm(0.05)
+
+
+@functools.cache
+def _deadline_pool_classes() -> dict[str, type]:
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def watched(base: type) -> type:
+        def _make_request(self: Any, conn: Any, *args: Any, **kwargs: Any) -> Any:
+            current = getattr(_deadline_local, "current", None)
+            if current is not None:
+                current.attach(conn)
+            return base._make_request(self, conn, *args, **kwargs)  # type: ignore[attr-defined]
+
+        # Same name as the base: urllib3 quotes it in errors (``HTTPConnectionPool(host=…): …``).
+        return type(base.__name__, (base,), {"_make_request": _make_request, "__module__": __name__})
+
+    return {"http": watched(HTTPConnectionPool), "https": watched(HTTPSConnectionPool)}
+
+
+def _install_deadline_pools(adapter: Any) -> None:
+    """Make ``adapter``'s pools (also through a proxy) report their connections to :class:`_Deadline`."""
+    if getattr(adapter, "_mineru_deadline", False) or not hasattr(adapter, "poolmanager"):
+        return
+    adapter.poolmanager.pool_classes_by_scheme = _deadline_pool_classes()
+    original = adapter.proxy_manager_for
+
+    def proxy_manager_for(proxy: str, **kwargs: Any) -> Any:
+        manager = original(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _deadline_pool_classes()
+        return manager
+
+    adapter.proxy_manager_for = proxy_manager_for
+    adapter._mineru_deadline = True
+
+
+class _RedactQueries(logging.Filter):
+    """
+    Drop query strings from URLs urllib3 logs at DEBUG (``"PUT /b/k.pdf?Signature=… HTTP/1.1"``).
+
+    A filter rather than one secrets-masker entry per presigned URL: a batch has hundreds of them,
+    and every entry would slow every later log line of the task.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a for a in record.args):
+            record.args = tuple(_strip_urls(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str) and "?" in record.msg and not record.args:
+            record.msg = _strip_urls(record.msg)
+        return True
+
+
+def _install_log_redaction() -> None:
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _RedactQueries) for f in logger.filters):
+        logger.addFilter(_RedactQueries())
+
+
+_install_log_redaction()
 
 
 def _ssl_option(verify: bool | str) -> Any:

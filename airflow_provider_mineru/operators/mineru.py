@@ -50,6 +50,7 @@ OPTION_NAMES = (
     "model_version",
     "no_cache",
     "cache_tolerance",
+    "tier",
 )
 
 
@@ -94,9 +95,11 @@ class _MinerUParseOperator(BaseOperator):
     :param model_version: ``pipeline`` (default), ``vlm`` or ``MinerU-HTML``.
     :param no_cache: bypass MinerU's cache of fetched URLs.
     :param cache_tolerance: seconds a cached fetch stays valid (default 900).
+    :param tier: ``flash``, ``basic``, ``standard`` or ``advanced``: the quality tier of a self-hosted
+        ``mineru-api`` server (connection ``api_flavor="mineru-api"``; an error on the cloud).
     """
 
-    template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version")
+    template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version", "tier")
     ui_color = "#e8f0fe"
     kind = "batch"
 
@@ -121,6 +124,7 @@ class _MinerUParseOperator(BaseOperator):
         model_version: str | None = None,
         no_cache: bool | None = None,
         cache_tolerance: int | None = None,
+        tier: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,6 +146,7 @@ class _MinerUParseOperator(BaseOperator):
         self.model_version = model_version
         self.no_cache = no_cache
         self.cache_tolerance = cache_tolerance
+        self.tier = tier
 
     @cached_property
     def hook(self) -> MinerUHook:
@@ -390,9 +395,10 @@ class MinerUSubmitTaskOperator(_MinerUParseOperator):
 
     def prepare(self) -> None:
         from airflow_provider_mineru.hooks.mineru import parse_options
-        from airflow_provider_mineru.protocol import build_task_body
 
-        build_task_body(self.url, parse_options(self.options()), data_id=self.data_id, page_ranges=self.page_ranges)
+        self.hook.client.task_body(
+            self.url, parse_options(self.options()), data_id=self.data_id, page_ranges=self.page_ranges
+        )
 
     def submit_task(self) -> str:
         task_id = self.hook.submit_task(self.url, data_id=self.data_id, page_ranges=self.page_ranges, **self.options())
@@ -427,7 +433,6 @@ class MinerUSubmitBatchOperator(_MinerUParseOperator):
 
     def prepare(self) -> None:
         from airflow_provider_mineru.hooks.mineru import parse_options
-        from airflow_provider_mineru.protocol import build_batch_body
 
         files = self._files()
         if not files:
@@ -436,7 +441,7 @@ class MinerUSubmitBatchOperator(_MinerUParseOperator):
         options = parse_options(self.options())
         for offset, chunk in enumerate(_chunks(files, limits.max_batch_files)):
             try:
-                build_batch_body(chunk, options, key="url", limits=limits)
+                self.hook.client.batch_body(chunk, options, key="url", limits=limits)
             except MinerUValidationError as error:
                 raise _shift_index(error, offset * limits.max_batch_files, "urls") from None
 
@@ -445,6 +450,14 @@ class MinerUSubmitBatchOperator(_MinerUParseOperator):
 
     def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str]]]:
         files = self._files()
+        if self.hook.client.owns_transport:  # api_flavor mineru-api: one V1 task per ocr_mode, 100 files each
+            from airflow_provider_mineru.hooks.mineru import parse_options
+
+            chosen = [files[i] for i in indices]
+            for task_id, held in self.hook.client.submit_url_batch(self.hook, chosen, parse_options(self.options())):
+                self.log.info("Submitted %d URLs to mineru-api as task %s", len(held), task_id)
+                yield task_id, [indices[i] for i in held], {}
+            return
         batch_id = self.hook.submit_batch([files[i] for i in indices], **self.options())
         self.log.info("Submitted %d URLs to MinerU as batch %s", len(indices), batch_id)
         yield batch_id, indices, {}
@@ -467,15 +480,20 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
         ``s3://…`` URLs or ``ObjectStoragePath`` objects; or dicts ``{"path", "is_ocr", "data_id",
         "page_ranges"}`` for per-file options. Templated.
     :param upload_concurrency: files uploaded at once.
+    :param follow_symlinks: upload files reached through a symbolic link that points outside the
+        folder (or glob folder) being searched; by default such a link is refused before any request.
     """
 
     template_fields: Sequence[str] = (*_MinerUParseOperator.template_fields, "paths")
     kind = "batch"
 
-    def __init__(self, *, paths: Any, upload_concurrency: int = 8, **kwargs: Any) -> None:
+    def __init__(
+        self, *, paths: Any, upload_concurrency: int = 8, follow_symlinks: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.paths = paths
         self.upload_concurrency = upload_concurrency
+        self.follow_symlinks = follow_symlinks
 
     @cached_property
     def _sources(self) -> list[tuple[Any, dict[str, Any]]]:
@@ -498,7 +516,12 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
                 item = item["path"]
             field = f"paths[{index}]" if isinstance(self.paths, (list, tuple)) else "paths"
             found = resolve_sources(
-                item, limits, model_version=self.model_version, field=field, page_ranges=options.get("page_ranges")
+                item,
+                limits,
+                model_version=self.hook.client.extension_profile(self.model_version),
+                field=field,
+                page_ranges=options.get("page_ranges"),
+                follow_symlinks=self.follow_symlinks,
             )
             resolved.extend((source, options) for source in found)
         if not resolved:
@@ -510,7 +533,6 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
 
     def prepare(self) -> None:
         from airflow_provider_mineru.hooks.mineru import parse_options
-        from airflow_provider_mineru.protocol import build_batch_body
 
         if self.upload_concurrency < 1:
             raise MinerUValidationError("upload_concurrency", self.upload_concurrency, "must be 1 or more")
@@ -525,7 +547,7 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
         options = parse_options(self.options())
         for offset, chunk in enumerate(_chunks(self._file_entries(self._sources), limits.max_batch_files)):
             try:
-                build_batch_body(chunk, options, key="name", limits=limits)
+                self.hook.client.batch_body(chunk, options, key="name", limits=limits)
             except MinerUValidationError as error:
                 raise _shift_index(error, offset * limits.max_batch_files, "paths") from None
 
@@ -536,7 +558,20 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
         """
         Request upload URLs for these files and upload them; files whose URL had expired before the
         upload are sent once more in a new batch (their entry in the first batch counts as failed).
+        With ``api_flavor="mineru-api"`` the files are streamed in multipart ``POST /v1/tasks``
+        requests instead (one V1 task per ``is_ocr``/``page_ranges`` combination, 100 files each).
         """
+        if self.hook.client.owns_transport:
+            from airflow_provider_mineru.hooks.mineru import parse_options
+
+            chosen = [self._sources[i] for i in indices]
+            submitted = self.hook.client.submit_uploads(
+                self.hook, self._file_entries(chosen), [source for source, _ in chosen], parse_options(self.options())
+            )
+            for task_id, held in submitted:
+                self.log.info("Uploaded %d files to mineru-api as task %s", len(held), task_id)
+                yield task_id, [indices[i] for i in held], {}
+            return
         grant = self.hook.request_upload_urls(self._file_entries([self._sources[i] for i in indices]), **self.options())
         self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(indices))
         failures = self._upload_all([self._sources[i][0] for i in indices], grant.file_urls)

@@ -103,6 +103,21 @@ def declare_callback_asset(conn_id: str = "mineru_default", *, paused: bool = Tr
     return dag_id
 
 
+@pytest.fixture(autouse=True)
+def _fresh_callback_settings():
+    """Tests change connections between requests: drop the endpoint's cache of callback settings."""
+    from airflow_provider_mineru.plugins import callbacks
+
+    def clear() -> None:
+        built = getattr(callbacks.app, "_app", None)
+        if built is not None and hasattr(built.state, "credentials"):
+            built.state.credentials.clear()
+
+    clear()
+    yield
+    clear()
+
+
 @pytest.fixture(scope="session")
 def api_server(airflow_db):
     """Base URL of Airflow's API server app (``create_app()``) with the MinerU plugin, served by uvicorn."""

@@ -185,7 +185,7 @@ def test_failed_task_is_recorded_with_its_error(api_server, conn, declared):
 
 
 @pytest.mark.parametrize(
-    ("conn_id", "conn"),
+    ("conn_id", "conn_"),
     [
         pytest.param("no_such_conn", None, id="unknown"),
         pytest.param("http_conn", {"conn_type": "http", "host": "x", "extra": {"uid": UID, "callback_secret": SECRET}}),
@@ -196,11 +196,15 @@ def test_failed_task_is_recorded_with_its_error(api_server, conn, declared):
         pytest.param("bad%20id", None, id="bad-conn-id"),
     ],
 )
-def test_connection_that_cannot_take_callbacks_is_404(api_server, monkeypatch, conn_id, conn):
-    if conn:
-        set_connection(monkeypatch, conn_id, conn)
-    status, answer = post(f"{api_server}/mineru/callback/{conn_id}", signed({"task_id": "t", "state": "done"}))
-    assert status == 404, answer
+def test_connection_that_cannot_take_callbacks_answers_like_a_forgery(api_server, conn, monkeypatch, conn_id, conn_):
+    """Unknown, not ``mineru``, without settings, or a wrong checksum: one answer (no existence oracle)."""
+    if conn_:
+        set_connection(monkeypatch, conn_id, conn_)
+    forged = signed({"task_id": "t", "state": "done"}, secret="not_the_secret")
+    expected = post(f"{api_server}/mineru/callback/mineru_default", forged)
+    assert expected[0] == 403
+    assert post(f"{api_server}/mineru/callback/{conn_id}", signed({"task_id": "t", "state": "done"})) == expected
+    assert post(f"{api_server}/mineru/callback/{conn_id}", forged) == expected
 
 
 def test_undeclared_asset_still_answers_200(api_server, callback_emulator, monkeypatch, caplog):
