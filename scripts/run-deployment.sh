@@ -6,6 +6,7 @@
 #   bash scripts/run-deployment.sh                 # UI on http://127.0.0.1:8080, Ctrl-C stops everything
 #   bash scripts/run-deployment.sh --port 8081 --executor CeleryExecutor --workers 2
 #   bash scripts/run-deployment.sh --pytest -x     # the deployment suite (tests/deployment), pytest args after
+#   bash scripts/run-deployment.sh --pytest tests/deployment/test_examples.py
 #   MINERU_AIRFLOW=airflow2 bash scripts/run-deployment.sh   # the same on Airflow 2.11
 #
 # Needs Debian's postgresql (and redis-server for Celery): apt-get install -y postgresql redis-server
@@ -19,6 +20,8 @@ cd "$ROOT"
 if [ "${1:-}" = "--pytest" ]; then
   shift
   echo "Deployment suite on $(python -c 'import airflow, sys; print(f"Airflow {airflow.__version__}, Python {sys.version.split()[0]}")')"
-  MINERU_DEPLOYMENT=1 exec python -m pytest -p no:cacheprovider tests/deployment "$@"
+  target=tests/deployment  # unless a test path is given: --pytest tests/deployment/test_examples.py
+  for arg in "$@"; do case "$arg" in tests/*) target="" ;; esac; done
+  MINERU_DEPLOYMENT=1 exec python -m pytest -p no:cacheprovider $target "$@"
 fi
 exec python -m tests.deployment.harness "$@"
