@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_mineru.connection_fields import DEFAULT_API_PATH, DEFAULT_TIMEOUT, TOKEN_EXPIRY_WARNING_DAYS
+from airflow_provider_mineru.connection_fields import (
+    CONN_FIELDS,
+    DEFAULT_API_PATH,
+    DEFAULT_TIMEOUT,
+    TOKEN_EXPIRY_WARNING_DAYS,
+)
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.protocol import RetryPolicy
 from airflow_provider_mineru.validation import MinerULimits
@@ -51,10 +60,8 @@ class MinerUConnectionConfig:
         :param extra: the connection's extras, when already read (async lookups read them apart).
         """
         extra = dict(conn.extra_dejson if extra is None else extra)
+        validate_extras(extra)
         token = (conn.password or extra.get("token") or "").strip()
-        verify = extra.get("verify", True)
-        if isinstance(verify, str) and verify.lower() in ("true", "false"):
-            verify = verify.lower() == "true"
         headers = extra.get("headers") or {}
         if not isinstance(headers, dict):
             raise MinerUValidationError("connection extra headers", headers, "must be a JSON object")
@@ -71,9 +78,110 @@ class MinerUConnectionConfig:
             limits=MinerULimits.from_extra(extra),
             retry=RetryPolicy.from_extra(extra),
             proxy=extra.get("proxy") or None,
-            verify=verify,
+            verify=tls_verify(extra),
             headers={str(k): str(v) for k, v in headers.items()},
         )
+
+
+_KIND_WORDS = {"integer": "a whole number", "number": "a number", "boolean": "true or false", "string": "text"}
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def extra_rule(name: str) -> str:
+    """
+    The rule of one form field in words (``"must be a whole number from 1 to 200"``), from its schema.
+
+    :param name: a key of :data:`~airflow_provider_mineru.connection_fields.CONN_FIELDS`.
+    """
+    schema = CONN_FIELDS[name]["schema"]
+    kind = next(k for k in schema["type"] if k != "null")
+    words = f"must be {_KIND_WORDS[kind]}"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        words += f" from {_bound(low)} to {_bound(high)}"
+    elif low is not None:
+        words += f" of at least {_bound(low)}"
+    elif high is not None:
+        words += f" of at most {_bound(high)}"
+    if schema.get("pattern"):
+        words += f" matching {schema['pattern']}"
+    return words
+
+
+def _number(value: Any, kind: str) -> float | None:
+    """``value`` as a number of ``kind`` (``"integer"`` or ``"number"``), or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if kind == "integer" and not float(value).is_integer():
+        return None
+    return value
+
+
+def validate_extras(extra: dict[str, Any]) -> None:
+    """
+    Check a connection's extras against the form's schema (type, ``minimum``, ``maximum``, ``pattern``).
+
+    The form enforces the same schema in Airflow 3.2+; this catches connections made elsewhere
+    (CLI, environment variables, secrets backends, older forms). Blank values mean the default.
+    ``verify`` may also hold a CA-bundle path (the older spelling of ``ca_bundle``).
+
+    :param extra: the connection's extras.
+    :raises MinerUValidationError: naming the field, its value and the rule it breaks.
+    """
+    for name, spec in CONN_FIELDS.items():
+        value = extra.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        schema = spec["schema"]
+        kind = next(k for k in schema["type"] if k != "null")
+        field_name = f"connection extra {name}"
+        shown = "***" if schema.get("format") == "password" else value
+        if kind in ("integer", "number"):
+            number = _number(value, kind)
+            low, high = schema.get("minimum"), schema.get("maximum")
+            if number is None or (low is not None and number < low) or (high is not None and number > high):
+                raise MinerUValidationError(field_name, shown, extra_rule(name))
+        elif kind == "boolean":
+            if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
+                continue
+            if name == "verify" and isinstance(value, str):  # a CA-bundle path, the older spelling
+                continue
+            raise MinerUValidationError(field_name, shown, "must be true or false (a CA bundle goes in ca_bundle)")
+        else:
+            if not isinstance(value, str):
+                raise MinerUValidationError(field_name, shown, extra_rule(name))
+            if schema.get("pattern") and not re.search(schema["pattern"], value):
+                raise MinerUValidationError(field_name, shown, extra_rule(name))
+
+
+def tls_verify(extra: dict[str, Any]) -> bool | str:
+    """
+    What ``requests``' ``verify`` gets: True, False, or the path of a CA bundle.
+
+    ``ca_bundle`` names the bundle; ``verify`` off turns checking off whatever ``ca_bundle`` says;
+    a path in ``verify`` itself (the older spelling) still works.
+    """
+    verify = extra.get("verify", True)
+    if verify is None or (isinstance(verify, str) and not verify.strip()):
+        verify = True
+    if isinstance(verify, str) and verify.strip().lower() in ("true", "false"):
+        verify = verify.strip().lower() == "true"
+    if verify is False:
+        return False
+    bundle = str(extra.get("ca_bundle") or "").strip()
+    if bundle:
+        return bundle
+    return verify
 
 
 def base_url_from_connection(
@@ -142,3 +250,172 @@ def token_expiry_warning(token: str, now: float | None = None) -> str | None:
     if days <= TOKEN_EXPIRY_WARNING_DAYS:
         return f"The MinerU API token expires on {when} (in {days:.0f} days); renew it before then."
     return None
+
+
+# -------------------------------------------------------------------------------------------------
+# The connection form's Test button
+
+#: Seconds the Test waits to connect, and then for the answer: one attempt, no retries.
+TEST_TIMEOUT = 4.0
+#: The Test answers within this many seconds whatever the server does (slow DNS included).
+TEST_DEADLINE = 9.0
+#: MinerU's answer to a task id it does not know: proof that it read and accepted the token.
+_NOT_FOUND_CODE = "-60012"
+_AUTH_CODES = ("A0202", "A0211")
+
+
+def _where(base_url: str) -> str:
+    """``host:port`` of a base URL (no credentials), as a person names the server."""
+    parts = urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _envelope(body: bytes) -> dict[str, Any] | None:
+    """MinerU's JSON envelope (``code`` or ``msgCode``, ``msg``, a trace id or ``data``), else None."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    has_code = "code" in payload or "msgCode" in payload
+    has_rest = "msg" in payload and any(k in payload for k in ("trace_id", "traceId", "data"))
+    return payload if has_code and has_rest else None
+
+
+def _transport_problem(exc: BaseException, where: str, timeout: float) -> str:
+    """One sentence for a request that got no HTTP answer (``requests`` exceptions)."""
+    import requests
+
+    text = str(exc).lower()
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return f"cannot reach {where} through the proxy: {_reason(exc)}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"cannot reach {where}: the TLS handshake failed ({_reason(exc)})"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"cannot reach {where}: no answer to the connection within {timeout:.0f} s"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"{where} accepted the connection but sent no answer within {timeout:.0f} s"
+    if "refused" in text:
+        return f"cannot reach {where}: connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
+        return f"cannot reach {where}: the host name does not resolve"
+    if "reset" in text or "aborted" in text or "remote end closed" in text:
+        return f"{where} closed the connection without an answer"
+    return f"cannot reach {where}: {_reason(exc)}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's words, without URLs or object reprs."""
+    cause: BaseException = exc
+    for _ in range(10):
+        inner = cause.__cause__ or (cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None)
+        if inner is None:
+            break
+        cause = inner
+    text = str(cause.args[-1] if cause.args else cause)
+    text = re.sub(r"<[^>]*>:?\s*", "", text)
+    text = re.sub(r"https?://\S+", "", text)
+    text = re.sub(r"\[Errno -?\d+\]\s*", "", text).strip(" :,")
+    return text[:160] or type(cause).__name__
+
+
+def _classify(config: MinerUConnectionConfig, status: int, body: bytes) -> tuple[bool, str]:
+    """Judge one HTTP answer to the probe: only MinerU's envelope proves (or refuses) the token."""
+    where, base = _where(config.base_url), config.base_url
+    payload = _envelope(body)
+    if payload is None:
+        if status == 404:
+            return False, (
+                f"No MinerU API at {base}: it answered HTTP 404 without MinerU's JSON. "
+                "Check the base URL (e.g. https://mineru.net/api/v4, or your gateway's http://host:port/api/v1)."
+            )
+        if status in (401, 403):
+            return False, (
+                f"{where} refused the request with HTTP {status}, but not in MinerU's words: "
+                f"a proxy or gateway in front of {base}?"
+            )
+        if status in (301, 302, 303, 307, 308):
+            return False, f"{base} redirects (HTTP {status}); use the URL it redirects to as the base URL."
+        return False, f"No MinerU API at {base}: it answered HTTP {status} without MinerU's JSON."
+    code = payload.get("code", payload.get("msgCode"))
+    code_text = None if code is None else str(int(code) if isinstance(code, float) else code).strip()
+    message = payload.get("msg")
+    if isinstance(message, dict):
+        message = message.get("en") or message.get("zh") or json.dumps(message, ensure_ascii=False)
+    message = " ".join(str(message or "").split())[:200]
+    if code_text == _NOT_FOUND_CODE or (code_text in ("0", "200") and status < 400):
+        warning = token_expiry_warning(config.token)
+        text = f"Connected to MinerU at {base}; the token is valid."
+        return True, f"{text} {warning}" if warning else text
+    if code_text in _AUTH_CODES:
+        return False, f"MinerU at {base} refused the token ({code_text}: {message})."
+    if status == 404:
+        return False, f"MinerU answered at {where}, but {base} is not its API path ({code_text}: {message})."
+    return False, f"MinerU at {base} answered {code_text}: {message} (HTTP {status})."
+
+
+def _probe_once(config: MinerUConnectionConfig, timeout: float) -> tuple[bool, str]:
+    import requests
+
+    where = _where(config.base_url)
+    url = f"{config.base_url}/extract/task/connection-test-{uuid.uuid4()}"
+    session = requests.Session()
+    session.trust_env = True
+    if config.proxy:
+        session.proxies = {"http": config.proxy, "https": config.proxy}
+    try:
+        with session.get(
+            url,
+            headers=config.auth_headers,
+            timeout=(timeout, timeout),
+            verify=config.verify,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            body = b""
+            started = time.monotonic()
+            for chunk in response.iter_content(16384):
+                body += chunk
+                if len(body) > 65536 or time.monotonic() - started > timeout:
+                    break
+            return _classify(config, response.status_code, body)
+    except requests.RequestException as exc:
+        return False, _transport_problem(exc, where, timeout)
+    finally:
+        session.close()
+
+
+def check_connection(
+    config: MinerUConnectionConfig, *, timeout: float = TEST_TIMEOUT, deadline: float = TEST_DEADLINE
+) -> tuple[bool, str]:
+    """
+    The connection form's Test: one request, a short timeout, and one sentence a person understands.
+
+    It asks for a made-up task id, which costs no quota. Only MinerU's own JSON envelope counts:
+    ``-60012`` (task not found) proves the token, ``A0202``/``A0211`` refuse it, and a plain 404
+    (a web server, a wrong path prefix) means there is no MinerU API at that URL. The answer comes
+    within ``deadline`` seconds whatever the server does (refuses, accepts and stays silent, a DNS
+    lookup that hangs). The connection's retries are not used: a Test makes one attempt.
+
+    :param config: the parsed connection.
+    :param timeout: seconds to connect, and then to wait for the answer.
+    :param deadline: seconds after which the Test gives up, whatever it is waiting for.
+    """
+    if not config.token:
+        return False, "The connection has no API token: put it in the API token (password) field."
+    outcome: list[tuple[bool, str]] = []
+
+    def run() -> None:
+        try:
+            outcome.append(_probe_once(config, min(timeout, config.timeout)))
+        except Exception as exc:  # never let the form see a traceback
+            outcome.append((False, f"cannot test {_where(config.base_url)}: {type(exc).__name__}: {_reason(exc)}"))
+
+    worker = threading.Thread(target=run, name="mineru-connection-test", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if outcome:
+        return outcome[0]
+    return False, f"no answer from {_where(config.base_url)} within {deadline:.0f} s"

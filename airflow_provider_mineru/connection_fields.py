@@ -26,7 +26,14 @@ DEFAULT_MAX_BATCH_FILES = 200
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_BACKOFF = 1.0
 
-#: Connection extras shown in the UI form, in the Airflow 3.2+ ``conn-fields`` shape.
+#: The callback secret's rule (MinerU's ``seed``): 1-64 of letters, digits and ``_``.
+CALLBACK_SECRET_PATTERN = "^[A-Za-z0-9_]{1,64}$"
+#: A proxy URL: http(s) or socks5(h), no spaces.
+PROXY_PATTERN = "^(https?|socks5h?)://[^\\s]+$"
+
+#: Connection extras shown in the UI form, in the Airflow 3.2+ ``conn-fields`` shape. The schema's
+#: ``minimum``/``maximum``/``pattern`` are enforced by the form and, with the same words, by the hook
+#: when it reads a connection (:func:`airflow_provider_mineru.connection.validate_extras`).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "api_flavor": {
         "label": "API flavor",
@@ -36,8 +43,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "timeout": {
         "label": "Request timeout (seconds)",
-        "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT},
-        "description": "Seconds to wait for one HTTP answer from MinerU.",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT, "minimum": 0.1, "maximum": 3600},
+        "description": "Seconds to wait for one HTTP answer from MinerU (0.1 to 3600).",
     },
     "uid": {
         "label": "Account UID",
@@ -46,44 +53,65 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "callback_secret": {
         "label": "Callback secret",
-        "schema": {"type": ["string", "null"]},
+        "schema": {"type": ["string", "null"], "format": "password", "pattern": CALLBACK_SECRET_PATTERN},
         "description": "Seed MinerU signs callbacks with (1-64 of A-Z a-z 0-9 _); the /mineru/callback "
         "endpoint verifies callbacks with it and the uid.",
     },
     "max_retries": {
         "label": "Retries on transient errors",
-        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES},
-        "description": "HTTP 429/5xx, busy-service codes, resets and time-outs are retried this many times.",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0, "maximum": 20},
+        "description": "HTTP 429/5xx, busy-service codes, resets and time-outs are retried this many times (0 to 20).",
     },
     "retry_backoff": {
         "label": "Retry backoff (seconds)",
-        "schema": {"type": ["number", "null"], "default": DEFAULT_RETRY_BACKOFF},
-        "description": "Base of the exponential backoff between retries.",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_RETRY_BACKOFF, "minimum": 0, "maximum": 600},
+        "description": "Base of the exponential backoff between retries (0 to 600).",
     },
     "max_file_mb": {
         "label": "Max file size (MB)",
-        "schema": {"type": ["number", "null"], "default": DEFAULT_MAX_FILE_MB},
+        "schema": {
+            "type": ["number", "null"],
+            "default": DEFAULT_MAX_FILE_MB,
+            "minimum": 0.001,
+            "maximum": DEFAULT_MAX_FILE_MB,
+        },
         "description": "Refuse larger files before uploading (MinerU's limit is 200 MB).",
     },
     "max_pages": {
         "label": "Max pages per document",
-        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_PAGES},
+        "schema": {
+            "type": ["integer", "null"],
+            "default": DEFAULT_MAX_PAGES,
+            "minimum": 1,
+            "maximum": DEFAULT_MAX_PAGES,
+        },
         "description": "Refuse longer local PDFs before uploading (MinerU's limit is 600).",
     },
     "max_batch_files": {
         "label": "Max files per batch call",
-        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_BATCH_FILES},
+        "schema": {
+            "type": ["integer", "null"],
+            "default": DEFAULT_MAX_BATCH_FILES,
+            "minimum": 1,
+            "maximum": DEFAULT_MAX_BATCH_FILES,
+        },
         "description": "Larger lists are split into several MinerU batches (MinerU's limit is 200).",
     },
     "proxy": {
         "label": "HTTP(S) proxy URL",
-        "schema": {"type": ["string", "null"]},
-        "description": "Send API calls, uploads and downloads through this proxy.",
+        "schema": {"type": ["string", "null"], "pattern": PROXY_PATTERN},
+        "description": "Send API calls, uploads and downloads through this proxy (http://, https:// or socks5://).",
     },
     "verify": {
         "label": "Verify TLS certificates",
         "schema": {"type": ["boolean", "null"], "default": True},
         "description": "Turn off only for a self-hosted gateway with a self-signed certificate.",
+    },
+    "ca_bundle": {
+        "label": "CA bundle path",
+        "schema": {"type": ["string", "null"]},
+        "description": "A PEM file of the certificate authorities to trust instead of the system's "
+        "(a gateway with a private CA); used while Verify TLS certificates is on.",
     },
 }
 
@@ -98,5 +126,9 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "api_flavor": "cloud or mineru-api",
         "uid": "user id for callback checksums",
         "callback_secret": "seed for callback checksums (kept secret)",
+        "max_retries": str(DEFAULT_MAX_RETRIES),
+        "max_batch_files": str(DEFAULT_MAX_BATCH_FILES),
+        "proxy": "http://proxy.internal:3128",
+        "ca_bundle": "/etc/ssl/certs/my-gateway-ca.pem",
     },
 }

@@ -150,6 +150,26 @@ class MinerUConnectionError(MinerUTransientError):
     """The request did not get a response: connection refused or reset, or a time-out."""
 
 
+class MinerUAmbiguousSubmitError(MinerUConnectionError):
+    """
+    A submit (``POST /extract/task`` or ``/extract/task/batch``) was sent but its answer was lost
+    (a read time-out or a reset after sending, a cut-short or unreadable ``200`` body).
+
+    MinerU may have accepted it, so the hook does not send it again: a blind retry could pay for
+    the same documents several times. The Airflow task fails (and retries, if ``retries`` allows):
+    a lost answer costs at most one duplicate task, never ``max_retries`` of them.
+
+    :param documents: the ``data_id`` (else the file name) of every document of the submit.
+    """
+
+    retryable = False  # never re-sent by the hook; an Airflow retry may submit once more
+    ambiguous = True  # the request may have reached MinerU
+
+    def __init__(self, message: str, *, documents: list[str] | None = None, **kwargs: Any) -> None:
+        self.documents = list(documents or [])
+        super().__init__(message, **kwargs)
+
+
 class MinerURefusedResponseError(MinerUError):
     """
     An answer the provider refuses to act on, and does not retry: a redirect of an API call or an

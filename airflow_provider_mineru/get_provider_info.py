@@ -24,7 +24,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-mineru",
         "name": "MinerU",
-        "description": "`MinerU <https://mineru.net/>`__ document parsing: PDFs, Office files and images "
+        # Plain text: Airflow's providers page strips RST's ` _ < > and would run a link into the words.
+        "description": "MinerU document parsing (https://mineru.net): PDFs, Office files and images "
         "to Markdown and JSON.",
         "versions": [__version__],
         "integrations": [

@@ -25,6 +25,61 @@ from airflow_provider_mineru.models import DocumentResult, MinerUState
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
+def describe_outcome(payload: Any) -> str:
+    """
+    One short line for an outcome payload (a trigger event), instead of the whole payload.
+
+    ``MinerU batch wait done: 4 documents, 3 done, 1 failed (batch 5047…)``; no result URLs.
+    """
+    if not isinstance(payload, dict):
+        return f"MinerU outcome: {str(payload)[:200]}"
+    results = [r for r in payload.get("results") or [] if isinstance(r, dict)]
+    counts: dict[str, int] = {}
+    for result in results:
+        state = str(result.get("state") or "?")
+        counts[state] = counts.get(state, 0) + 1
+    kind = payload.get("kind") or "MinerU"
+    ids = [str(i) for i in payload.get("ids") or []]
+    shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    noun = "document" if len(results) == 1 else "documents"
+    text = f"MinerU {kind} wait {payload.get('status')}: {len(results)} {noun}"
+    text += f", {states}" if states else ""
+    text += f" ({kind} {shown})" if shown else ""
+    if payload.get("status") != "done" and payload.get("message"):
+        text += f"; {str(payload['message'])[:300]}"
+    return text
+
+
+def _outcome_event_class() -> type:
+    from airflow.triggers.base import TriggerEvent
+
+    class OutcomeEvent(TriggerEvent):
+        """A trigger event whose log line is :func:`describe_outcome`, not every result URL."""
+
+        def __repr__(self) -> str:
+            return f"TriggerEvent<{describe_outcome(self.payload)}>"
+
+        __str__ = __repr__
+
+    return OutcomeEvent
+
+
+def outcome_event(payload: dict[str, Any]) -> Any:
+    """
+    The ``TriggerEvent`` carrying an outcome payload; the triggerer logs it as one short line.
+
+    :param payload: the outcome (see :meth:`~airflow_provider_mineru.polling.MinerUPoller.outcome`).
+    """
+    global _OUTCOME_EVENT
+    if _OUTCOME_EVENT is None:
+        _OUTCOME_EVENT = _outcome_event_class()
+    return _OUTCOME_EVENT(payload)
+
+
+_OUTCOME_EVENT: type | None = None
+
+
 def parse_rendered_xcom(value: Any) -> Any:
     """
     An XCom value that reached an operator as text, parsed back.
@@ -117,10 +172,10 @@ class ResultDownloader:
         if extracted.content_list:
             self.pages += count_pages(target / extracted.content_list)
         self.log.info(
-            "MinerU result of %s: %d files in %s (Markdown: %s)",
+            "Saved the result of %s in %s (%d files; Markdown: %s)",
             document.name,
-            len(extracted.files),
             target,
+            len(extracted.files),
             extracted.markdown or "none",
         )
         return str(target)
@@ -208,7 +263,14 @@ def finish_documents(
         }
     failed = [doc for doc in documents if doc.state is MinerUState.FAILED]
     done = sum(1 for doc in documents if doc.state is MinerUState.DONE)
-    log.info("MinerU %s finished: %d done, %d failed", kind, done, len(failed))
+    log.info(
+        "MinerU %s finished: %d of %d documents done, %d failed%s",
+        kind,
+        done,
+        len(documents),
+        len(failed),
+        "" if downloader.root is None else f"; results are in {downloader.root}",
+    )
     if summary is not None:
         summary.update(
             documents=len(documents),

@@ -116,6 +116,8 @@ class MinerUPoller:
             log.warning("Polling MinerU %s %s failed, will poll again: %s", self.kind, item_id, answer)
             return None
         for line in self.record(item_id, answer):
+            if line.startswith(f"{item_id}: "):  # a task without data_id is named by its id: say it once
+                line = line[len(item_id) + 2 :]
             log.info("MinerU %s %s: %s", self.kind, item_id, line)
         return None
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow_provider_mineru.connection_fields import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF
 from airflow_provider_mineru.exceptions import (
+    MinerUConnectionError,
     MinerUError,
     MinerUProtocolError,
     MinerUTransientError,
@@ -296,6 +297,29 @@ def _make_error(
 
 # ---------------------------------------------------------------------------------------------
 # Retries
+
+#: POSTs that make MinerU parse (and bill) documents: never re-sent once they may have arrived.
+#: (``POST /file-urls/batch`` is retried: a duplicate grant is an empty batch nobody uploads to.)
+PAID_SUBMIT_PATHS = (SUBMIT_TASK_PATH, SUBMIT_BATCH_PATH)
+
+
+def answer_lost(error: BaseException) -> bool:
+    """
+    Whether ``error`` means the request was sent and its answer lost: a read time-out or a reset
+    after sending (the transport marks those ``ambiguous``), or a ``2xx``/``3xx`` answer whose body
+    is not MinerU's envelope (cut short, not JSON, no ``data``). Answers with an HTTP error status
+    (429, 5xx) and errors before the request was sent (refused, DNS) are not lost answers.
+    """
+    if isinstance(error, MinerUConnectionError):
+        return bool(getattr(error, "ambiguous", False))
+    if isinstance(error, MinerUProtocolError):
+        return error.http_status is None or error.http_status < 400
+    return False
+
+
+def retry_may_duplicate(method: str, path: str | None, error: BaseException) -> bool:
+    """Whether re-sending this request could make MinerU parse the same documents twice."""
+    return method.upper() == "POST" and path in PAID_SUBMIT_PATHS and answer_lost(error)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,21 @@ again. XCom cannot carry that (Airflow clears a task's XCom when a new try start
   survives retries;
 - on older Airflow (2.11, 3.0-3.2) it goes to an Airflow Variable named
   ``mineru_submission/<dag_id>/<run_id>/<task_id>/<map_index>``, deleted when the task finishes.
+
+The record is a :class:`~airflow_provider_mineru.submission.Submission`, sealed with a MAC made
+from the connection's API token. :meth:`SubmissionStore.load_submission` returns it only when the
+MAC holds and it names this very task instance: a record written by hand, copied from another
+task, or left by an older provider version is ignored (and logged), never resumed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.submission import Identity, Submission
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +102,32 @@ class SubmissionStore:
                 Variable.delete(self.variable_key)
         except Exception as exc:
             log.debug("Could not clear the MinerU submission record: %s", exc)
+
+    def load_submission(self, identity: Identity, key: str | None) -> Submission | None:
+        """
+        The earlier try's :class:`~airflow_provider_mineru.submission.Submission`, or None.
+
+        :param identity: the running task instance; a record naming another one is ignored.
+        :param key: the API token the record was sealed with.
+        """
+        from airflow_provider_mineru.submission import Submission
+
+        raw = self.load()
+        if raw is None:
+            return None
+        submission, why = Submission.unseal(raw, key)
+        if submission is None:
+            log.warning("Ignoring the MinerU submission record in the %s: %s.", self.backend, why)
+            return None
+        if submission.identity != identity:
+            log.warning(
+                "Ignoring the MinerU submission record in the %s: it belongs to another task instance (%s).",
+                self.backend,
+                submission.identity,
+            )
+            return None
+        return submission
+
+    def save_submission(self, submission: Submission, key: str | None) -> None:
+        """Keep ``submission``, sealed with ``key`` (the API token), for later tries."""
+        self.save(submission.sealed(key))

@@ -19,6 +19,8 @@ MINERU_MARKDOWN = Asset(f"file://{DEFAULT_OUTPUT}/assets")
 
 with DAG(
     dag_id="mineru_asset_producer",
+    description="Parse the sample documents with MinerU; each run updates the MinerU Markdown asset.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
@@ -37,6 +39,8 @@ with DAG(
 
 with DAG(
     dag_id="mineru_asset_consumer",
+    description="Runs when the MinerU Markdown asset is updated and reads the run's summary.",
+    doc_md=__doc__,
     schedule=[MINERU_MARKDOWN],
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

@@ -38,6 +38,8 @@ MINERU_CALLBACKS = callback_asset(CONN_ID)
 
 with DAG(
     dag_id="mineru_callback_submit",
+    description="Submit documents with a MinerU callback and return at once: no polling.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
@@ -60,6 +62,8 @@ with DAG(
 
 with DAG(
     dag_id="mineru_callback_download",
+    description="Runs on MinerU's callbacks and downloads the documents they name.",
+    doc_md=__doc__,
     schedule=[MINERU_CALLBACKS],
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

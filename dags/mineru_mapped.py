@@ -12,6 +12,8 @@ from airflow_provider_mineru.operators.mineru import MinerUSubmitTaskOperator
 
 with DAG(
     dag_id="mineru_mapped",
+    description="Dynamic task mapping: one mapped MinerU task per URL, each waiting and downloading on its own.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

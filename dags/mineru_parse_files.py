@@ -16,6 +16,8 @@ from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
 
 with DAG(
     dag_id="mineru_parse_files",
+    description="Parse a folder of documents with MinerU and read the Markdown in the next task.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

@@ -15,6 +15,8 @@ from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator
 
 with DAG(
     dag_id="mineru_parse_urls",
+    description="Parse a batch of document URLs with per-file options; one URL fails, and the rest are kept.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

@@ -30,6 +30,8 @@ OUTPUT_URL = "s3://{{ params.aws_conn_id }}@{{ params.bucket }}/{{ params.output
 
 with DAG(
     dag_id="mineru_s3_to_s3",
+    description="Parse every PDF under an S3 prefix with MinerU and write the Markdown under another prefix.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

@@ -27,6 +27,8 @@ TIER = os.environ.get("MINERU_EXAMPLE_TIER") or None
 
 with DAG(
     dag_id="mineru_self_hosted",
+    description="Parse documents on a self-hosted mineru-api server: the same operators, another connection.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

@@ -17,6 +17,8 @@ from airflow_provider_mineru.sensors.mineru import MinerUTaskSensor
 
 with DAG(
     dag_id="mineru_task_then_sensor",
+    description="Submit one URL without waiting, wait with a deferrable sensor, then download the result.",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mineru.emulator import _contract as server_rules
+from airflow_provider_mineru.emulator.cloud import contract as server_rules
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.validation import (
     MinerULimits,

@@ -12,6 +12,20 @@ provider and nothing from Airflow), built on the standard library's ``http.serve
 
 See ``docs/emulator.md``. The names below are imported on first use, so importing this
 package is free.
+
+The rooms (one concern each; a second API flavor adds a room beside ``cloud/`` with its own
+state, handlers and route table, and reuses the rest):
+
+- ``server.py``: :class:`MinerUEmulator`, the facade tests and the CLI use.
+- ``http.py``: the threaded HTTP server, one request's reading and writing, the request log,
+  :class:`~airflow_provider_mineru.emulator.http.Route` / ``RouteTable`` and the dispatch
+  (``HTTPService``, the base of a flavor).
+- ``faults.py``: :class:`Fault`, the ``fail_next_tasks``/``stick`` rules, their application.
+- ``callbacks.py``: callback delivery with retries. ``admin.py``: the ``/__emulator__`` API.
+- ``cloud/``: the MinerU cloud API: ``contract.py`` (codes, validation), ``state.py`` (tasks,
+  batches, the state machine, the quota; no HTTP), ``documents.py`` (fetch, inspect, zip),
+  ``result_zip.py`` (zip contents), ``responses.py`` (handlers), ``routes.py`` (route table).
+- ``_samples.py``, ``_pdf.py``: the bundled sample documents; ``cli.py``, ``pytest_plugin.py``.
 """
 
 from __future__ import annotations

@@ -151,18 +151,19 @@ def _run_command(emulator: Any, command: list[str]) -> int:
 
 
 def _serve(emulator: Any) -> int:
-    print(f"MinerU emulator listening on {emulator.base_url}", flush=True)
-    print(f"Token: {emulator.token}", flush=True)
-    print("Point Airflow at it with:", flush=True)
-    print(f"export {CONN_ENV}='{emulator.connection_json()}'", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
     stop = threading.Event()
 
     def on_term(signum: int, frame: Any) -> None:
         stop.set()
 
+    # Before the banner: whoever reads the export line may send SIGTERM at once.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
+    print(f"MinerU emulator listening on {emulator.base_url}", flush=True)
+    print(f"Token: {emulator.token}", flush=True)
+    print("Point Airflow at it with:", flush=True)
+    print(f"export {CONN_ENV}='{emulator.connection_json()}'", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
     try:
         while not stop.wait(0.5):
             pass

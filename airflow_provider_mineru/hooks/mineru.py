@@ -20,7 +20,6 @@ import socket
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -33,11 +32,10 @@ from airflow_provider_mineru.clients import client_for
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
 from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
-    MinerUAuthError,
+    MinerUAmbiguousSubmitError,
     MinerUConnectionError,
     MinerUError,
     MinerUInvalidRequestError,
-    MinerUNotFoundError,
     MinerUProtocolError,
     MinerURefusedResponseError,
     MinerUResultError,
@@ -58,6 +56,7 @@ from airflow_provider_mineru.protocol import (
     build_task_body,
     join_url,
     parse_retry_after,
+    retry_may_duplicate,
 )
 from airflow_provider_mineru.protocol import parse_response as parse_api_response
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
@@ -153,29 +152,42 @@ class MinerUHook(HttpHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form (Airflow 2.x and 3.0-3.1), from ``CONN_FIELDS``."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import BooleanField, IntegerField, StringField
-        from wtforms.validators import NumberRange, Optional
+        from wtforms import BooleanField, IntegerField, PasswordField, StringField
+        from wtforms.validators import NumberRange, Optional, Regexp
 
         widgets: dict[str, Any] = {}
         for name, spec in CONN_FIELDS.items():
-            kinds = spec["schema"]["type"]
+            schema = spec["schema"]
+            kinds = schema["type"]
             label = lazy_gettext(spec["label"])
-            default = spec["schema"].get("default")
+            default = schema.get("default")
+            checks: list[Any] = [Optional()]
+            if schema.get("pattern"):
+                checks.append(Regexp(schema["pattern"], message=f"{spec['label']}: must match {schema['pattern']}"))
             if "boolean" in kinds:
                 widgets[name] = BooleanField(label, default=default, description=spec["description"])
             elif "integer" in kinds:
+                bounds = NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))
                 widgets[name] = IntegerField(
                     label,
-                    validators=[Optional(), NumberRange(min=0)],
+                    validators=[*checks, bounds],
                     widget=BS3TextFieldWidget(),
                     default=default,
                     description=spec["description"],
                 )
+            elif schema.get("format") == "password":
+                widgets[name] = PasswordField(
+                    label, validators=checks, widget=BS3PasswordFieldWidget(), description=spec["description"]
+                )
             else:
                 widgets[name] = StringField(
-                    label, widget=BS3TextFieldWidget(), default=default, description=spec["description"]
+                    label,
+                    validators=checks,
+                    widget=BS3TextFieldWidget(),
+                    default=default,
+                    description=spec["description"],
                 )
         return widgets
 
@@ -303,9 +315,19 @@ class MinerUHook(HttpHook):
         return delay
 
     def _with_retries(
-        self, what: str, attempt: Callable[[], T], *, method: str = "GET", body: dict[str, Any] | None = None
+        self,
+        what: str,
+        attempt: Callable[[], T],
+        *,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+        path: str | None = None,
     ) -> T:
-        """Run ``attempt`` until it succeeds, retrying transient failures by the connection's policy."""
+        """
+        Run ``attempt`` until it succeeds, retrying transient failures by the connection's policy.
+
+        A paid submit whose answer was lost is never re-sent (see :func:`_raise_if_answer_lost`).
+        """
         import requests
 
         tries = 0
@@ -318,6 +340,7 @@ class MinerUHook(HttpHook):
             except MinerUError as exc:
                 error = exc
                 self._warn_if_ambiguous(error, method, body)  # e.g. the whole-request deadline passed
+            _raise_if_answer_lost(error, method, path, body)
             time.sleep(self._retry_or_raise(tries, error, what))
             tries += 1
 
@@ -350,7 +373,7 @@ class MinerUHook(HttpHook):
                     raise
             return parse_api_response(response.status_code, response.headers, content)
 
-        return self._with_retries(what, attempt, method=method, body=body)
+        return self._with_retries(what, attempt, method=method, body=body, path=path)
 
     def _warn_if_ambiguous(self, error: MinerUError, method: str, body: dict[str, Any] | None) -> None:
         if method == "POST" and getattr(error, "ambiguous", False):
@@ -407,6 +430,7 @@ class MinerUHook(HttpHook):
                     self._warn_if_ambiguous(error, method, body)
                 except MinerUError as exc:
                     error = exc
+                _raise_if_answer_lost(error, method, path, body)
                 await asyncio.sleep(self._retry_or_raise(attempt, error, what))
                 attempt += 1
 
@@ -630,27 +654,25 @@ class MinerUHook(HttpHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """
-        Prove the token with a call that costs no quota: a made-up task id must answer ``-60012``.
+        The connection form's Test: one request for a made-up task id (no quota), answered in seconds.
 
-        Also reports when the token (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``:
-        the server's version (``GET /v1/health``) and its API key.
+        Only MinerU's own answer proves the token (``-60012``, task not found); a plain 404 means
+        there is no MinerU API at the base URL. Invalid extras are reported by field and rule. See
+        :func:`~airflow_provider_mineru.connection.check_connection`; also reports when the token
+        (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``: the server's version
+        (``GET /v1/health``) and its API key.
         """
+        from airflow_provider_mineru.connection import check_connection
+
         try:
             if self.client.owns_transport:
                 return self.client.test_connection(self)  # type: ignore[attr-defined]
             config = self.config
-            self.get_task(f"connection-test-{uuid.uuid4()}")
-        except MinerUNotFoundError:
-            warning = token_expiry_warning(config.token)
-            message = f"Connected to {config.base_url}; the token is valid."
-            return True, f"{message} {warning}" if warning else message
-        except MinerUAuthError as exc:
-            return False, f"MinerU refused the token: {exc}"
-        except MinerUError as exc:
-            return False, str(exc)
+        except MinerUValidationError as exc:
+            return False, f"The connection is not valid: {exc.message}."
         except Exception as exc:
-            return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connected to {self.config.base_url}."
+            return False, f"The connection cannot be read: {type(exc).__name__}: {exc}"
+        return check_connection(config)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -710,13 +732,57 @@ def _data_ids(body: dict[str, Any] | None) -> str:
     return ", ".join(str(f["data_id"]) for f in body.get("files", []) if isinstance(f, dict) and f.get("data_id"))
 
 
+def _submitted_names(body: dict[str, Any] | None) -> list[str]:
+    """Per document of a submit body, its ``data_id``, else the file name of its URL."""
+    if not body:
+        return []
+    entries = body.get("files") if isinstance(body.get("files"), list) else [body]
+    names = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        url = str(entry.get("url") or entry.get("name") or "")
+        names.append(str(entry.get("data_id") or _safe_url(url).rstrip("/").rsplit("/", 1)[-1] or url))
+    return names
+
+
+def _raise_if_answer_lost(error: MinerUError, method: str, path: str | None, body: dict[str, Any] | None) -> None:
+    """
+    Raise :class:`MinerUAmbiguousSubmitError` instead of re-sending a paid submit whose request was
+    sent and whose answer was lost: MinerU may have accepted it, and a retry could pay again.
+    """
+    if not retry_may_duplicate(method, path, error):
+        return
+    names = _submitted_names(body)
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    raise MinerUAmbiguousSubmitError(
+        f"Submit to {path}: the request was sent but its answer was lost ({error.message}). MinerU may "
+        f"have accepted it, so it is not sent again; a retry of the Airflow task submits once more, so "
+        f"at most one duplicate task may exist for: {shown or '(unnamed)'}",
+        documents=names,
+        code=error.code,
+        trace_id=error.trace_id,
+        http_status=error.http_status,
+    ) from error
+
+
 def _safe_url(url: str) -> str:
     """A URL without its query string (presigned signatures stay out of logs)."""
     return url.split("?", 1)[0]
 
 
 #: Transport errors that happen before a request is sent: retrying them cannot duplicate anything.
-_NOT_SENT_ERRORS = ("ConnectTimeout", "ClientConnectorError", "ConnectionRefused", "NewConnectionError")
+_NOT_SENT_ERRORS = (
+    "ConnectTimeout",
+    "ConnectionTimeoutError",
+    "ClientConnectorError",
+    "ConnectionRefused",
+    "NewConnectionError",
+    "NameResolutionError",
+    "Failed to resolve",
+    "Name or service not known",
+    "nodename nor servname",
+)
 
 
 def _connection_error(exc: BaseException, method: str, what: str, body: dict[str, Any] | None) -> MinerUError:
@@ -729,7 +795,10 @@ def _connection_error(exc: BaseException, method: str, what: str, body: dict[str
     """
     name = type(exc).__name__
     text = _strip_urls(str(exc))
-    error = MinerUConnectionError(f"{method} {_safe_url(what)}: {name}: {text}")
+    request = _safe_url(what)
+    if not request.startswith(f"{method} "):  # `what` may already name the method ("POST file-urls/batch")
+        request = f"{method} {request}"
+    error = MinerUConnectionError(f"{request}: {name}: {text}")
     error.ambiguous = not any(marker in name or marker in text for marker in _NOT_SENT_ERRORS)  # type: ignore[attr-defined]
     return error
 

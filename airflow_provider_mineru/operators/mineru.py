@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from airflow_provider_mineru.hooks.mineru import MinerUHook
     from airflow_provider_mineru.models import DocumentResult
     from airflow_provider_mineru.polling import MinerUPoller
+    from airflow_provider_mineru.submission import Submission, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
 #: Default wait before giving up on MinerU (a large batch can take hours).
@@ -171,12 +172,14 @@ class _MinerUParseOperator(BaseOperator):
         """Send the one document of a task operator; return the MinerU task id."""
         raise NotImplementedError
 
-    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str]]]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
         """
         Send the input documents at ``indices`` (at most one MinerU batch) to MinerU.
 
         Yields ``(batch_id, the indices it holds in order, {file name: error} for files that never
         reached MinerU)``; usually once, twice when expired upload URLs had to be requested again.
+        An upload batch is also yielded with ``None`` as soon as its upload URLs are granted, before
+        the first byte is sent, so it is recorded before anything can be parsed (and billed).
         """
         raise NotImplementedError
 
@@ -184,88 +187,181 @@ class _MinerUParseOperator(BaseOperator):
         """Per document, the URL or path it came from (for output folder names)."""
         return []
 
+    def describe_inputs(self) -> list[SubmittedInput]:
+        """Per input document: its source, name, output folder name and fingerprint (not yet sent)."""
+        raise NotImplementedError
+
     # -- the flow --------------------------------------------------------------------------------
 
     def _fetch(self, item_id: str) -> Any:
         return self.hook.get_task(item_id) if self.kind == "task" else self.hook.get_batch(item_id)
 
-    def _submit_inputs(self, store: Any, record: dict[str, Any], indices: Sequence[int]) -> None:
-        """Send the inputs at ``indices`` in batches of ``max_batch_files``; record each batch as it is made."""
-        for chunk in _chunks(list(indices), self.hook.config.limits.max_batch_files):
-            for batch_id, held, failures in self.send_batch(chunk):
-                position = len(record["ids"])
-                record["ids"].append(batch_id)
-                record["expected_files"].append(len(held))
-                for offset, index in enumerate(held):
-                    record["slots"][index] = [position, offset]
-                if failures:
-                    record["failed_files"][batch_id] = failures
-                store.save(record)
-                self.log.info("MinerU batch %s holds %d documents", batch_id, len(held))
+    @property
+    def _record_key(self) -> str | None:
+        """What seals the submission record: the connection's API token (never stored itself)."""
+        return self.hook.config.token
 
-    def _submit(self, store: Any) -> dict[str, Any]:
-        """A fresh submission of every input; the record is saved after each MinerU batch."""
-        if self.kind == "task":
-            return {"ids": [self.submit_task()]}
-        record: dict[str, Any] = {"ids": [], "expected_files": [], "failed_files": {}}
-        record["slots"] = [None] * self.input_count()
-        self._submit_inputs(store, record, range(self.input_count()))
-        return record
+    def _current_submission(self, context: Context) -> Submission:
+        from airflow_provider_mineru.submission import Identity, Submission, options_fingerprint
 
-    def _resume(self, store: Any, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        return Submission(
+            kind=self.kind,
+            identity=Identity.from_context(context),
+            options_fingerprint=options_fingerprint(type(self).__name__, self.options()),
+            inputs=self.describe_inputs(),
+        )
+
+    def _submit_inputs(self, store: Any, submission: Submission, indices: Sequence[int]) -> None:
         """
-        Continue an earlier try's submission: resume waiting on what MinerU still has, and send
-        again only the documents that failed or were never sent. None: submit everything anew
-        (no record, changed inputs, or MinerU no longer knows an id). Any other error while
+        Send the inputs at ``indices`` (in batches of ``max_batch_files``); the record is saved as
+        each batch is made (for uploads: when its URLs are granted, before the first PUT).
+        """
+        from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError
+
+        if not indices:
+            return
+        key = self._record_key
+        if self.kind == "task":
+            try:
+                task_id = self.submit_task()
+            except MinerUAmbiguousSubmitError:
+                submission.unanswered = [0]
+                store.save_submission(submission, key)
+                raise
+            submission.add_batch(task_id, [0])
+            store.save_submission(submission, key)
+            return
+        for chunk in _chunks(list(indices), self.hook.config.limits.max_batch_files):
+            try:
+                for batch_id, held, failures in self.send_batch(chunk):
+                    if not submission.ids or submission.ids[-1] != batch_id:
+                        submission.add_batch(batch_id, held)
+                        self.log.info("MinerU batch %s holds %d documents", batch_id, len(held))
+                    if failures:
+                        submission.add_failures(batch_id, failures)
+                    store.save_submission(submission, key)
+            except MinerUAmbiguousSubmitError:
+                submission.unanswered = sorted({*submission.unanswered, *chunk})
+                store.save_submission(submission, key)
+                raise
+
+    def _resume(self, store: Any, earlier: Submission | None, current: Submission) -> Submission:
+        """
+        Carry over from ``earlier`` (an earlier try's record) what provably describes the current
+        inputs; the rest of ``current`` is left unsent. Per input: unchanged (same fingerprint) and
+        still in progress or done at MinerU resumes; changed, failed, never sent or never uploaded
+        is sent anew; the log says which and why. Nothing resumes when the record is missing, the
+        parsing options changed, or MinerU no longer knows an id (``-60012``). Any other error while
         checking is raised: the next retry checks again rather than paying twice.
         """
-        if not record or not record.get("ids"):
-            return None
-        poller = self._poller(record)
+        if earlier is None:
+            return current
+        if earlier.unanswered:
+            names = [earlier.inputs[i].output_name for i in earlier.unanswered if i < len(earlier.inputs)]
+            self.log.warning(
+                "The earlier try's submit of %d documents got no answer; MinerU may have accepted it, so "
+                "sending them again may create one duplicate task each: %s",
+                len(names),
+                ", ".join(names[:10]),
+            )
+        if earlier.kind != current.kind or earlier.options_fingerprint != current.options_fingerprint:
+            self.log.warning("The parsing options changed since the earlier try; submitting every input anew.")
+            return current
+        if not earlier.ids:
+            return current
+        poller = self._poller(earlier)
         for item_id in poller.ids:
             try:
                 poller.record(item_id, self._fetch(item_id))
             except MinerUNotFoundError as error:  # MinerU lost it: only then is paying again right
                 self.log.warning("Cannot resume the earlier submission (%s); submitting again.", error)
-                return None
-        if self.kind == "task":
-            if poller.documents() and poller.documents()[0].state is MinerUState.FAILED:
+                return current
+        unmatched: dict[str, list[int]] = {}
+        for index, item in enumerate(earlier.inputs):
+            unmatched.setdefault(item.fingerprint, []).append(index)
+        kept: dict[int, list[int]] = {}  # current index -> slot in the earlier submission
+        again: dict[str, list[str]] = {"changed": [], "failed": [], "not sent": [], "not uploaded": []}
+        for index, item in enumerate(current.inputs):
+            candidates = unmatched.get(item.fingerprint)
+            if not candidates:
+                again["changed"].append(item.name)
+                continue
+            old = earlier.inputs[candidates.pop(0)]
+            if old.slot is None:
+                again["not sent"].append(item.name)
+                continue
+            document = _listed(poller, old.slot)
+            if document is not None and document.state is MinerUState.FAILED:
+                again["failed"].append(item.name)
+            elif document is not None and document.state is MinerUState.WAITING_FILE:
+                again["not uploaded"].append(item.name)
+            elif document is not None and _foreign(document, item, isinstance(self, MinerUUploadFilesOperator)):
+                again["changed"].append(item.name)
+            else:
+                kept[index] = old.slot
+        if not kept:
+            if self.kind == "task" and again["failed"]:
                 self.log.info("The earlier try's MinerU task failed; submitting again.")
-                return None
-            return record
-        slots = record.get("slots") or []
-        if len(slots) != self.input_count():
-            self.log.warning("The inputs changed since the earlier try; submitting again.")
-            return None
-        again = [
-            index
-            for index, slot in enumerate(slots)
-            if slot is None or _document_at(poller, slot) is MinerUState.FAILED
-        ]
-        if again:
+            elif any(again.values()):
+                self.log.warning("Nothing of the earlier submission resumes (%s); submitting again.", _why(again))
+            return current
+        self._carry_over(earlier, current, kept, poller)
+        if any(again.values()):
             self.log.info(
-                "Sending again %d of %d documents (failed or never sent); the rest resume.", len(again), len(slots)
+                "Sending again %d of %d documents (%s); the rest resume.",
+                len(current.unsent()),
+                len(current.inputs),
+                _why(again),
             )
-            self._submit_inputs(store, record, again)
-        return record
+        return current
+
+    def _carry_over(
+        self, earlier: Submission, current: Submission, kept: dict[int, list[int]], poller: MinerUPoller
+    ) -> None:
+        """Give ``current`` the earlier batches its kept inputs live in, and their slots."""
+        used = sorted({slot[0] for slot in kept.values()})
+        renumber = {old: new for new, old in enumerate(used)}
+        current.ids = [earlier.ids[b] for b in used]
+        current.expected_files = [earlier.expected_files[b] for b in used]
+        current.failed_files = {i: dict(earlier.failed_files[i]) for i in current.ids if i in earlier.failed_files}
+        for index, slot in kept.items():
+            current.inputs[index].slot = [renumber[slot[0]], slot[1]]
+        kept_slots = {tuple(slot) for slot in kept.values()}
+        for batch_index in used:  # documents of a kept batch no input waits for: never wait on an upload
+            batch_id = earlier.ids[batch_index]
+            for position, document in enumerate(poller.results.get(batch_id, [])):
+                if (batch_index, position) in kept_slots or document.state is not MinerUState.WAITING_FILE:
+                    continue
+                if document.file_name:
+                    current.failed_files.setdefault(batch_id, {})[document.file_name] = (
+                        "not uploaded before the earlier try ended; sent again in a new batch"
+                    )
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.resume import SubmissionStore
 
         self.prepare()  # every validation error is raised here, before any request
         store = SubmissionStore(context)
-        record = self._resume(store, store.load())
-        if record is not None:
-            self.log.info("Resuming the MinerU %s submitted by an earlier try: %s", self.kind, record["ids"])
-        else:
-            record = self._submit(store)
-            store.save(record)
+        current = self._current_submission(context)
+        submission = self._resume(store, store.load_submission(current.identity, self._record_key), current)
+        if submission.ids:
             self.log.info(
-                "Recorded MinerU %s ids %s in the %s: a retry resumes them", self.kind, record["ids"], store.backend
+                "Resuming the MinerU %s submitted by an earlier try (%s): waiting for its documents, not paying again",
+                self.kind,
+                ", ".join(submission.ids),
             )
-        context["ti"].xcom_push(key=f"mineru_{self.kind}_ids", value=record["ids"])
+        store.save_submission(submission, self._record_key)  # before the first byte is paid for
+        self._submit_inputs(store, submission, submission.unsent())
+        self.log.info(
+            "Submitted to MinerU as %s %s. If this Airflow task is retried, the retry waits for these "
+            "documents instead of submitting (and paying for) them again (the ids are kept in the %s).",
+            self.kind,
+            ", ".join(submission.ids),
+            store.backend,
+        )
+        context["ti"].xcom_push(key=f"mineru_{self.kind}_ids", value=submission.ids)
 
-        poller = self._poller(record)
+        poller = self._poller(submission)
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
             snapshot = self._snapshot(poller)
@@ -276,36 +372,59 @@ class _MinerUParseOperator(BaseOperator):
 
             outcome = poll_once(poller, self._fetch, end_time=end_time, log=self.log)
             if outcome is None:
-                self.defer(trigger=self._trigger(record, end_time), method_name="execute_complete")
+                self.defer(
+                    trigger=self._trigger(submission, end_time),
+                    method_name="execute_complete",
+                    kwargs={"submission": submission.compact()},
+                )
         else:
             from airflow_provider_mineru.polling import wait_blocking
 
             outcome = wait_blocking(
                 poller, self._fetch, poll_interval=self.poll_interval, end_time=end_time, log=self.log
             )
-        return self._finish(context, outcome, record)
+        return self._finish(context, outcome, submission.ids, submission.sources())
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger fired: same checks and results as the blocking path."""
-        return self._finish(context, event, {"ids": (event or {}).get("ids") or []})
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, submission: dict[str, Any] | None = None
+    ) -> Any:
+        """
+        Resume after the trigger fired: same checks and results as the blocking path.
 
-    def _poller(self, record: dict[str, Any]) -> MinerUPoller:
+        :param submission: the compact submission saved when deferring; the inputs are never
+            resolved again (files may have been moved or deleted since they were uploaded).
+        """
+        ids = (event or {}).get("ids") or (submission or {}).get("ids") or []
+        sources = (submission or {}).get("sources")
+        if sources is None:  # not handed over (``dag.test()`` drops it): the record kept for retries has them
+            from airflow_provider_mineru.resume import SubmissionStore
+            from airflow_provider_mineru.submission import Identity
+
+            record = SubmissionStore(context).load_submission(Identity.from_context(context), self._record_key)
+            sources = record.sources() if record is not None else None
+        if sources is None:  # deferred by an older version of the provider
+            sources = self.sources()
+        return self._finish(context, event, ids, sources)
+
+    def _poller(self, submission: Submission) -> MinerUPoller:
         from airflow_provider_mineru.polling import MinerUPoller
 
+        if self.kind == "task":
+            return MinerUPoller(kind="task", ids=submission.ids)
         return MinerUPoller(
-            kind=self.kind,
-            ids=record["ids"],
-            expected_files=record.get("expected_files"),
-            failed_files=record.get("failed_files"),
-            slots=record.get("slots"),
+            kind="batch",
+            ids=submission.ids,
+            expected_files=submission.expected_files,
+            failed_files=submission.failed_files or None,
+            slots=submission.slots(),
         )
 
-    def _trigger(self, record: dict[str, Any], end_time: float) -> Any:
+    def _trigger(self, submission: Submission, end_time: float) -> Any:
         from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger, MinerUTaskTrigger
 
         if self.kind == "task":
             return MinerUTaskTrigger(
-                mineru_task_id=record["ids"][0],
+                mineru_task_id=submission.ids[0],
                 end_time=end_time,
                 mineru_conn_id=self.mineru_conn_id,
                 poll_interval=self.poll_interval,
@@ -313,10 +432,10 @@ class _MinerUParseOperator(BaseOperator):
                 not_before=time.time() + self.min_defer_seconds,
             )
         return MinerUBatchTrigger(
-            batch_ids=record["ids"],
-            expected_files=record.get("expected_files"),
-            failed_files=record.get("failed_files"),
-            slots=record.get("slots"),
+            batch_ids=submission.ids,
+            expected_files=submission.expected_files,
+            failed_files=submission.failed_files or None,
+            slots=submission.slots(),
             end_time=end_time,
             mineru_conn_id=self.mineru_conn_id,
             poll_interval=self.poll_interval,
@@ -335,13 +454,17 @@ class _MinerUParseOperator(BaseOperator):
         results = [batch_entry(document, None, batch_id) for batch_id, document in poller.located()]
         return {"batch_ids": list(poller.ids), "results": results}
 
-    def _finish(self, context: Context, event: dict[str, Any] | None, record: dict[str, Any]) -> Any:
+    def _finish(
+        self, context: Context, event: dict[str, Any] | None, ids: Sequence[str], sources: Sequence[str | None]
+    ) -> Any:
         """
         Download, push and check the results; then forget the submission record.
 
         The record is kept while a retry can still help (a download or a document failed and
         retries remain), so that retry resumes instead of paying again; it is cleared on success
         and on the last try.
+
+        :param sources: per input, its URL or path, as recorded when it was sent.
         """
         from airflow_provider_mineru.outcome import finish_in_task
         from airflow_provider_mineru.resume import SubmissionStore
@@ -352,14 +475,15 @@ class _MinerUParseOperator(BaseOperator):
                 context,
                 self.outlets,
                 event=event,
-                ids=record["ids"],
+                ids=list(ids),
                 kind=self.kind,
-                sources=self.sources(),
+                sources=list(sources),
                 hook=self.hook,
                 output_path=self.output_path,
                 fail_on_file_error=self.fail_on_file_error,
                 log=self.log,
             )
+            self._lineage_value = value  # for get_openlineage_facets_on_complete (no XCom read there)
         except Exception as error:
             ti = context.get("ti")
             last_try = ti is None or getattr(ti, "try_number", 1) > (self.retries or 0)
@@ -368,6 +492,24 @@ class _MinerUParseOperator(BaseOperator):
             raise
         store.clear()
         return value
+
+    # -- OpenLineage (apache-airflow-providers-openlineage calls these) --------------------------
+
+    def _lineage_start_inputs(self) -> list[Any]:
+        """The documents known before the task runs (no request, no listing)."""
+        return list(self.sources())
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Inputs: the URLs, files or object-storage objects to parse; outputs come on completion."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        return operator_lineage(self._lineage_start_inputs(), kind=self.kind)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs, plus each parsed document's output folder with its ``mineru`` facet (state, pages, ids)."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        return operator_lineage(self.sources(), getattr(self, "_lineage_value", None) or [], kind=self.kind)
 
 
 class MinerUSubmitTaskOperator(_MinerUParseOperator):
@@ -407,6 +549,13 @@ class MinerUSubmitTaskOperator(_MinerUParseOperator):
 
     def sources(self) -> list[str | None]:
         return [self.url]
+
+    def describe_inputs(self) -> list[SubmittedInput]:
+        from airflow_provider_mineru.submission import SubmittedInput, output_stem, url_fingerprint
+
+        name = _url_name(self.url)
+        per_file = {"data_id": self.data_id, "page_ranges": self.page_ranges}
+        return [SubmittedInput(self.url, name, output_stem(name, self.data_id), url_fingerprint(self.url, per_file))]
 
 
 class MinerUSubmitBatchOperator(_MinerUParseOperator):
@@ -448,7 +597,7 @@ class MinerUSubmitBatchOperator(_MinerUParseOperator):
     def input_count(self) -> int:
         return len(self._files())
 
-    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str]]]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
         files = self._files()
         if self.hook.client.owns_transport:  # api_flavor mineru-api: one V1 task per ocr_mode, 100 files each
             from airflow_provider_mineru.hooks.mineru import parse_options
@@ -464,6 +613,19 @@ class MinerUSubmitBatchOperator(_MinerUParseOperator):
 
     def sources(self) -> list[str | None]:
         return [f if isinstance(f, str) else f.get("url") for f in self._files()]
+
+    def describe_inputs(self) -> list[SubmittedInput]:
+        from airflow_provider_mineru.submission import SubmittedInput, output_stem, url_fingerprint
+
+        described = []
+        for entry in self._files():
+            url = entry if isinstance(entry, str) else str(entry.get("url"))
+            per_file = {} if isinstance(entry, str) else {k: v for k, v in entry.items() if k != "url"}
+            name = _url_name(url)
+            described.append(
+                SubmittedInput(url, name, output_stem(name, per_file.get("data_id")), url_fingerprint(url, per_file))
+            )
+        return described
 
 
 class MinerUUploadFilesOperator(_MinerUParseOperator):
@@ -554,7 +716,7 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
     def input_count(self) -> int:
         return len(self._sources)
 
-    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str]]]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
         """
         Request upload URLs for these files and upload them; files whose URL had expired before the
         upload are sent once more in a new batch (their entry in the first batch counts as failed).
@@ -573,6 +735,7 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
                 yield task_id, [indices[i] for i in held], {}
             return
         grant = self.hook.request_upload_urls(self._file_entries([self._sources[i] for i in indices]), **self.options())
+        yield grant.batch_id, indices, None  # recorded before the first PUT
         self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(indices))
         failures = self._upload_all([self._sources[i][0] for i in indices], grant.file_urls)
         expired = [
@@ -586,22 +749,36 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
             again = self.hook.request_upload_urls(
                 self._file_entries([self._sources[i] for i in expired]), **self.options()
             )
+            yield again.batch_id, expired, None
             retried = self._upload_all([self._sources[i][0] for i in expired], again.file_urls)
             yield again.batch_id, expired, {name: str(error) for name, error in retried.items()}
 
     def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> dict[str, Any]:
-        """Upload ``upload_concurrency`` files at a time; return ``{file name: error}`` for those that failed."""
+        """
+        Upload ``upload_concurrency`` files at a time; return ``{file name: error}`` for those that failed.
+
+        A file that cannot be read (vanished, ``PermissionError``: any ``OSError``) is a failure of
+        that file only. Any other error stops the uploads not yet started and is raised: the batch
+        is already recorded, so a retry uploads only what had not reached MinerU.
+        """
         started = time.monotonic()
         failures: dict[str, Any] = {}
         with ThreadPoolExecutor(max_workers=min(self.upload_concurrency, len(sources))) as pool:
             pairs = zip(sources, urls, strict=True)
             futures = [pool.submit(self.hook.upload_file, url, source) for source, url in pairs]
-            for source, future in zip(sources, futures, strict=True):
-                try:
-                    future.result()
-                except MinerUError as error:
-                    self.log.error("Upload of %s failed: %s", source.name, error)
-                    failures[source.name] = error
+            try:
+                for source, future in zip(sources, futures, strict=True):
+                    try:
+                        future.result()
+                    except MinerUError as error:
+                        self.log.error("Upload of %s failed: %s", source.name, error)
+                        failures[source.name] = error
+                    except OSError as error:
+                        self.log.error("Upload of %s failed: cannot read %s: %s", source.name, source.location, error)
+                        failures[source.name] = MinerUError(f"cannot read {source.location}: {error}")
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         total = sum(s.size for s in sources)
         self.log.info(
             "Uploaded %d of %d files (%.1f MB) in %.1fs",
@@ -614,6 +791,24 @@ class MinerUUploadFilesOperator(_MinerUParseOperator):
 
     def sources(self) -> list[str | None]:
         return [source.location for source, _ in self._sources]
+
+    def _lineage_start_inputs(self) -> list[Any]:
+        from airflow_provider_mineru.lineage import start_locations
+
+        return list(start_locations(self.paths))
+
+    def describe_inputs(self) -> list[SubmittedInput]:
+        from airflow_provider_mineru.submission import SubmittedInput, file_fingerprint, output_stem
+
+        return [
+            SubmittedInput(
+                source.location,
+                source.name,
+                output_stem(source.name, options.get("data_id")),
+                file_fingerprint(source.location, source.name, source.size, options),
+            )
+            for source, options in self._sources
+        ]
 
 
 class MinerUDownloadResultsOperator(BaseOperator):
@@ -717,7 +912,48 @@ class MinerUDownloadResultsOperator(BaseOperator):
                 totals["output_path"] = summary.get("output_path")
         finally:
             emit_asset_events(context, self.outlets, totals)
+        self._lineage_value = shaped  # for get_openlineage_facets_on_complete
         return shaped[0] if single else shaped
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Outputs: each downloaded document's folder with its ``mineru`` facet (state, pages, ids)."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        return operator_lineage([], getattr(self, "_lineage_value", None) or [])
+
+
+def _listed(poller: MinerUPoller, slot: Sequence[int]) -> DocumentResult | None:
+    """The document at ``[batch index, position]`` as MinerU listed it, or None when not listed (yet)."""
+    if not 0 <= slot[0] < len(poller.ids):
+        return None
+    listed = poller.results.get(poller.ids[slot[0]], [])
+    return listed[slot[1]] if 0 <= slot[1] < len(listed) else None
+
+
+def _foreign(document: DocumentResult, item: SubmittedInput, uploads: bool) -> bool:
+    """Whether MinerU's document is visibly not ``item``'s (another ``data_id`` or, for uploads, file name)."""
+    from airflow_provider_mineru.submission import output_stem
+
+    if document.data_id and output_stem(item.name, document.data_id) != item.output_name:
+        return True
+    return uploads and bool(document.file_name) and document.file_name != item.name
+
+
+def _why(again: dict[str, list[str]]) -> str:
+    """``"changed: b.pdf; failed: c.pdf"`` for the log of a resume."""
+    parts = []
+    for reason, names in again.items():
+        if names:
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            parts.append(f"{reason}: {', '.join(names[:10])}{more}")
+    return "; ".join(parts)
+
+
+def _url_name(url: str) -> str:
+    """The last path component of a URL (what MinerU names the document), else the URL itself."""
+    from urllib.parse import urlparse
+
+    return urlparse(url).path.rstrip("/").rsplit("/", 1)[-1] or url
 
 
 def _document_at(poller: MinerUPoller, slot: Sequence[int]) -> MinerUState | None:

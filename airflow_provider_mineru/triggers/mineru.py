@@ -19,6 +19,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUError
+from airflow_provider_mineru.outcome import outcome_event
 from airflow_provider_mineru.polling import ERROR, MinerUPoller
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class _MinerUPollTrigger(BaseTrigger):
         """The event for ``payload``, once ``not_before`` has passed."""
         if self.not_before is not None and (early := self.not_before - time.time()) > 0:
             await asyncio.sleep(early)
-        return TriggerEvent(payload)
+        return outcome_event(payload)  # logged by the triggerer as one summary line
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         poller = self._poller()

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_mineru.emulator import MinerUEmulator
-from airflow_provider_mineru.emulator._contract import parse_page_ranges, resolve_page_ranges
+from airflow_provider_mineru.emulator.cloud.contract import parse_page_ranges, resolve_page_ranges
 
 from .helpers import Api
 

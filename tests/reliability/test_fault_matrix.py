@@ -8,7 +8,11 @@ half of the hook (what the triggers use).
 
 What each case asserts, from the emulator's request log:
 
-- a **transient** fault is absorbed: the call returns a real result, the fault fired as many times
+- a lost answer to a **paid submit** (``submit_task``, ``submit_batch``: a reset or read time-out
+  after sending, a cut-short or unreadable ``200`` body) is never re-sent by the hook: it raises
+  ``MinerUAmbiguousSubmitError`` after exactly one request, naming the documents (a later Airflow
+  try may submit once more: at most one duplicate per lost answer);
+- any other **transient** fault is absorbed: the call returns a real result, the fault fired as many times
   as injected, exactly one clean answer followed, the document is not lost, and nothing was
   created twice (except where the faulted request *was processed*: a truncated answer or a read
   time-out on a create call, which the table in ``docs/reliability.md`` lists as duplicates);
@@ -27,6 +31,7 @@ import pytest
 
 from airflow_provider_mineru.emulator import Fault
 from airflow_provider_mineru.exceptions import (
+    MinerUAmbiguousSubmitError,
     MinerUAuthError,
     MinerUError,
     MinerUInvalidRequestError,
@@ -243,12 +248,21 @@ TRANSIENTS = [
 ]
 
 
-def _cases(calls: list[str]) -> list[Any]:
+#: Calls that make MinerU parse (and bill) documents, and the faults that lose their answer after sending.
+PAID_SUBMITS = ("submit_task", "submit_batch")
+LOST_ANSWERS = ("reset", "read_timeout", "truncated", "malformed_json")
+
+
+def _lost_answer(call: str, fault: Transient) -> bool:
+    return call in PAID_SUBMITS and fault.name in LOST_ANSWERS
+
+
+def _cases(calls: list[str], *, lost: bool = False) -> list[Any]:
     return [
         pytest.param(call, fault, id=f"{call}-{fault.name}")
         for fault in TRANSIENTS
         for call in calls
-        if not (fault.api_only and not CALLS[call].api)
+        if not (fault.api_only and not CALLS[call].api) and _lost_answer(call, fault) is lost
     ]
 
 
@@ -328,6 +342,57 @@ async def test_transient_fault_is_absorbed_async(
     await asyncio.to_thread(_expect_after, emulator, call, fault, injected, _logged(capfd, caplog))
 
 
+def _expect_not_resent(emu: Any, call: Call, fault: Transient, error: MinerUAmbiguousSubmitError) -> None:
+    if fault.slow:  # the emulator records the late request once it has answered it
+        wait_until(lambda: emu.requests_to(call.endpoint), timeout=3)
+    assert len(emu.requests_to(call.endpoint)) == 1  # sent once, never re-sent by the hook
+    assert "at most one duplicate task may exist for: " in str(error)
+    assert error.documents == (["invoice"] if call.name == "submit_task" else ["invoice.pdf", "annual_report.pdf"])
+    assert not error.retryable
+    # the emulator processes a cut-short or late answer, not a reset or an unreadable body
+    expected = 1 if fault.name in ("truncated", "read_timeout") else 0
+    if expected:
+        wait_until(lambda: call.created(emu) >= expected, timeout=3)
+    assert call.created(emu) == expected
+
+
+@pytest.mark.parametrize(("call_name", "fault"), _cases(list(CALLS), lost=True))
+def test_lost_answer_to_a_paid_submit_is_never_resent(
+    call_name, fault, emulator, monkeypatch, tmp_path, ledger, request
+):
+    call = CALLS[call_name]
+    set_conn(monkeypatch, emulator, timeout=READ_TIMEOUT if fault.slow else 5)
+    hook = MinerUHook()
+    state = call.prepare(hook, emulator, tmp_path)
+    emulator.clear_requests()
+    emulator.inject(fault.build(call.endpoint))
+
+    with pytest.raises(MinerUAmbiguousSubmitError) as info:
+        call.act(hook, state)
+
+    assert not ledger.account(request, [call.name], [call.name])  # reported, by name, as a typed error
+    _expect_not_resent(emulator, call, fault, info.value)
+
+
+@pytest.mark.parametrize(("call_name", "fault"), _cases(ASYNC_CALLS, lost=True))
+async def test_lost_answer_to_a_paid_submit_is_never_resent_async(
+    call_name, fault, emulator, monkeypatch, tmp_path, ledger, request
+):
+    import asyncio
+
+    call = CALLS[call_name]
+    set_conn(monkeypatch, emulator, timeout=READ_TIMEOUT if fault.slow else 5)
+    state = await asyncio.to_thread(call.prepare, MinerUHook(), emulator, tmp_path)
+    emulator.clear_requests()
+    emulator.inject(fault.build(call.endpoint))
+
+    with pytest.raises(MinerUAmbiguousSubmitError) as info:
+        await call.aact(MinerUHook(), state)
+
+    assert not ledger.account(request, [call.name], [call.name])
+    await asyncio.to_thread(_expect_not_resent, emulator, call, fault, info.value)
+
+
 @pytest.mark.parametrize("call_name", list(CALLS))
 def test_fault_that_never_clears_is_retried_within_bounds(call_name, emulator, monkeypatch, tmp_path):
     call = CALLS[call_name]
@@ -364,15 +429,19 @@ def test_retry_after_is_capped_by_the_connection(emulator, monkeypatch):
 # -- read time-outs on create calls: logged as possible duplicates ------------------------------
 
 
-@pytest.mark.parametrize("call_name", [n for n, c in CALLS.items() if c.creates])
-def test_truncated_answer_to_a_submit_is_logged_as_possible_duplicate(call_name, emulator, monkeypatch, capfd, caplog):
-    call = CALLS[call_name]
+def test_truncated_answer_to_an_upload_url_request_is_logged_as_possible_duplicate(
+    emulator, monkeypatch, capfd, caplog
+):
+    """``POST /file-urls/batch`` costs nothing until a file is uploaded: it is retried, the orphan batch logged."""
+    call = CALLS["file_urls"]
     set_conn(monkeypatch, emulator)
     hook = MinerUHook()
     state = call.prepare(hook, emulator, None)
-    emulator.inject(Fault(endpoint=call.endpoint, truncated=True))
-    call.act(hook, state)
-    assert call.created(emulator) == 2  # processed twice (documented)
+    emulator.inject(Fault(endpoint=call.endpoint, truncated=True, times=1))
+    emulator.inject(Fault(endpoint=call.endpoint, delay=SLOW_ANSWER))
+    set_conn(monkeypatch, emulator, timeout=READ_TIMEOUT)
+    call.act(MinerUHook(), state)
+    wait_until(lambda: call.created(emulator) == 3, timeout=3)  # two orphan grants, nobody uploads to them
     assert "may have reached MinerU" in _logged(capfd, caplog)
 
 

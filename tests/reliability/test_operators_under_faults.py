@@ -94,11 +94,16 @@ class TestTransientFaultsAreAbsorbed:
             MinerUSubmitBatchOperator,
             urls=pdf_urls(emulator),
             deferrable=deferrable,
+            **RETRY_ONCE,  # a reset after sending a submit is not re-sent by the hook: the Airflow retry sends it
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         assert not _all_fired(faults)
+        assert (
+            "MinerUAmbiguousSubmitError" in output
+            and "at most one duplicate task may exist for: annual_report" in output
+        )
         assert "will poll again" in output
         value = xcom(dag, "parse")
         assert not ledger.account(request, PDFS, accounted_documents(value, output, PDFS))
@@ -121,11 +126,14 @@ class TestTransientFaultsAreAbsorbed:
             url=sample_url(emulator, "invoice.pdf"),
             data_id="invoice",
             deferrable=deferrable,
+            **RETRY_ONCE,  # the reset after sending the submit fails the first try (never re-sent by the hook)
             output_path=str(tmp_path),
         )
         states, output = run(dag, capfd, caplog)
         assert states == {"parse": "success"}, output[-3000:]
         assert not _all_fired(faults)
+        assert "MinerUAmbiguousSubmitError" in output and "duplicate task may exist for: invoice" in output
+        assert emulator.task_count == 1  # the emulator resets before processing: nothing was paid twice
         value = xcom(dag, "parse")
         assert not ledger.account(request, ["invoice"], accounted_documents(value, output, ["invoice"]))
         assert emulator.task_count == 1

@@ -64,6 +64,12 @@ def error_message(code: str | int) -> str:
     return ERROR_MESSAGES.get(str(code), f"error {code}")
 
 
+def err_msg(code: str | int, detail: str | None = None) -> str:
+    """A task ``err_msg`` naming the code, e.g. ``-60008: File read timeout, ...: detail``."""
+    text = f"{code}: {error_message(code)}"
+    return f"{text} ({detail})" if detail else text
+
+
 def code_value(code: str | int) -> str | int:
     """A code as the service sends it: numeric codes as ints, ``A0202``-style as strings."""
     text = str(code)

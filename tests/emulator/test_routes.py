@@ -1,0 +1,88 @@
+"""The emulator's route table, and the HTTP plumbing serving a second flavor's table."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from airflow_provider_mineru.emulator import MinerUEmulator
+from airflow_provider_mineru.emulator.faults import Fault, FaultBook, answer_transport_fault
+from airflow_provider_mineru.emulator.http import HTTPService, Request, Route, RouteTable
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "endpoint", "arg", "allowed"),
+    [
+        ("POST", "/api/v4/extract/task", "submit_task", None, True),
+        ("POST", "/api/v4/extract/task//", "submit_task", None, True),
+        ("GET", "/api/v4/extract/task", "submit_task", None, False),
+        ("GET", "/api/v4/extract/task/abc/", "get_task", "abc", True),
+        ("POST", "/api/v4/extract/task/batch", "submit_batch", None, True),
+        ("GET", "/api/v4/extract/task/batch", "get_task", "batch", True),
+        ("PUT", "/api/v4/extract/task/batch", "get_task", "batch", False),
+        ("GET", "/api/v4/extract/task/a/b", "other", None, True),
+        ("GET", "/api/v4/extract-results/batch/b1", "get_batch", "b1", True),
+        ("GET", "/api/v4/file-urls/batch", "file_urls", None, False),
+        ("GET", "/api/v4extract/task", "other", None, True),
+        ("PUT", "/api-upload/b/k.pdf", "upload", "b/k.pdf", True),
+        ("GET", "/cdn/pdf/z1.zip", "download", "z1", True),
+        ("GET", "/samples", "sample", None, True),
+        ("GET", "/samples//invoice.pdf/", "sample", "invoice.pdf", True),
+        ("GET", "/__emulator__/faults/", "admin", "faults", True),
+        ("GET", "/__emulator__x", "other", None, True),
+    ],
+)
+def test_cloud_route_table(method: str, path: str, endpoint: str, arg: str | None, allowed: bool) -> None:
+    route, found_arg, ok = MinerUEmulator().routes.resolve(method, path)
+    assert (route.endpoint, found_arg or None, ok) == (endpoint, arg, allowed)
+
+
+def test_admin_route_takes_no_faults() -> None:
+    routes = MinerUEmulator().routes
+    assert [r.endpoint for r in routes.routes if not r.faultable] == ["admin"]
+
+
+class _Echo(HTTPService):
+    """A second flavor in a dozen lines: its own route table and answers, the shared plumbing."""
+
+    def __init__(self) -> None:
+        super().__init__("127.0.0.1", 0, threading.RLock())
+        self.fault_book = FaultBook(self._lock)
+        self.answers = self
+        self.routes = RouteTable(
+            [Route("echo", r"/echo/(?P<arg>[^/]+)", self._echo, frozenset({"POST"}))],
+            fallback=Route("other", "", lambda request: request.send_text(404, "nothing here")),
+        )
+
+    def _echo(self, request: Request) -> None:
+        request.send_json({"name": request.arg, "body": request.json})
+
+    def method_not_allowed(self, request: Request, route: Route) -> None:
+        request.send_text(405, "POST only")
+
+    def body_too_large(self, request: Request) -> None:
+        request.send_text(413, "too large")
+
+    def internal_error(self, request: Request) -> None:
+        request.send_text(500, "oops")
+
+    def answer_fault(self, request: Request, fault: Fault) -> bool:
+        return answer_transport_fault(request, fault)
+
+
+def test_a_second_flavor_plugs_its_own_route_table() -> None:
+    with _Echo().start() as service:
+        root = service.root_url
+        assert requests.post(f"{root}/echo/a", json={"x": 1}, timeout=5).json() == {"name": "a", "body": {"x": 1}}
+        assert requests.get(f"{root}/echo/a", timeout=5).status_code == 405
+        assert requests.get(f"{root}/nope", timeout=5).status_code == 404
+        service.fault_book.faults.append(Fault(endpoint="other", body="<html>gateway</html>", http_status=502))
+        assert requests.get(f"{root}/nope", timeout=5).status_code == 502
+        assert [(r.endpoint, r.status, r.fault) for r in service.requests] == [
+            ("echo", 200, None),
+            ("echo", 405, None),
+            ("other", 404, None),
+            ("other", 502, "body_502"),
+        ]
