@@ -168,12 +168,6 @@ def test_task_killed_during_blocking_wait(local, fresh_log, long_pdf):
     assert "Northwind Traders" in markdown_texts(out)["long_report"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider bug: MinerUUploadFilesOperator records the batch in the task_state_store only after "
-    "every upload finished, so a try killed mid-upload leaves nothing to resume and the retry asks for new "
-    "upload URLs and uploads every file again (a second batch, the documents that reached MinerU twice)",
-)
 def test_task_killed_during_upload(local, fresh_log):
     """kill -9 of the task process while one file is still uploading; the retry uploads only what is missing."""
     dag_id = "mineru_deploy_upload_deferrable"
@@ -186,8 +180,11 @@ def test_task_killed_during_upload(local, fresh_log):
     os.kill(pid, 9)
     record = local.api.wait_run(dag_id, run_id, timeout=240, logs=local.where_logs())
     log = fresh_log()
-    assert endpoint_count(log, "file_urls") == 1, "the retry asked MinerU for a second batch"
+    # The retry resumes the first batch and sends only the PNG (whose PUT never completed) again.
     assert upload_names(log)[".pdf"] == 3, "a PDF that had reached MinerU was uploaded again"
+    counts = submitted_documents(log)
+    assert all(counts[name] == 1 for name in ("annual_report.pdf", "invoice.pdf", "research_paper.pdf")), counts
+    assert counts["scanned_receipt.png"] <= 2, counts
     assert record["state"] == "success", (states(local, dag_id, run_id), local.where_logs())
     texts = markdown_texts(out)
     for stem, text in SAMPLE_TEXT.items():
