@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_mineru.version_compat import AirflowException, AirflowFailException
+# The two exception classes only, not ``version_compat`` (which imports BaseOperator, object
+# storage and more): a triggerer imports this with the trigger class, on its event loop.
+try:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # Airflow 2.11
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
 
 
 class MinerUError(AirflowException):

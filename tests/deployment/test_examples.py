@@ -222,15 +222,6 @@ def test_token_never_in_logs(local):
     assert [p for p in local.logs_mention(local.token) if p.name != "emulator.log"] == []
 
 
-@pytest.mark.xfail(
-    not AIRFLOW_3,
-    strict=True,
-    reason="provider bug on Airflow 2.11: its triggerer imports the trigger class on the event loop "
-    "(TriggerRunner.create_triggers -> get_trigger_by_classpath), and importing "
-    "airflow_provider_mineru.triggers.mineru pulls exceptions -> version_compat -> BaseOperator, "
-    "BaseSensorOperator, ObjectStoragePath (airflow.models.baseoperator, dagrun, upath, fsspec): ~0.9 s, "
-    "so the first MinerU trigger blocked the loop 0.83-1.17 s",
-)
 def test_triggerer_event_loop_never_blocked(local):
     """
     Airflow logs "Triggerer's async thread was blocked for X seconds" above 0.2 s. On a machine shared
