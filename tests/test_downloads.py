@@ -341,7 +341,7 @@ def test_max_result_mb_default_is_documented() -> None:
     assert MinerULimits().max_result_bytes == DEFAULT_MAX_RESULT_MB * 1024 * 1024
     assert CONN_FIELDS["max_result_mb"]["schema"]["default"] == DEFAULT_MAX_RESULT_MB
     docs = (Path(__file__).parents[1] / "docs" / "connection.md").read_text()
-    assert f"| `max_result_mb` | Max result zip size (MB) | number | `{DEFAULT_MAX_RESULT_MB}` |" in docs
+    assert f"| `max_result_mb` | Max result zip size (MB) | number, at least 1 | `{DEFAULT_MAX_RESULT_MB}` |" in docs
 
 
 # -- typed errors ----------------------------------------------------------------------------------
