@@ -300,7 +300,8 @@ def _make_error(
 
 #: POSTs that make MinerU parse (and bill) documents: never re-sent once they may have arrived.
 #: (``POST /file-urls/batch`` is retried: a duplicate grant is an empty batch nobody uploads to.)
-PAID_SUBMIT_PATHS = (SUBMIT_TASK_PATH, SUBMIT_BATCH_PATH)
+#: ``/v1/tasks`` is the open-source ``mineru-api`` server's submit (every input kind posts there).
+PAID_SUBMIT_PATHS = (SUBMIT_TASK_PATH, SUBMIT_BATCH_PATH, "/v1/tasks")
 
 
 def answer_lost(error: BaseException) -> bool:

@@ -471,7 +471,7 @@ class MinerUApiClient(MinerUClient):
                         raise
                 return self.decode(response.status_code, response.headers, content, known_id=known_id)
 
-        return hook._with_retries(what, attempt, method=method, body=json_body)
+        return hook._with_retries(what, attempt, method=method, body=json_body, path=path)
 
     async def _aexchange(self, hook: Any, session: Any, method: str, url: str, what: str) -> tuple[int, Any, bytes]:
         """One async request with retries of connection failures; returns (status, headers, body)."""

@@ -191,6 +191,18 @@ class TestEndpoints:
         assert hook.get_task(task_id).task_id == task_id
         assert fault.fired == 2
 
+    @pytest.mark.parametrize(
+        "fault", [{"http_status": 200, "body": b'{"task_id": "job_'}, {"reset": True}], ids=["cut-short", "reset"]
+    )
+    def test_a_lost_answer_to_a_submit_is_never_sent_again(self, v1_conn, fault):
+        """As on the cloud: a POST /v1/tasks that may have arrived costs at most one duplicate."""
+        from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError
+
+        v1_conn.inject(Fault(endpoint="submit", times=5, **fault))
+        with pytest.raises(MinerUAmbiguousSubmitError):
+            MinerUHook().submit_task("http://127.0.0.1:9/x.docx")
+        assert len(v1_conn.requests_to("submit")) == 1
+
     def test_transient_errors_are_raised_when_retries_run_out(self, v1_conn):
         v1_conn.inject(Fault(endpoint="get_task", http_status=503, times=10))
         hook = MinerUHook()
