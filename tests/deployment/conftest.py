@@ -72,6 +72,7 @@ def local(request: pytest.FixtureRequest) -> Iterator[object]:
                 "mineru_deploy_url",
                 "mineru_deploy_fast",
                 "mineru_deploy_fast_unguarded",
+                "mineru_deploy_self_hosted",
             ]
         deployment.wait_dags(dag_ids, timeout=240)
         FIGURES["local.dags_parsed_after_start_s"] = deployment.timings.get("dags_parsed_s")

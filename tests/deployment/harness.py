@@ -316,11 +316,14 @@ class Deployment:
             folder.mkdir(parents=True, exist_ok=True)
         self.pg_port = free_port()
         self.emulator_port = free_port()
+        self.v1_port = free_port()
         self.moto_port = free_port()
         self.redis_port = free_port() if self.executor == "CeleryExecutor" else None
         self.api_port = self.api_port or free_port()
         self.api_url = f"http://{HOST}:{self.api_port}"
         self.emulator_url = f"http://{HOST}:{self.emulator_port}"
+        #: The emulator's second flavor, the open-source ``mineru-api`` server (V1), for ``mineru_selfhosted``.
+        self.v1_url = f"http://{HOST}:{self.v1_port}"
         self.moto_url = f"http://{HOST}:{self.moto_port}"
         self.api = ApiClient(self.api_url, ADMIN_USER, ADMIN_PASSWORD)
         self._jwt_secret = secrets.token_urlsafe(32)
@@ -345,6 +348,15 @@ class Deployment:
             "host": f"{self.emulator_url}/api/v4",
             "password": self.token,
             "extra": {"uid": "emulator-uid", "callback_secret": self.callback_secret, "retry_backoff": 0.2},
+        }
+
+    def selfhosted_connection(self) -> dict:
+        """The ``mineru_selfhosted`` connection: ``api_flavor="mineru-api"`` at the V1 emulator's root URL."""
+        return {
+            "conn_type": "mineru",
+            "host": self.v1_url,
+            "password": self.token,
+            "extra": {"api_flavor": "mineru-api", "retry_backoff": 0.2},
         }
 
     def env(self, **more: str) -> dict[str, str]:
@@ -380,6 +392,7 @@ class Deployment:
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
                 "AIRFLOW_CONN_MINERU_DEFAULT": json.dumps(self.mineru_connection()),
+                "AIRFLOW_CONN_MINERU_SELFHOSTED": json.dumps(self.selfhosted_connection()),
                 f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": json.dumps(
                     {
                         "conn_type": "aws",
@@ -609,6 +622,20 @@ class Deployment:
             logs=self.where_logs(),
         )
 
+    def start_selfhosted_emulator(self) -> None:
+        """The emulator's ``mineru-api`` flavor on 127.0.0.1:<v1_port> (the server's API key is the token)."""
+        argv = [sys.executable, "-m", "airflow_provider_mineru.emulator", "--flavor", "mineru-api"]
+        argv += ["--host", HOST, "--port", str(self.v1_port), "--token", self.token]
+        self.spawn("emulator-v1", argv, env=self.env())
+
+        def ready() -> bool:
+            self._check_alive("emulator-v1")
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(f"{self.v1_url}/v1/health", timeout=2) as answer:
+                return answer.status == 200
+
+        wait_for(ready, timeout=30, what="the mineru-api emulator", logs=self.where_logs())
+
     def start_moto(self) -> None:
         """moto's S3 server on 127.0.0.1:<moto_port>."""
         argv = [str(Path(sys.executable).parent / "moto_server"), "-H", HOST, "-p", str(self.moto_port)]
@@ -714,6 +741,7 @@ class Deployment:
         try:
             self.start_postgres()
             self.start_emulator()
+            self.start_selfhosted_emulator()
             self.start_moto()
             if self.executor == "CeleryExecutor":
                 self.start_redis()
@@ -750,7 +778,7 @@ class Deployment:
     def stop(self) -> None:
         """Stop every process the harness started, newest first (by PID / process group)."""
         for process in reversed(list(self.processes.values())):
-            process.stop(timeout=5 if process.name in ("moto", "emulator") else 20)
+            process.stop(timeout=5 if process.name in ("moto", "emulator", "emulator-v1") else 20)
 
     def logs_mention(self, text: str) -> list[Path]:
         """Every log file (process, task, trigger) containing ``text``."""

@@ -5,6 +5,9 @@ DAGs of the deployment suite (a second DAG bundle next to the examples, Airflow 
   (``retries=1``), waiting in the triggerer or in the worker slot; the fault tests kill processes
   while they wait or upload.
 - ``mineru_deploy_url``: one URL, deferrable single-task trigger (``retries=1``).
+- ``mineru_deploy_self_hosted``: upload ``params.paths`` to the ``mineru_selfhosted`` connection
+  (the emulator's ``mineru-api`` flavor), waiting in the triggerer: the same operator, another
+  connection.
 - ``mineru_deploy_mapped``: one mapped ``MinerUSubmitTaskOperator`` over ``params.count`` URLs of
   the emulator's sample documents, each into its own folder under ``params.output_path``.
 """
@@ -87,3 +90,15 @@ for name, guard in (("mineru_deploy_fast", {}), ("mineru_deploy_fast_unguarded",
             poll_interval=1,
             **guard,
         )
+
+with DAG(dag_id="mineru_deploy_self_hosted", params={"paths": "", "output_path": f"{OUTPUT}/v1"}, **COMMON):
+    MinerUUploadFilesOperator(
+        task_id="parse",
+        mineru_conn_id="mineru_selfhosted",
+        paths="{{ params.paths }}",
+        output_path="{{ params.output_path }}",
+        tier="flash",
+        fail_on_file_error=False,
+        deferrable=True,
+        poll_interval=1,
+    )
