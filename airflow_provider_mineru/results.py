@@ -303,6 +303,22 @@ def _resolve_target(target: Any) -> Any:
     return pathlib.Path(text)
 
 
+def _relative_name(path: Any, root: Any) -> str | None:
+    """
+    ``path`` relative to ``root`` as ``a/b.md``, or None when it cannot be told (never deleted then).
+
+    Compared as the paths' bucket-and-key text: Airflow 2.11's ``ObjectStoragePath.relative_to``
+    answers differently from 3.x's, which once made every new file look stale.
+    """
+
+    def key(value: Any) -> str:
+        text = getattr(value, "path", None)
+        return str(text if isinstance(text, str) else value).rstrip("/")
+
+    base, full = key(root) + "/", key(path)
+    return full[len(base) :] if full.startswith(base) else None
+
+
 def _join(root: Any, relative: str) -> Any:
     dest = root
     for part in relative.split("/"):
@@ -854,12 +870,8 @@ def _land_object_storage(
     extracted = extract(root)
     kept = set(extracted.files)
     try:
-        stale = [
-            p
-            for p in root.rglob("*")
-            if p.is_file() and p.relative_to(root).as_posix() not in kept  # type: ignore[union-attr]
-        ]
-    except Exception:  # a backend without rglob/relative_to: nothing to compare with
+        stale = [p for p in root.rglob("*") if p.is_file() and _relative_name(p, root) not in kept]
+    except Exception:  # a backend without rglob: nothing to compare with
         stale = []
     for path in stale:
         if path.name != MARKER_NAME:

@@ -27,6 +27,7 @@ _PROBE = textwrap.dedent(
     """
     import asyncio, json, sys, threading, time
     import airflow.jobs.triggerer_job_runner  # what a triggerer process has loaded
+    import concurrent.futures.thread  # asyncio's default executor (Python 3.10 imports it on first use)
     from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger, MinerUTaskTrigger
 
     LOOP_THREAD = threading.get_ident()
