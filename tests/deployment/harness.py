@@ -544,6 +544,12 @@ class Deployment:
                 path.mkdir(exist_ok=True)
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             os.chmod(self.root, 0o755)
+            # postgres must reach its data directory: let it traverse (not list) every folder above
+            # ours (CI puts the root under a 0700 ``mktemp -d``).
+            for folder in self.root.parents:
+                mode = folder.stat()
+                if mode.st_uid == os.geteuid() and not mode.st_mode & 0o001:
+                    os.chmod(folder, mode.st_mode | 0o011)
         else:
             sockets.mkdir(exist_ok=True)
         log = self.logs / "initdb.log"
