@@ -52,10 +52,8 @@ from airflow_provider_mineru.exceptions import (
 )
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
 from airflow_provider_mineru.utils.bounded_http import (
-    Deadline,
     aread_answer,
-    deadline_error,
-    read_answer,
+    bounded_request,
     refuse_redirect,
     ssl_option,
 )
@@ -432,7 +430,6 @@ class MinerUApiClient(MinerUClient):
         what = f"{method} {path}"
 
         def attempt() -> Any:
-            import requests
 
             with contextlib.ExitStack() as stack:
                 kwargs: dict[str, Any] = {"json": json_body, "params": list(params or [])}
@@ -448,28 +445,19 @@ class MinerUApiClient(MinerUClient):
                     timeout: Any = hook._file_timeout
                 else:
                     timeout = hook.config.timeout
-                # ``timeout`` bounds the whole request; no redirect is followed; the answer is read bounded.
-                # (uploads are bounded per read by the file time-out, not by one whole-request deadline)
-                deadline = Deadline(hook.config.timeout) if multipart is None else None
-                with deadline or contextlib.nullcontext():
-                    try:
-                        response = hook._api_session.request(
-                            method,
-                            url,
-                            timeout=timeout,
-                            allow_redirects=False,
-                            stream=True,
-                            **kwargs,
-                            **hook._request_options,
-                        )
-                        with response:
-                            refuse_redirect(what, url, response.status_code, response.headers)
-                            content = read_answer(what, response.status_code, response.headers, response.iter_content)
-                    except requests.RequestException as exc:
-                        if deadline is not None and deadline.expired:
-                            raise deadline_error(what, hook.config.timeout) from exc
-                        raise
-                return self.decode(response.status_code, response.headers, content, known_id=known_id)
+                # No redirect is followed and the answer is read bounded; ``timeout`` bounds the whole
+                # request (uploads are bounded per read by the file time-out instead).
+                status, headers, content = bounded_request(
+                    hook._api_session,
+                    method,
+                    url,
+                    what=what,
+                    timeout=timeout,
+                    deadline=hook.config.timeout if multipart is None else None,
+                    **kwargs,
+                    **hook._request_options,
+                )
+                return self.decode(status, headers, content, known_id=known_id)
 
         return hook._with_retries(what, attempt, method=method, body=json_body, path=path)
 

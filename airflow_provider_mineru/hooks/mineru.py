@@ -56,10 +56,9 @@ from airflow_provider_mineru.protocol import (
 from airflow_provider_mineru.protocol import parse_response as parse_api_response
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
 from airflow_provider_mineru.utils.bounded_http import (
-    Deadline,
     aread_answer,
+    bounded_request,
     check_answer_url,
-    deadline_error,
     install_deadline_pools,
     read_answer,
     refuse_redirect,
@@ -347,33 +346,23 @@ class MinerUHook(HttpHook):
             tries += 1
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        import requests
-
         config = self.config
         url = join_url(config.base_url, path)
         what = f"{method} {path}"
 
         def attempt() -> Any:
             # ``timeout`` bounds the whole request (connect, headers and body), not each socket read.
-            with Deadline(config.timeout) as deadline:
-                try:
-                    response = self._api_session.request(
-                        method,
-                        url,
-                        json=body,
-                        timeout=config.timeout,
-                        allow_redirects=False,
-                        stream=True,
-                        **self._request_options,
-                    )
-                    with response:
-                        refuse_redirect(what, url, response.status_code, response.headers)
-                        content = read_answer(what, response.status_code, response.headers, response.iter_content)
-                except requests.RequestException as exc:
-                    if deadline.expired:
-                        raise deadline_error(what, config.timeout) from exc
-                    raise
-            return parse_api_response(response.status_code, response.headers, content)
+            status, headers, content = bounded_request(
+                self._api_session,
+                method,
+                url,
+                what=what,
+                timeout=config.timeout,
+                deadline=config.timeout,
+                json=body,
+                **self._request_options,
+            )
+            return parse_api_response(status, headers, content)
 
         return self._with_retries(what, attempt, method=method, body=body, path=path)
 

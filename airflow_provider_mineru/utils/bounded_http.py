@@ -119,6 +119,34 @@ def _over_limit(what: str, status: int, content: bytes, limit: int) -> bytes:
     return content[:limit]
 
 
+def bounded_request(
+    session: Any, method: str, url: str, *, what: str, timeout: Any, deadline: float | None, **kwargs: Any
+) -> tuple[int, Mapping[str, str], bytes]:
+    """
+    One sync request as every MinerU client sends it: no redirect followed, the answer read bounded.
+
+    :param session: a ``requests.Session`` whose adapters carry :func:`install_deadline_pools`.
+    :param what: how errors name the call (``"GET /extract/task/…"``).
+    :param timeout: ``requests``' per-read time-out(s).
+    :param deadline: seconds for the whole request (None: the per-read time-outs only, for uploads).
+    :param kwargs: the rest of ``session.request``'s arguments (``json``, ``params``, ``data``…).
+    :returns: ``(status, headers, body)``.
+    """
+    import requests
+
+    with Deadline(deadline) if deadline is not None else contextlib.nullcontext() as guard:
+        try:
+            response = session.request(method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs)
+            with response:
+                refuse_redirect(what, url, response.status_code, response.headers)
+                content = read_answer(what, response.status_code, response.headers, response.iter_content)
+        except requests.RequestException as exc:
+            if guard is not None and guard.expired:
+                raise deadline_error(what, deadline) from exc
+            raise
+    return response.status_code, response.headers, content
+
+
 def check_answer_url(url: Any, field: str) -> str:
     """A URL from MinerU's answer must be http(s) with a host and no control characters (else refused)."""
     text = url if isinstance(url, str) else ""

@@ -201,6 +201,10 @@ class TestEndpoints:
         v1_conn.inject(Fault(endpoint="submit", times=5, **fault))
         with pytest.raises(MinerUAmbiguousSubmitError):
             MinerUHook().submit_task("http://127.0.0.1:9/x.docx")
+        deadline = time.monotonic() + 5  # the server thread records a reset request after resetting it
+        while not v1_conn.requests_to("submit") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
         assert len(v1_conn.requests_to("submit")) == 1
 
     def test_transient_errors_are_raised_when_retries_run_out(self, v1_conn):
