@@ -71,15 +71,8 @@ _PROBE = textwrap.dedent(
 )
 
 
-def test_first_run_imports_nothing_on_the_event_loop(mineru_conn):
-    """
-    Importing in the loop blocked a real triggerer 0.25-0.38 s (the hook, ``aiohttp``). What a
-    trigger needs is imported in a worker thread; the loop's own lag is measured by
-    ``bench/bench_triggers.py`` (docs/performance.md), not asserted here, where timing is noise.
-    """
-    hook = MinerUHook()
-    task_id = hook.submit_task(sample_url(mineru_conn, "invoice.pdf"))
-    batch_id = hook.submit_batch([sample_url(mineru_conn, "invoice.pdf") + f"?n={i}" for i in range(3)])
+def run_first_run_probe(task_id: str, batch_id: str) -> dict:
+    """Run both triggers once in a fresh interpreter (:data:`_PROBE`); return what it measured."""
     probe = subprocess.run(
         [sys.executable, "-c", _PROBE, task_id, batch_id],
         env=os.environ.copy(),
@@ -89,7 +82,19 @@ def test_first_run_imports_nothing_on_the_event_loop(mineru_conn):
         check=False,
     )
     assert probe.returncode == 0, probe.stderr[-3000:]
-    measured = json.loads(probe.stdout.strip().splitlines()[-1])
+    return json.loads(probe.stdout.strip().splitlines()[-1])
+
+
+def test_first_run_imports_nothing_on_the_event_loop(mineru_conn):
+    """
+    Importing in the loop blocked a real triggerer 0.25-0.38 s (the hook, ``aiohttp``). What a
+    trigger needs is imported in a worker thread; the loop's own lag is measured by
+    ``bench/bench_triggers.py`` (docs/performance.md), not asserted here, where timing is noise.
+    """
+    hook = MinerUHook()
+    task_id = hook.submit_task(sample_url(mineru_conn, "invoice.pdf"))
+    batch_id = hook.submit_batch([sample_url(mineru_conn, "invoice.pdf") + f"?n={i}" for i in range(3)])
+    measured = run_first_run_probe(task_id, batch_id)
     print(f"worst event-loop lag during the first run: {measured['worst'] * 1000:.1f} ms")
     assert measured["statuses"] == ["done", "done"]
     assert measured["imported_in_loop"] == []
