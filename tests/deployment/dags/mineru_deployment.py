@@ -34,19 +34,23 @@ COMMON = {
     "default_args": DEFAULTS,
 }
 
-for deferrable in (True, False):
-    with DAG(
-        dag_id=f"mineru_deploy_upload_{'deferrable' if deferrable else 'blocking'}",
-        params={"paths": "", "output_path": f"{OUTPUT}/upload"},
-        **COMMON,
-    ):
+
+def upload_dag(dag_id: str, folder: str, *, retries: int | None = None, **operator: object) -> DAG:
+    """A DAG of one ``MinerUUploadFilesOperator`` over ``params.paths`` into ``params.output_path``."""
+    common = COMMON if retries is None else {**COMMON, "default_args": {"retries": retries}}
+    with DAG(dag_id=dag_id, params={"paths": "", "output_path": f"{OUTPUT}/{folder}"}, **common) as dag:
         MinerUUploadFilesOperator(
             task_id="parse",
             paths="{{ params.paths }}",
             output_path="{{ params.output_path }}",
-            deferrable=deferrable,
             poll_interval=1,
+            **{"deferrable": True, **operator},
         )
+    return dag
+
+
+for deferrable in (True, False):
+    upload_dag(f"mineru_deploy_upload_{'deferrable' if deferrable else 'blocking'}", "upload", deferrable=deferrable)
 
 with DAG(dag_id="mineru_deploy_url", params={"url": "", "output_path": f"{OUTPUT}/url"}, **COMMON):
     MinerUSubmitTaskOperator(
@@ -77,28 +81,8 @@ with DAG(dag_id="mineru_deploy_mapped", params={"count": 20, "output_path": f"{O
 # (apache/airflow#66374). ``mineru_deploy_fast`` keeps the provider's default minimum between
 # deferring and resuming; ``mineru_deploy_fast_unguarded`` turns it off (``min_defer_seconds=0``).
 for name, guard in (("mineru_deploy_fast", {}), ("mineru_deploy_fast_unguarded", {"min_defer_seconds": 0})):
-    with DAG(
-        dag_id=name,
-        params={"paths": "", "output_path": f"{OUTPUT}/fast"},
-        **{**COMMON, "default_args": {"retries": 0}},
-    ):
-        MinerUUploadFilesOperator(
-            task_id="parse",
-            paths="{{ params.paths }}",
-            output_path="{{ params.output_path }}",
-            deferrable=True,
-            poll_interval=1,
-            **guard,
-        )
+    upload_dag(name, "fast", retries=0, **guard)
 
-with DAG(dag_id="mineru_deploy_self_hosted", params={"paths": "", "output_path": f"{OUTPUT}/v1"}, **COMMON):
-    MinerUUploadFilesOperator(
-        task_id="parse",
-        mineru_conn_id="mineru_selfhosted",
-        paths="{{ params.paths }}",
-        output_path="{{ params.output_path }}",
-        tier="flash",
-        fail_on_file_error=False,
-        deferrable=True,
-        poll_interval=1,
-    )
+upload_dag(
+    "mineru_deploy_self_hosted", "v1", mineru_conn_id="mineru_selfhosted", tier="flash", fail_on_file_error=False
+)
