@@ -293,6 +293,8 @@ class Deployment:
     :param api_port: the api-server / webserver port (a free one by default).
     :param emulator_args: extra ``mineru-emulator`` options (timings).
     :param extra_env: more environment for every Airflow process.
+    :param triggerer_env: more environment for the triggerer processes only, applied last (opt-in,
+        for benchmarks comparing triggerer settings; empty by default).
     """
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mineru-deployment-")))
@@ -301,6 +303,7 @@ class Deployment:
     api_port: int | None = None
     emulator_args: tuple[str, ...] = ("--pending", "1", "--per-page", "0.25", "--converting", "0.5")
     extra_env: dict[str, str] = field(default_factory=dict)
+    triggerer_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
     token: str = field(default_factory=lambda: "emu-" + secrets.token_hex(12))
     callback_secret: str = field(default_factory=lambda: "cb_" + secrets.token_hex(12))
@@ -722,7 +725,8 @@ class Deployment:
         self._triggerers += 1
         name = "triggerer" if self._triggerers == 1 else f"triggerer-{self._triggerers}"
         # --skip-serve-logs: the log server would listen on every interface; the logs are on this disk anyway.
-        return self.airflow(name, "triggerer", "--skip-serve-logs", env=self.env(MINERU_DEPLOYMENT_HOSTNAME=name))
+        env = self.env(**{**self.triggerer_env, "MINERU_DEPLOYMENT_HOSTNAME": name})
+        return self.airflow(name, "triggerer", "--skip-serve-logs", env=env)
 
     def start_celery_worker(self, index: int) -> Process:
         """``airflow celery worker`` number ``index`` with hostname ``worker<index>``."""
