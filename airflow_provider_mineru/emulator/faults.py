@@ -48,6 +48,7 @@ class ScriptedFault(Protocol):
     delay: float
     truncated: bool
     content_type: str | None
+    name: str | None
 
     @property
     def http_status(self) -> int | None: ...
@@ -66,6 +67,29 @@ class ScriptedFault(Protocol):
 
 
 F = TypeVar("F", bound=ScriptedFault)
+
+
+def check_endpoint(endpoint: str, endpoints: Iterable[str]) -> None:
+    """
+    Refuse a fault's unknown ``endpoint`` by name.
+
+    :param endpoint: the endpoint given (``"*"``: any).
+    :param endpoints: the flavor's endpoint names.
+    """
+    known = tuple(endpoints)
+    if endpoint != "*" and endpoint not in known:
+        raise ValueError(f"unknown endpoint {endpoint!r}; one of {', '.join(known)} or '*'")
+
+
+def transport_label(fault: ScriptedFault) -> str | None:
+    """A fault's name, or ``reset`` / ``body_<status>`` for its transport half; None otherwise."""
+    if fault.name:
+        return fault.name
+    if fault.reset:
+        return "reset"
+    if fault.body is not None:
+        return f"body_{fault.http_status or 200}"
+    return None
 
 
 @dataclass
@@ -96,20 +120,16 @@ class Fault:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.endpoint != "*" and self.endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown endpoint {self.endpoint!r}; one of {', '.join(ENDPOINTS)} or '*'")
+        check_endpoint(self.endpoint, ENDPOINTS)
         if self.times < 1:
             raise ValueError("times must be at least 1")
 
     @property
     def label(self) -> str:
         """The fault's name, or a short description such as ``http_503`` or ``code_-60009``."""
-        if self.name:
-            return self.name
-        if self.reset:
-            return "reset"
-        if self.body is not None:
-            return f"body_{self.http_status or 200}"
+        transport = transport_label(self)
+        if transport is not None:
+            return transport
         if self.malformed_json:
             return "malformed_json"
         if self.code is not None:

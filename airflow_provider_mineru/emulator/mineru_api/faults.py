@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from airflow_provider_mineru.emulator.faults import check_endpoint, transport_label
+
 #: The endpoint names of the route table (``routes.py``), what faults and the request log use.
 ENDPOINTS = ("health", "tiers", "submit", "get_task", "cancel", "result", "file_content", "other")
 
@@ -48,19 +50,12 @@ class Fault:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.endpoint != "*" and self.endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown endpoint {self.endpoint!r}; one of {', '.join(ENDPOINTS)} or '*'")
+        check_endpoint(self.endpoint, ENDPOINTS)
 
     @property
     def label(self) -> str:
         """The fault's name, or a short description such as ``reset`` or ``http_503``."""
-        if self.name:
-            return self.name
-        if self.reset:
-            return "reset"
-        if self.body is not None:
-            return f"body_{self.http_status}"
-        return "truncated" if self.truncated else f"http_{self.http_status}"
+        return transport_label(self) or ("truncated" if self.truncated else f"http_{self.http_status}")
 
     def matches(self, endpoint: str, path: str) -> bool:
         """Whether the fault applies to a request to ``endpoint`` (``path`` is not used)."""
