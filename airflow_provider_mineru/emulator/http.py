@@ -2,10 +2,12 @@
 The emulator's HTTP plumbing, shared by every API flavor: the threaded server, one request's
 reading and writing, the request log, and the dispatch from a route table to handlers.
 
-A flavor (the MinerU cloud API in :mod:`~airflow_provider_mineru.emulator.cloud`, or another)
-subclasses :class:`HTTPService` and supplies a :class:`RouteTable` and an :class:`Answers` (its
-answers to a method not allowed, an oversized body, an internal error and a fault). Nothing here
-knows an endpoint or an envelope.
+A flavor (the MinerU cloud API in :mod:`~airflow_provider_mineru.emulator.cloud`, the
+open-source ``mineru-api`` in :mod:`~airflow_provider_mineru.emulator.mineru_api`) subclasses
+:class:`HTTPService` and supplies a :class:`RouteTable`, an :class:`Answers` (its answers to a
+method not allowed, an oversized body, an internal error and a fault) and a
+:class:`~airflow_provider_mineru.emulator.faults.FaultBook`; it may set its ``Server`` header and
+idle timeout. Nothing here knows an endpoint or an envelope.
 """
 
 from __future__ import annotations

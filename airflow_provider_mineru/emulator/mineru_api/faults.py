@@ -28,7 +28,7 @@ class Fault:
     :param body: a raw body (e.g. a proxy's HTML page) instead of the V1 error body.
     :param restart: the server restarts first (every task forgotten), as a crash under load would.
     :param delay: seconds to wait before answering.
-    :param content_type: the Content-Type of ``body`` (default: HTML when it starts with ``<``, else text).
+    :param content_type: the Content-Type of ``body``.
     :param truncated: the normal answer instead of an error, cut off halfway.
     :param name: what :attr:`RecordedRequest.fault` shows (default: a description such as ``http_503``).
     """
@@ -45,7 +45,7 @@ class Fault:
     times: int = 1
     fired: int = 0
     delay: float = 0.0
-    content_type: str | None = None
+    content_type: str | None = "text/html"
     truncated: bool = False
     name: str | None = None
 
