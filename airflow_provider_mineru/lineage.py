@@ -112,7 +112,7 @@ def dataset_for(location: Any) -> Any:
 
 def _pages(folder: str) -> int | None:
     """Pages of one extracted result, from its ``*_content_list.json`` (None when unreadable)."""
-    from airflow_provider_mineru.outcome import count_pages, output_root
+    from airflow_provider_mineru.downloads import count_pages, output_root
 
     try:
         root = output_root(folder)

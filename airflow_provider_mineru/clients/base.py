@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from airflow_provider_mineru.clients.v4_wire import ParseOptions
     from airflow_provider_mineru.models import BatchResult, DocumentResult
-    from airflow_provider_mineru.protocol import ParseOptions
     from airflow_provider_mineru.validation import MinerULimits
 
 #: The MinerU cloud v4 API (``https://mineru.net/api/v4``) and v4-shaped gateways.

@@ -10,7 +10,7 @@ from airflow_provider_mineru.exceptions import MinerUProtocolError, MinerUValida
 from airflow_provider_mineru.models import BatchResult, DocumentResult
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.protocol import ParseOptions
+    from airflow_provider_mineru.clients.v4_wire import ParseOptions
     from airflow_provider_mineru.validation import MinerULimits
 
 
@@ -25,7 +25,7 @@ def _no_tier(options: ParseOptions) -> None:
 
 class CloudClient(MinerUClient):
     """
-    Today's v4 behaviour, delegated to :mod:`airflow_provider_mineru.protocol`.
+    Today's v4 behaviour, delegated to :mod:`airflow_provider_mineru.clients.v4_wire`.
 
     The hook sends these requests itself (:attr:`owns_transport` is False); this class is what the
     operators validate with, and the shape other flavors follow.
@@ -37,7 +37,7 @@ class CloudClient(MinerUClient):
     def task_body(
         self, url: str, options: ParseOptions, *, data_id: str | None = None, page_ranges: str | None = None
     ) -> dict[str, Any]:
-        from airflow_provider_mineru.protocol import build_task_body
+        from airflow_provider_mineru.clients.v4_wire import build_task_body
 
         _no_tier(options)
         return build_task_body(url, options, data_id=data_id, page_ranges=page_ranges)
@@ -45,13 +45,13 @@ class CloudClient(MinerUClient):
     def batch_body(
         self, files: Sequence[str | Mapping[str, Any]], options: ParseOptions, *, key: str, limits: MinerULimits
     ) -> dict[str, Any]:
-        from airflow_provider_mineru.protocol import build_batch_body
+        from airflow_provider_mineru.clients.v4_wire import build_batch_body
 
         _no_tier(options)
         return build_batch_body(files, options, key=key, limits=limits)
 
     def decode(self, status: int, headers: Mapping[str, str], body: bytes, *, known_id: str | None = None) -> Any:
-        from airflow_provider_mineru.protocol import parse_response
+        from airflow_provider_mineru.clients.v4_wire import parse_response
 
         return parse_response(status, headers, body)
 

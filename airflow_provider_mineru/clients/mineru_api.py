@@ -59,9 +59,9 @@ from airflow_provider_mineru.utils.bounded_http import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.protocol import ParseOptions
-    from airflow_provider_mineru.results import ExtractedResult, ZipLimits
+    from airflow_provider_mineru.clients.v4_wire import ParseOptions
     from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
     from airflow_provider_mineru.validation import MinerULimits
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _excerpt(body: bytes) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    from airflow_provider_mineru.protocol import parse_retry_after
+    from airflow_provider_mineru.utils.retries import parse_retry_after
 
     return parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
 
@@ -193,7 +193,7 @@ class MinerUApiClient(MinerUClient):
         self, entry: str | Mapping[str, Any], key: str, index: int, job: Mapping[str, Any]
     ) -> dict[str, Any]:
         """One validated file: ``{key, "ocr_mode", "page_range"}`` (per-file overrides applied)."""
-        from airflow_provider_mineru.protocol import normalize_batch_file
+        from airflow_provider_mineru.clients.v4_wire import normalize_batch_file
         from airflow_provider_mineru.validation import SELF_HOSTED_PROFILE, validate_data_id, validate_extension
 
         item = normalize_batch_file(entry, key, index)
@@ -651,7 +651,7 @@ class MinerUApiClient(MinerUClient):
         :param url: the document's ``full_zip_url``.
         :param target: a local folder or any object-storage path.
         """
-        from airflow_provider_mineru.results import ZipLimits, extract_result_zip
+        from airflow_provider_mineru.utils.safe_zip import ZipLimits, extract_result_zip
 
         limits = limits or ZipLimits()
         tmpdir = Path(tempfile.mkdtemp(prefix="mineru-api-result-"))

@@ -1,10 +1,13 @@
 """
 MinerUHook: every MinerU API endpoint, synchronous for operators and asynchronous for triggers.
 
-Request bodies, response decoding and the retry decision come from
-:mod:`airflow_provider_mineru.protocol`, so the two halves cannot drift apart; this module only
-moves bytes (``requests`` through the HTTP provider's session machinery, and one shared
-``aiohttp`` session per event loop for triggers).
+Request bodies and response decoding come from the connection's API client
+(:mod:`airflow_provider_mineru.clients`, the cloud v4 wire in
+:mod:`airflow_provider_mineru.clients.v4_wire`), the retry policy from
+:mod:`airflow_provider_mineru.utils.retries`, and the transport's safety rules from
+:mod:`airflow_provider_mineru.utils.bounded_http`, so the sync and async halves cannot drift
+apart. This module owns the sessions (``requests`` for operators, one shared ``aiohttp`` session
+per event loop for triggers), the retry loop, uploads and downloads.
 """
 
 from __future__ import annotations
@@ -22,11 +25,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from airflow.providers.http.hooks.http import HttpHook
-
 from airflow_provider_mineru.clients import client_for
+from airflow_provider_mineru.clients.v4_wire import (
+    BATCH_PATH,
+    FILE_URLS_PATH,
+    SUBMIT_BATCH_PATH,
+    SUBMIT_TASK_PATH,
+    TASK_PATH,
+    ParseOptions,
+    body_excerpt,
+    build_batch_body,
+    build_task_body,
+    join_url,
+    retry_may_duplicate,
+)
+from airflow_provider_mineru.clients.v4_wire import parse_response as parse_api_response
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
-from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
+from airflow_provider_mineru.connection_form import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
     MinerUAmbiguousSubmitError,
     MinerUConnectionError,
@@ -39,21 +54,6 @@ from airflow_provider_mineru.exceptions import (
     MinerUValidationError,
 )
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
-from airflow_provider_mineru.protocol import (
-    BATCH_PATH,
-    FILE_URLS_PATH,
-    SUBMIT_BATCH_PATH,
-    SUBMIT_TASK_PATH,
-    TASK_PATH,
-    ParseOptions,
-    body_excerpt,
-    build_batch_body,
-    build_task_body,
-    join_url,
-    parse_retry_after,
-    retry_may_duplicate,
-)
-from airflow_provider_mineru.protocol import parse_response as parse_api_response
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
 from airflow_provider_mineru.utils.bounded_http import (
     aread_answer,
@@ -65,8 +65,9 @@ from airflow_provider_mineru.utils.bounded_http import (
     ssl_option,
     strip_urls,
 )
+from airflow_provider_mineru.utils.retries import parse_retry_after
 from airflow_provider_mineru.validation import validate_path_id
-from airflow_provider_mineru.version_compat import mask_secret
+from airflow_provider_mineru.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
     import aiohttp
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from airflow_provider_mineru.clients import MinerUClient
-    from airflow_provider_mineru.results import ExtractedResult, ZipLimits
+    from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
 
 T = TypeVar("T")
 
@@ -112,17 +113,22 @@ def parse_options(options: Mapping[str, Any]) -> ParseOptions:
         raise MinerUValidationError("options", unknown, f"unknown option; known: {sorted(known)}") from None
 
 
-class MinerUHook(HttpHook):
+class MinerUHook(BaseHook):
     """
     Talk to the MinerU API (cloud, self-hosted gateway, or the bundled emulator).
 
     The connection's ``host`` is the base URL with its path (``https://mineru.net/api/v4``), the
     password is the API token; extras tune time-outs, retries, limits and proxies (see
-    :data:`~airflow_provider_mineru.connection_fields.CONN_FIELDS`).
+    :data:`~airflow_provider_mineru.connection_form.CONN_FIELDS`).
 
     Transient failures (HTTP 429/5xx, busy-service codes, resets, time-outs, bodies that are not
     JSON) are retried with exponential backoff and jitter, honouring ``Retry-After``; every other
     error is raised at once as a typed :class:`~airflow_provider_mineru.exceptions.MinerUError`.
+
+    It derives from :class:`~airflow.hooks.base.BaseHook`, as the HTTP provider's own
+    ``HttpAsyncHook`` does, not from ``HttpHook``: every request goes through the policy of
+    :mod:`airflow_provider_mineru.utils.bounded_http` (no redirects to another host, bounded reads,
+    a whole-request deadline, typed errors), which ``HttpHook.run()`` and its siblings would bypass.
 
     :param mineru_conn_id: the Airflow connection to use.
     """
@@ -133,7 +139,7 @@ class MinerUHook(HttpHook):
     hook_name = "MinerU"
 
     def __init__(self, mineru_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
-        super().__init__(method="GET", http_conn_id=mineru_conn_id, **kwargs)
+        super().__init__(**kwargs)
         self.mineru_conn_id = mineru_conn_id
         self._config: MinerUConnectionConfig | None = None
         self._file_session_lock = threading.Lock()
@@ -239,12 +245,9 @@ class MinerUHook(HttpHook):
         return self._client
 
     @property
-    def base_url(self) -> str:  # type: ignore[override]
+    def base_url(self) -> str:
+        """The connection's base URL, with its path (``https://mineru.net/api/v4``)."""
         return self.config.base_url
-
-    @base_url.setter
-    def base_url(self, value: str) -> None:  # HttpHook.__init__ assigns it; the connection decides
-        pass
 
     # -- sync transport ---------------------------------------------------------------------------
 
@@ -263,27 +266,28 @@ class MinerUHook(HttpHook):
         """
         with self._file_session_lock:
             if self._file_session_instance is None:
-                from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
-
-                session = self._new_session({})
-                adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_maxsize=FILE_POOL_SIZE)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                self._file_session_instance = session
+                self._file_session_instance = self._new_session({}, pool_maxsize=FILE_POOL_SIZE)
             return self._file_session_instance
 
-    def _new_session(self, headers: dict[str, str]) -> requests.Session:
+    def _new_session(self, headers: dict[str, str], pool_maxsize: int | None = None) -> requests.Session:
+        """
+        A ``requests`` session with TCP keep-alive probes (idle 120 s, every 30 s, 20 times: a long
+        upload or a quiet poll survives NAT and load-balancer idle time-outs) and ``pool_maxsize``
+        connections per host.
+        """
         import requests
+        from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
         session = requests.Session()
         session.headers.update(headers)
         session.verify = self.config.verify
         if self.config.proxy:
             session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
-        # TCP keep-alive adapter from the HTTP provider, mounted as HttpHook mounts it.
-        session = self._configure_session_from_mount_adapters(session)
-        for adapter in session.adapters.values():
-            install_deadline_pools(adapter)
+        sizes = {} if pool_maxsize is None else {"pool_maxsize": pool_maxsize}
+        adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, **sizes)
+        install_deadline_pools(adapter)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         return session
 
     @property
@@ -662,9 +666,9 @@ class MinerUHook(HttpHook):
         Download a result zip to a temporary file and extract it safely into ``target``.
 
         :param target: a local folder or any object-storage path (``ObjectStoragePath``, ``s3://…``).
-        :param limits: zip-bomb limits; defaults to :class:`~airflow_provider_mineru.results.ZipLimits`.
+        :param limits: zip-bomb limits; defaults to :class:`~airflow_provider_mineru.utils.safe_zip.ZipLimits`.
         """
-        from airflow_provider_mineru.results import ZipLimits, extract_result_zip
+        from airflow_provider_mineru.utils.safe_zip import ZipLimits, extract_result_zip
 
         if self.client.owns_transport:  # the server's own layout, re-laid into the cloud's
             return self.client.download_and_extract(self, full_zip_url, target, limits=limits)  # type: ignore[attr-defined]

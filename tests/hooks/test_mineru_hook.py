@@ -277,18 +277,18 @@ class TestBaseUrl:
 
 class TestRetryPolicyFromExtras:
     def test_blank_values_keep_defaults(self):
-        from airflow_provider_mineru.protocol import RetryPolicy
+        from airflow_provider_mineru.utils.retries import RetryPolicy
 
         assert RetryPolicy.from_extra({"max_retries": "", "retry_backoff": None}) == RetryPolicy()
 
     def test_bad_value_is_named(self):
-        from airflow_provider_mineru.protocol import RetryPolicy
+        from airflow_provider_mineru.utils.retries import RetryPolicy
 
         with pytest.raises(MinerUValidationError, match="retry_backoff"):
             RetryPolicy.from_extra({"retry_backoff": "soon"})
 
     def test_delay_bounds(self):
-        from airflow_provider_mineru.protocol import RetryPolicy
+        from airflow_provider_mineru.utils.retries import RetryPolicy
 
         policy = RetryPolicy(max_retries=3, backoff=1.0, max_backoff=4.0)
         error = MinerUTransientError("busy")

@@ -19,6 +19,7 @@ from airflow_provider_mineru.emulator import Fault, MinerUEmulator, Timings
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator, MinerUUploadFilesOperator
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
+from airflow_provider_mineru.waits import BATCH_WAIT
 from tests.conftest import TEST_TOKEN
 from tests.helpers import parse_dag
 from tests.reliability.helpers import (
@@ -329,7 +330,7 @@ async def test_not_found_while_waiting_names_the_batch(mineru_conn):
     assert lost in event["message"]
     outcome = await asyncio.to_thread(
         wait_blocking,
-        MinerUPoller(kind="batch", ids=[lost]),
+        MinerUPoller(wait=BATCH_WAIT, ids=[lost]),
         MinerUHook().get_batch,
         poll_interval=0.05,
         end_time=time.time() + 10,
