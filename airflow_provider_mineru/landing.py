@@ -85,7 +85,7 @@ def read_marker(target: Any, identity: dict[str, Any] | None = None) -> Extracte
     :param target: a document's folder (local or object storage).
     :param identity: what the result must be of, e.g. ``{"task_id": ..., "url": ...}``.
     """
-    root = storage_path(target)
+    root = storage_path(target, "target")
     marker = root / MARKER_NAME
     try:
         with marker.open("rb") as handle:
@@ -205,7 +205,7 @@ def land_result(
     :param target: the document's folder; replaced.
     :param identity: written into the marker.
     """
-    root = storage_path(target)
+    root = storage_path(target, "target")
     identity = dict(identity or {})
     if is_local_path(root):
         return _land_local(extract, root, identity)

@@ -119,8 +119,10 @@ def test_outcome_event_logs_a_summary_not_every_url():
         "batch_of": ["b-1"] * 31,
         "message": "",
     }
-    event = outcome_event(payload)
-    assert event.payload == payload  # what the task receives is unchanged
+    from airflow_provider_mineru.events import validate_wait_event
+
+    event = outcome_event(validate_wait_event(payload))
+    assert validate_wait_event(event.payload) == validate_wait_event(payload)  # what the task receives
     assert repr(event) == "TriggerEvent<MinerU batch wait done: 31 documents, 30 done, 1 failed (batch b-1)>"
     assert "zip" not in describe_outcome(payload)
 

@@ -358,7 +358,7 @@ class MinerUBaseOperator(BaseOperator):
                 self.outlets,
                 event=event,
                 ids=list(ids),
-                kind=self.wait.name,
+                wait=self.wait,
                 sources=list(sources),
                 hook=self.hook,
                 output_path=self.output_path,

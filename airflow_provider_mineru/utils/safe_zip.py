@@ -603,7 +603,7 @@ def extract_result_zip(zip_file: Any, target: Any, *, limits: ZipLimits = DEFAUL
     if isinstance(zip_file, (bytes, bytearray, memoryview)):
         raise TypeError("zip_file must be a path or a binary file object; wrap zip bytes in io.BytesIO")
     source = _describe_source(zip_file)
-    root = storage_path(target)
+    root = storage_path(target, "target")
 
     own_fp: IO[bytes] | None = None
     try:

@@ -42,11 +42,12 @@ def is_local_path(value: Any) -> bool:
     return isinstance(value, pathlib.Path) and not hasattr(value, "protocol")
 
 
-def storage_path(value: Any) -> Any:
+def storage_path(value: Any, field: str = "path") -> Any:
     """
     A local ``pathlib.Path`` (``~`` expanded) or an ``ObjectStoragePath`` for ``value``; None stays None.
 
     :param value: text, ``os.PathLike``, or a path object with the pathlib API (returned as it is).
+    :param field: what ``value`` is, for the error message.
     :raises TypeError: ``value`` is none of these.
     """
     if value is None:
@@ -56,7 +57,7 @@ def storage_path(value: Any) -> Any:
     if not isinstance(value, (str, os.PathLike)):
         if all(callable(getattr(value, attr, None)) for attr in ("open", "mkdir", "__truediv__")):
             return value  # ObjectStoragePath, UPath, ...
-        raise TypeError(f"a path must be text, a path or a path object, not {type(value).__name__}")
+        raise TypeError(f"{field} must be text, a path or a path object, not {type(value).__name__}")
     if isinstance(value, pathlib.Path):
         return value
     text = os.fsdecode(os.fspath(value))

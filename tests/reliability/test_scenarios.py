@@ -336,4 +336,4 @@ async def test_not_found_while_waiting_names_the_batch(mineru_conn):
         end_time=time.time() + 10,
         log=trigger.log,
     )
-    assert lost in outcome["message"]
+    assert lost in outcome.message
