@@ -5,7 +5,6 @@ atomically into ``<output_path>/<data_id or file stem>/`` (see :mod:`airflow_pro
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from urllib.parse import urlparse
 from airflow_provider_mineru.connection_form import DEFAULT_DOWNLOAD_CONCURRENCY
 from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.utils.storage_paths import is_local_path, safe_name, storage_path
+from airflow_provider_mineru.utils.storage_paths import safe_name, storage_path
 
 
 def output_root(output_path: Any) -> Any:
@@ -156,41 +155,15 @@ class ResultDownloader:
         return str(target)
 
     def _fetch(self, document: DocumentResult, target: Any, identity: dict[str, Any]) -> Any:
-        """Download to a temporary file (beside the target on a local disk), land it; every error names the document."""
-        import tempfile
-        import uuid
-        from pathlib import Path
-
-        from airflow_provider_mineru.landing import land_result, land_result_zip
-        from airflow_provider_mineru.utils.safe_zip import DEFAULT_LIMITS
-
-        url = document.full_zip_url or ""
-        zip_path: Path | None = None
+        """Download and land one result the connection's API client's way; every error names the document."""
         try:
-            if getattr(getattr(self.hook, "client", None), "owns_transport", False):
-                # A self-hosted server's result: its client downloads and re-lays it out; it lands the same way.
-                return land_result(
-                    lambda folder: self.hook.download_and_extract(url, folder), target, identity=identity
-                )
-            if is_local_path(target):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                zip_path = target.parent / f".{target.name}.download-{uuid.uuid4().hex[:12]}.zip"
-            else:  # object storage: the zip waits on local disk
-                handle, name = tempfile.mkstemp(prefix="mineru-result-", suffix=".zip")
-                os.close(handle)
-                zip_path = Path(name)
-            self.hook.download_result(url, zip_path)
-            return land_result_zip(zip_path, target, limits=DEFAULT_LIMITS, identity=identity)
+            return self.hook.client.land_download(self.hook, document.full_zip_url or "", target, identity)
         except MinerUError as exc:
             raise _named(exc, document) from exc.__cause__
         except Exception as exc:  # OSError, NotADirectoryError, an object-storage backend's own errors
             raise MinerUResultError(
                 f"result of {document.name} could not be saved to {target}: {type(exc).__name__}: {exc}"
             ) from exc
-        finally:
-            if zip_path is not None:
-                with contextlib.suppress(OSError):
-                    zip_path.unlink()
 
 
 def _download_concurrency(hook: Any) -> int:

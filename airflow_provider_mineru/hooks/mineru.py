@@ -16,8 +16,6 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -27,19 +25,11 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from airflow_provider_mineru.clients import client_for
 from airflow_provider_mineru.clients.v4_wire import (
-    BATCH_PATH,
-    FILE_URLS_PATH,
-    SUBMIT_BATCH_PATH,
-    SUBMIT_TASK_PATH,
-    TASK_PATH,
     ParseOptions,
     body_excerpt,
-    build_batch_body,
-    build_task_body,
     join_url,
     retry_may_duplicate,
 )
-from airflow_provider_mineru.clients.v4_wire import parse_response as parse_api_response
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
 from airflow_provider_mineru.connection_form import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
@@ -47,7 +37,6 @@ from airflow_provider_mineru.exceptions import (
     MinerUConnectionError,
     MinerUError,
     MinerUInvalidRequestError,
-    MinerUProtocolError,
     MinerUResultError,
     MinerUTransientError,
     MinerUUploadURLExpiredError,
@@ -66,7 +55,6 @@ from airflow_provider_mineru.utils.bounded_http import (
     strip_urls,
 )
 from airflow_provider_mineru.utils.retries import parse_retry_after
-from airflow_provider_mineru.validation import validate_path_id
 from airflow_provider_mineru.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
@@ -366,7 +354,7 @@ class MinerUHook(BaseHook):
                 json=body,
                 **self._request_options,
             )
-            return parse_api_response(status, headers, content)
+            return self._client_for(config).decode(status, headers, content)
 
         return self._with_retries(what, attempt, method=method, body=body, path=path)
 
@@ -419,7 +407,7 @@ class MinerUHook(BaseHook):
                     ) as response:
                         refuse_redirect(what, url, response.status, response.headers)
                         content = await aread_answer(what, response)
-                    return parse_api_response(response.status, response.headers, content)
+                    return self._client_for(config).decode(response.status, response.headers, content)
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     error: MinerUError = _connection_error(exc, method, path, body)
                     self._warn_if_ambiguous(error, method, body)
@@ -449,10 +437,7 @@ class MinerUHook(BaseHook):
             ``language``, ``callback``, ``seed``, ``extra_formats``, ``model_version``, ``no_cache``,
             ``cache_tolerance``; ``tier`` for ``api_flavor="mineru-api"``.
         """
-        if self.client.owns_transport:
-            return self.client.submit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)  # type: ignore[attr-defined]
-        body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
-        return _task_id(self._call("POST", SUBMIT_TASK_PATH, body))
+        return self.client.submit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
 
     async def asubmit_task(
         self,
@@ -463,23 +448,16 @@ class MinerUHook(BaseHook):
         **options: Unpack[ParseOptionKwargs],
     ) -> str:
         """Async :meth:`submit_task`."""
-        if (await self.aclient()).owns_transport:
-            return await asyncio.to_thread(self.submit_task, url, data_id=data_id, page_ranges=page_ranges, **options)
-        body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
-        return _task_id(await self._acall("POST", SUBMIT_TASK_PATH, body))
+        client = await self.aclient()
+        return await client.asubmit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
 
     def get_task(self, task_id: str) -> DocumentResult:
         """State of one task (``GET /extract/task/{task_id}``), with progress while running."""
-        if self.client.owns_transport:
-            return self.client.get_task(self, task_id)  # type: ignore[attr-defined]
-        return _task_result(self._call("GET", _task_path(task_id)), task_id)
+        return self.client.get_task(self, task_id)
 
     async def aget_task(self, task_id: str) -> DocumentResult:
         """Async :meth:`get_task`."""
-        client = await self.aclient()
-        if client.owns_transport:
-            return await client.aget_task(self, task_id)  # type: ignore[attr-defined]
-        return _task_result(await self._acall("GET", _task_path(task_id)), task_id)
+        return await (await self.aclient()).aget_task(self, task_id)
 
     # -- endpoints: batches ----------------------------------------------------------------------
 
@@ -494,20 +472,13 @@ class MinerUHook(BaseHook):
         :param files: file names, or dicts ``{"name", "is_ocr", "data_id", "page_ranges"}``; at most
             the connection's ``max_batch_files`` (200), names unique.
         """
-        if self.client.owns_transport:
-            _no_upload_urls()
-        body = build_batch_body(files, parse_options(options), key="name", limits=self.config.limits)
-        return _upload_grant(self._call("POST", FILE_URLS_PATH, body), len(files))
+        return self.client.request_upload_urls(self, files, parse_options(options))
 
     async def arequest_upload_urls(
         self, files: Sequence[str | Mapping[str, Any]], **options: Unpack[ParseOptionKwargs]
     ) -> UploadGrant:
         """Async :meth:`request_upload_urls`."""
-        config = await self.aget_config()
-        if self._client_for(config).owns_transport:
-            _no_upload_urls()
-        body = build_batch_body(files, parse_options(options), key="name", limits=config.limits)
-        return _upload_grant(await self._acall("POST", FILE_URLS_PATH, body), len(files))
+        return await (await self.aclient()).arequest_upload_urls(self, files, parse_options(options))
 
     def submit_batch(self, files: Sequence[str | Mapping[str, Any]], **options: Unpack[ParseOptionKwargs]) -> str:
         """
@@ -517,33 +488,21 @@ class MinerUHook(BaseHook):
             connection's ``max_batch_files`` (200). With ``api_flavor="mineru-api"`` the files must fit
             one V1 task (at most 100, one ``is_ocr``); the operator splits larger lists itself.
         """
-        if self.client.owns_transport:
-            return self.client.submit_url_batch(self, files, parse_options(options), single=True)[0][0]  # type: ignore[attr-defined]
-        body = build_batch_body(files, parse_options(options), key="url", limits=self.config.limits)
-        return _batch_id(self._call("POST", SUBMIT_BATCH_PATH, body))
+        return self.client.submit_batch(self, files, parse_options(options))
 
     async def asubmit_batch(
         self, files: Sequence[str | Mapping[str, Any]], **options: Unpack[ParseOptionKwargs]
     ) -> str:
         """Async :meth:`submit_batch`."""
-        config = await self.aget_config()
-        if self._client_for(config).owns_transport:
-            return await asyncio.to_thread(self.submit_batch, files, **options)
-        body = build_batch_body(files, parse_options(options), key="url", limits=config.limits)
-        return _batch_id(await self._acall("POST", SUBMIT_BATCH_PATH, body))
+        return await (await self.aclient()).asubmit_batch(self, files, parse_options(options))
 
     def get_batch(self, batch_id: str) -> BatchResult:
         """State of every file of a batch (``GET /extract-results/batch/{batch_id}``), in submission order."""
-        if self.client.owns_transport:
-            return self.client.get_batch(self, batch_id)  # type: ignore[attr-defined]
-        return BatchResult.from_api(self._call("GET", _batch_path(batch_id)), batch_id)
+        return self.client.get_batch(self, batch_id)
 
     async def aget_batch(self, batch_id: str) -> BatchResult:
         """Async :meth:`get_batch`."""
-        client = await self.aclient()
-        if client.owns_transport:
-            return await client.aget_batch(self, batch_id)  # type: ignore[attr-defined]
-        return BatchResult.from_api(await self._acall("GET", _batch_path(batch_id)), batch_id)
+        return await (await self.aclient()).aget_batch(self, batch_id)
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -668,16 +627,7 @@ class MinerUHook(BaseHook):
         :param target: a local folder or any object-storage path (``ObjectStoragePath``, ``s3://…``).
         :param limits: zip-bomb limits; defaults to :class:`~airflow_provider_mineru.utils.safe_zip.ZipLimits`.
         """
-        from airflow_provider_mineru.utils.safe_zip import ZipLimits, extract_result_zip
-
-        if self.client.owns_transport:  # the server's own layout, re-laid into the cloud's
-            return self.client.download_and_extract(self, full_zip_url, target, limits=limits)  # type: ignore[attr-defined]
-        tmpdir = tempfile.mkdtemp(prefix="mineru-result-")
-        try:
-            zip_path = self.download_result(full_zip_url, Path(tmpdir) / "result.zip")
-            return extract_result_zip(zip_path, target, limits=limits or ZipLimits())
-        finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        return self.client.download_and_extract(self, full_zip_url, target, limits=limits)
 
     # -- connection test -------------------------------------------------------------------------
 
@@ -691,66 +641,17 @@ class MinerUHook(BaseHook):
         (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``: the server's version
         (``GET /v1/health``) and its API key.
         """
-        from airflow_provider_mineru.connection import check_connection
-
         try:
-            if self.client.owns_transport:
-                return self.client.test_connection(self)  # type: ignore[attr-defined]
-            config = self.config
+            client = self.client
         except MinerUValidationError as exc:
             return False, f"The connection is not valid: {exc.message}."
         except Exception as exc:
             return False, f"The connection cannot be read: {type(exc).__name__}: {exc}"
-        return check_connection(config)
+        return client.test_connection(self)
 
 
 # -------------------------------------------------------------------------------------------------
 # Shared pieces of the sync and async paths
-
-
-def _no_upload_urls() -> None:
-    raise MinerUValidationError(
-        "request_upload_urls", None, "api_flavor 'mineru-api' has no upload URLs; use MinerUUploadFilesOperator"
-    )
-
-
-def _task_path(task_id: str) -> str:
-    return TASK_PATH.format(task_id=validate_path_id(task_id, "task_id"))
-
-
-def _batch_path(batch_id: str) -> str:
-    return BATCH_PATH.format(batch_id=validate_path_id(batch_id, "batch_id"))
-
-
-def _require(data: Any, key: str) -> Any:
-    if not isinstance(data, dict) or not data.get(key):
-        raise MinerUProtocolError(f"MinerU's answer has no {key!r}: {str(data)[:200]!r}")
-    return data[key]
-
-
-def _task_id(data: Any) -> str:
-    return str(_require(data, "task_id"))
-
-
-def _batch_id(data: Any) -> str:
-    return str(_require(data, "batch_id"))
-
-
-def _task_result(data: Any, task_id: str) -> DocumentResult:
-    if not isinstance(data, dict):
-        raise MinerUProtocolError(f"MinerU's task answer is not an object: {str(data)[:200]!r}")
-    return DocumentResult.from_api({"task_id": task_id, **data})
-
-
-def _upload_grant(data: Any, expected: int) -> UploadGrant:
-    urls = data.get("file_urls") or data.get("files") if isinstance(data, dict) else None
-    if not isinstance(urls, list) or len(urls) != expected:
-        raise MinerUProtocolError(
-            f"MinerU returned {len(urls) if isinstance(urls, list) else 'no'} upload URLs for {expected} files"
-        )
-    for index, url in enumerate(urls):
-        check_answer_url(url, f"upload URL {index}")
-    return UploadGrant(batch_id=str(_require(data, "batch_id")), file_urls=tuple(str(u) for u in urls))
 
 
 def _data_ids(body: dict[str, Any] | None) -> str:

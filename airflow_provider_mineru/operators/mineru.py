@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
-from airflow_provider_mineru.exceptions import MinerUError, MinerUUploadURLExpiredError, MinerUValidationError
+from airflow_provider_mineru.exceptions import MinerUError, MinerUValidationError
 from airflow_provider_mineru.operators.base import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -135,18 +135,14 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
         return len(self._files())
 
     def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
-        files = self._files()
-        if self.hook.client.owns_transport:  # api_flavor mineru-api: one V1 task per ocr_mode, 100 files each
-            from airflow_provider_mineru.hooks.mineru import parse_options
+        """Send these URLs the way the connection's server batches them (one or more server-side batches)."""
+        from airflow_provider_mineru.hooks.mineru import parse_options
 
-            chosen = [files[i] for i in indices]
-            for task_id, held in self.hook.client.submit_url_batch(self.hook, chosen, parse_options(self.options())):
-                self.log.info("Submitted %d URLs to mineru-api as task %s", len(held), task_id)
-                yield task_id, [indices[i] for i in held], {}
-            return
-        batch_id = self.hook.submit_batch([files[i] for i in indices], **self.options())
-        self.log.info("Submitted %d URLs to MinerU as batch %s", len(indices), batch_id)
-        yield batch_id, indices, {}
+        files = self._files()
+        sent = self.hook.client.send_url_batch(self.hook, [files[i] for i in indices], parse_options(self.options()))
+        for batch_id, held, failures in sent:
+            self.log.info("Submitted %d URLs to MinerU as %s", len(held), batch_id)
+            yield batch_id, [indices[i] for i in held], failures
 
     def sources(self) -> list[str | None]:
         return [f if isinstance(f, str) else f.get("url") for f in self._files()]
@@ -255,40 +251,23 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
 
     def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
         """
-        Request upload URLs for these files and upload them; files whose URL had expired before the
-        upload are sent once more in a new batch (their entry in the first batch counts as failed).
-        With ``api_flavor="mineru-api"`` the files are streamed in multipart ``POST /v1/tasks``
-        requests instead (one V1 task per ``is_ocr``/``page_ranges`` combination, 100 files each).
+        Send these files the connection's API client's way: on the cloud, upload URLs then PUTs
+        (files whose URL had expired are sent once more in a new batch); with
+        ``api_flavor="mineru-api"``, streamed multipart ``POST /v1/tasks`` requests.
         """
-        if self.hook.client.owns_transport:
-            from airflow_provider_mineru.hooks.mineru import parse_options
+        from airflow_provider_mineru.hooks.mineru import parse_options
 
-            chosen = [self._sources[i] for i in indices]
-            submitted = self.hook.client.submit_uploads(
-                self.hook, self._file_entries(chosen), [source for source, _ in chosen], parse_options(self.options())
-            )
-            for task_id, held in submitted:
-                self.log.info("Uploaded %d files to mineru-api as task %s", len(held), task_id)
-                yield task_id, [indices[i] for i in held], {}
-            return
-        grant = self.hook.request_upload_urls(self._file_entries([self._sources[i] for i in indices]), **self.options())
-        yield grant.batch_id, indices, None  # recorded before the first PUT
-        self.log.info("MinerU batch %s: uploading %d files", grant.batch_id, len(indices))
-        failures = self._upload_all([self._sources[i][0] for i in indices], grant.file_urls)
-        expired = [
-            i for i in indices if isinstance(failures.get(self._sources[i][0].name), MinerUUploadURLExpiredError)
-        ]
-        for i in expired:
-            failures[self._sources[i][0].name] = "the upload URL had expired; sent again in a new batch"
-        yield grant.batch_id, indices, {name: str(error) for name, error in failures.items()}
-        if expired:
-            self.log.warning("%d upload URLs had expired; requesting new ones", len(expired))
-            again = self.hook.request_upload_urls(
-                self._file_entries([self._sources[i] for i in expired]), **self.options()
-            )
-            yield again.batch_id, expired, None
-            retried = self._upload_all([self._sources[i][0] for i in expired], again.file_urls)
-            yield again.batch_id, expired, {name: str(error) for name, error in retried.items()}
+        chosen = [self._sources[i] for i in indices]
+        sent = self.hook.client.send_uploads(
+            self.hook,
+            self._file_entries(chosen),
+            [source for source, _ in chosen],
+            parse_options(self.options()),
+            self._upload_all,
+            self.log,
+        )
+        for batch_id, held, failures in sent:
+            yield batch_id, [indices[i] for i in held], failures
 
     def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> dict[str, Any]:
         """

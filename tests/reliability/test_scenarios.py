@@ -22,7 +22,7 @@ from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
 from airflow_provider_mineru.waits import BATCH_WAIT
 from tests.conftest import TEST_TOKEN
 from tests.helpers import parse_dag
-from tests.reliability.helpers import (
+from tests.helpers.reliability import (
     MODES,
     PDFS,
     RETRY_ONCE,

@@ -28,7 +28,7 @@ from airflow_provider_mineru.operators.mineru import (
 from airflow_provider_mineru.sources import SourceFile
 from tests.conftest import TEST_TOKEN
 from tests.helpers import parse_dag
-from tests.reliability.helpers import (
+from tests.helpers.reliability import (
     PDFS,
     RETRY_ONCE,
     SAMPLES,

@@ -29,7 +29,7 @@ from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.sources import resolve_sources
 from airflow_provider_mineru.validation import MinerULimits
 from tests.selfhosted.conftest import v1_connection
-from tests.selfhosted.samples import SCAN, file_server
+from tests.helpers.selfhosted_samples import SCAN, file_server
 
 
 def _sources(folder, names):
