@@ -15,7 +15,7 @@ from airflow_provider_mineru.downloads import ResultDownloader
 from airflow_provider_mineru.events import WaitOutcome, validate_wait_event
 from airflow_provider_mineru.exceptions import MinerUTaskFailedError
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.waits import MinerUWait
+from airflow_provider_mineru.waits import MinerUWait, WaitedDocuments
 
 
 def finish_documents(
@@ -49,7 +49,7 @@ def finish_documents(
     """
     downloader = ResultDownloader(hook, output_path, log)
     outputs = downloader.download_all(documents, sources)
-    value = wait.xcom(ids, documents, outputs, batch_of=batch_of, sources=sources or ())
+    value = wait.xcom(WaitedDocuments(ids, documents, batch_of, sources or ()), outputs)
     failed = [doc for doc in documents if doc.state is MinerUState.FAILED]
     done = sum(1 for doc in documents if doc.state is MinerUState.DONE)
     value = wait.shrink(value, downloader.root, done=done, failed=len(failed), log=log)

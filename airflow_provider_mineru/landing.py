@@ -25,9 +25,6 @@ from airflow_provider_mineru.utils.safe_zip import (
     ExtractedResult,
     ZipLimits,
     extract_result_zip,
-    find_basename,
-    find_markdown,
-    find_member,
     remove_quietly,
     safe_member_path,
 )
@@ -59,20 +56,8 @@ def _from_marker(data: Any, root: Any) -> ExtractedResult | None:
     skipped = tuple(
         (str(item[0]), str(item[1])) for item in data.get("skipped") or () if isinstance(item, list) and len(item) == 2
     )
-    names = tuple(files)
     total = data.get("total_bytes")
-    return ExtractedResult(
-        target=str(root),
-        files=names,
-        skipped=skipped,
-        total_bytes=total if isinstance(total, int) else 0,
-        markdown=find_markdown(names),
-        content_list=find_member(names, "_content_list.json"),
-        content_list_v2=find_member(names, "_content_list_v2.json"),
-        model_json=find_member(names, "_model.json"),
-        layout_json=find_basename(names, "layout.json"),
-        origin_pdf=find_member(names, "_origin.pdf"),
-    )
+    return ExtractedResult.of(str(root), tuple(files), skipped, total if isinstance(total, int) else 0)
 
 
 def read_marker(target: Any, identity: dict[str, Any] | None = None) -> ExtractedResult | None:

@@ -2,18 +2,45 @@
 What is waited on: one MinerU task, or MinerU batches. Two small classes, no ``kind`` switch.
 
 Everything that differs between a task and a batch lives here, once: how to fetch its state
-(sync and async), which trigger waits for it in the triggerer, the XCom it ends with, and the
-words of its failure. Operators, sensors, the poller, the triggers and the finishing step hold a
-:class:`MinerUWait` and ask it; none of them branches on a string.
+(sync and async), how to ask again for the documents of an XCom, the XCom a wait ends with, the
+ids of its asset event and the words of its failure. Operators, sensors, the poller, the
+triggers and the finishing step hold a :class:`MinerUWait` and ask it; none of them branches on
+a string. Which trigger waits for each kind is :func:`airflow_provider_mineru.triggers.mineru.trigger_for`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow_provider_mineru.models import BatchResult, DocumentResult
 from airflow_provider_mineru.xcom import batch_entry, spill_large_xcom, task_xcom
+
+
+@dataclass(frozen=True)
+class WaitedDocuments:
+    """
+    The documents one wait was on, in input order.
+
+    :param ids: the MinerU task id, or the batch ids in submission order.
+    :param documents: each input document's latest state.
+    :param batch_of: per document, the task or batch id it belongs to (empty: not known).
+    :param sources: per document, the URL or path it was submitted from (empty: not known).
+    """
+
+    ids: Sequence[str]
+    documents: Sequence[DocumentResult]
+    batch_of: Sequence[str | None] = ()
+    sources: Sequence[str | None] = ()
+
+    def batch_at(self, index: int) -> str | None:
+        """The task or batch id of document ``index``, when known."""
+        return self.batch_of[index] if index < len(self.batch_of) else None
+
+    def source_at(self, index: int) -> str | None:
+        """The URL or path of document ``index``, when known."""
+        return self.sources[index] if index < len(self.sources) else None
 
 
 class MinerUWait:
@@ -38,40 +65,22 @@ class MinerUWait:
         """One state check with the async hook (in the triggerer)."""
         raise NotImplementedError
 
-    def xcom(
-        self,
-        ids: Sequence[str],
-        documents: Sequence[DocumentResult],
-        outputs: Sequence[str | None],
-        *,
-        batch_of: Sequence[str | None] = (),
-        sources: Sequence[str | None] = (),
-    ) -> dict[str, Any]:
+    def refresh(self, hook: Any, value: Mapping[str, Any]) -> WaitedDocuments:
+        """Ask MinerU for the current state of every document of one XCom value of this kind."""
+        raise NotImplementedError
+
+    def xcom(self, waited: WaitedDocuments, outputs: Sequence[str | None]) -> dict[str, Any]:
         """
         The XCom value of a finished wait (see :mod:`airflow_provider_mineru.xcom`).
 
-        :param ids: the task id, or the batch ids.
-        :param documents: final states, in input order.
+        :param waited: the documents, in input order.
         :param outputs: per document, the folder its result landed in (None: not downloaded).
-        :param batch_of: per document, the batch it belongs to.
-        :param sources: per document, the URL or path it came from.
         """
         raise NotImplementedError
 
     def shrink(self, value: dict[str, Any], root: Any, *, done: int, failed: int, log: Any) -> dict[str, Any]:
         """``value`` as the XCom keeps it: a batch XCom over 1 MB goes to a JSONL file beside ``root``."""
         return value
-
-    def refresh(
-        self, hook: Any, value: Mapping[str, Any]
-    ) -> tuple[list[str], list[DocumentResult], list[str | None], list[str | None] | None]:
-        """
-        Ask MinerU for the current state of every document of one XCom value of this kind.
-
-        :returns: the ids, the documents in order, the batch of each document, and (for a task) the
-            URL it was submitted from.
-        """
-        raise NotImplementedError
 
     def ids_summary(self, ids: Sequence[str]) -> dict[str, Any]:
         """The ids in an asset event's ``extra``."""
@@ -96,22 +105,12 @@ class TaskWait(MinerUWait):
     async def afetch(self, hook: Any, item_id: str) -> DocumentResult:
         return await hook.aget_task(item_id)
 
-    def xcom(
-        self,
-        ids: Sequence[str],
-        documents: Sequence[DocumentResult],
-        outputs: Sequence[str | None],
-        *,
-        batch_of: Sequence[str | None] = (),
-        sources: Sequence[str | None] = (),
-    ) -> dict[str, Any]:
-        return task_xcom(documents[0], outputs[0], sources[0] if sources else None)
-
-    def refresh(
-        self, hook: Any, value: Mapping[str, Any]
-    ) -> tuple[list[str], list[DocumentResult], list[str | None], list[str | None] | None]:
+    def refresh(self, hook: Any, value: Mapping[str, Any]) -> WaitedDocuments:
         task_id = value["task_id"]
-        return [task_id], [hook.get_task(task_id)], [None], [value.get("source")]
+        return WaitedDocuments([task_id], [hook.get_task(task_id)], [task_id], [value.get("source")])
+
+    def xcom(self, waited: WaitedDocuments, outputs: Sequence[str | None]) -> dict[str, Any]:
+        return task_xcom(waited.documents[0], outputs[0], waited.source_at(0))
 
     def ids_summary(self, ids: Sequence[str]) -> dict[str, Any]:
         return {"task_id": ids[0]}
@@ -131,36 +130,23 @@ class BatchWait(MinerUWait):
     async def afetch(self, hook: Any, item_id: str) -> BatchResult:
         return await hook.aget_batch(item_id)
 
-    def xcom(
-        self,
-        ids: Sequence[str],
-        documents: Sequence[DocumentResult],
-        outputs: Sequence[str | None],
-        *,
-        batch_of: Sequence[str | None] = (),
-        sources: Sequence[str | None] = (),
-    ) -> dict[str, Any]:
-        return {
-            "batch_ids": list(ids),
-            "results": [
-                batch_entry(doc, outputs[i], batch_of[i] if i < len(batch_of) else None)
-                for i, doc in enumerate(documents)
-            ],
-        }
-
-    def shrink(self, value: dict[str, Any], root: Any, *, done: int, failed: int, log: Any) -> dict[str, Any]:
-        return spill_large_xcom(value, root, done=done, failed=failed, log=log)
-
-    def refresh(
-        self, hook: Any, value: Mapping[str, Any]
-    ) -> tuple[list[str], list[DocumentResult], list[str | None], list[str | None] | None]:
+    def refresh(self, hook: Any, value: Mapping[str, Any]) -> WaitedDocuments:
         documents: list[DocumentResult] = []
         batch_of: list[str | None] = []
         for batch_id in value["batch_ids"]:
             batch = hook.get_batch(batch_id)
             documents.extend(batch.files)
             batch_of.extend([batch_id] * len(batch.files))
-        return list(value["batch_ids"]), documents, batch_of, None
+        return WaitedDocuments(list(value["batch_ids"]), documents, batch_of)
+
+    def xcom(self, waited: WaitedDocuments, outputs: Sequence[str | None]) -> dict[str, Any]:
+        return {
+            "batch_ids": list(waited.ids),
+            "results": [batch_entry(doc, outputs[i], waited.batch_at(i)) for i, doc in enumerate(waited.documents)],
+        }
+
+    def shrink(self, value: dict[str, Any], root: Any, *, done: int, failed: int, log: Any) -> dict[str, Any]:
+        return spill_large_xcom(value, root, done=done, failed=failed, log=log)
 
     def ids_summary(self, ids: Sequence[str]) -> dict[str, Any]:
         return {"batch_ids": list(ids)}
@@ -174,15 +160,6 @@ BATCH_WAIT = BatchWait()
 
 #: Every kind of wait, by its JSON name.
 WAITS: Mapping[str, MinerUWait] = {wait.name: wait for wait in (TASK_WAIT, BATCH_WAIT)}
-
-
-def wait_named(name: str) -> MinerUWait:
-    """
-    The wait whose JSON name is ``name`` (from a submission record or a trigger event).
-
-    :raises KeyError: no wait has that name.
-    """
-    return WAITS[name]
 
 
 def wait_of_xcom(value: Mapping[str, Any]) -> MinerUWait:

@@ -7,7 +7,15 @@ import logging
 import pytest
 
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.waits import BATCH_WAIT, TASK_WAIT, WAITS, BatchWait, TaskWait, wait_named, wait_of_xcom
+from airflow_provider_mineru.waits import (
+    BATCH_WAIT,
+    TASK_WAIT,
+    WAITS,
+    BatchWait,
+    TaskWait,
+    WaitedDocuments,
+    wait_of_xcom,
+)
 
 DONE = DocumentResult(state=MinerUState.DONE, raw_state="done", task_id="t1", file_name="a.pdf", data_id="a")
 FAILED = DocumentResult(state=MinerUState.FAILED, raw_state="failed", file_name="b.pdf", err_msg="bad")
@@ -38,9 +46,6 @@ class RecordingHook:
 
 def test_every_wait_is_known_by_its_json_name():
     assert WAITS == {"task": TASK_WAIT, "batch": BATCH_WAIT}
-    assert wait_named("task") is TASK_WAIT and wait_named("batch") is BATCH_WAIT
-    with pytest.raises(KeyError):
-        wait_named("job")
 
 
 def test_an_xcom_tells_its_wait():
@@ -61,7 +66,7 @@ def test_each_wait_fetches_with_its_own_endpoint(wait, sync, async_):
 
 
 def test_task_xcom_shape():
-    value = TASK_WAIT.xcom(["t1"], [DONE], ["/out/a"], sources=["https://x/a.pdf"])
+    value = TASK_WAIT.xcom(WaitedDocuments(["t1"], [DONE], sources=["https://x/a.pdf"]), ["/out/a"])
     assert value == {
         "task_id": "t1",
         "data_id": "a",
@@ -77,7 +82,7 @@ def test_task_xcom_shape():
 
 
 def test_batch_xcom_shape_and_spill(tmp_path):
-    value = BATCH_WAIT.xcom(["b1"], [DONE, FAILED], ["/out/a", None], batch_of=["b1", "b1"])
+    value = BATCH_WAIT.xcom(WaitedDocuments(["b1"], [DONE, FAILED], ["b1", "b1"]), ["/out/a", None])
     assert [entry["file_name"] for entry in value["results"]] == ["a.pdf", "b.pdf"]
     assert {entry["batch_id"] for entry in value["results"]} == {"b1"}
     assert BATCH_WAIT.ids_summary(["b1"]) == {"batch_ids": ["b1"]}

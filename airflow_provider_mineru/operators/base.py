@@ -21,14 +21,14 @@ from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.polling import MinerUPoller, min_defer_default
 from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
-from airflow_provider_mineru.waits import BATCH_WAIT, MinerUWait
+from airflow_provider_mineru.waits import BATCH_WAIT, MinerUWait, WaitedDocuments
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.hooks.mineru import MinerUHook
     from airflow_provider_mineru.submission import Submission, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
-__all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "OPTION_NAMES", "MinerUBaseOperator"]
+__all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "OPTION_NAMES", "MinerUBaseOperator", "MinerUHookMixin"]
 
 #: Default wait before giving up on MinerU (a large batch can take hours).
 DEFAULT_TIMEOUT = timedelta(hours=6)
@@ -59,7 +59,23 @@ def shift_index(error: MinerUValidationError, offset: int, argument: str) -> Min
     return MinerUValidationError(field, error.value, error.limit)
 
 
-class MinerUBaseOperator(BaseOperator):
+class MinerUHookMixin:
+    """
+    What every MinerU operator and sensor shares: ``mineru_conn_id`` and its hook, made on first
+    use (never at DAG-parse time, so parsing a DAG reads no connection and imports no HTTP library).
+    """
+
+    mineru_conn_id: str
+
+    @cached_property
+    def hook(self) -> MinerUHook:
+        """The :class:`~airflow_provider_mineru.hooks.mineru.MinerUHook` of ``mineru_conn_id``."""
+        from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
+
+
+class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
     """
     The submit operators' base: parsing options, submitting, resuming, waiting, results.
 
@@ -149,12 +165,6 @@ class MinerUBaseOperator(BaseOperator):
         self.no_cache = no_cache
         self.cache_tolerance = cache_tolerance
         self.tier = tier
-
-    @cached_property
-    def hook(self) -> MinerUHook:
-        from airflow_provider_mineru.hooks.mineru import MinerUHook
-
-        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
 
     def options(self) -> dict[str, Any]:
         """The parsing options that are set, as hook keyword arguments."""
@@ -327,14 +337,8 @@ class MinerUBaseOperator(BaseOperator):
         for item_id in poller.ids:
             poller.record(item_id, self._fetch(item_id))
         located = poller.located()
-        documents = [document for _, document in located]
-        return self.wait.xcom(
-            poller.ids,
-            documents,
-            [None] * len(documents),
-            batch_of=[item_id for item_id, _ in located],
-            sources=self.sources(),
-        )
+        waited = WaitedDocuments(poller.ids, [d for _, d in located], [i for i, _ in located], self.sources())
+        return self.wait.xcom(waited, [None] * len(located))
 
     def _finish(
         self, context: Context, event: dict[str, Any] | None, ids: Sequence[str], sources: Sequence[str | None]

@@ -25,6 +25,7 @@ from airflow_provider_mineru.operators.base import (
     DEFAULT_TIMEOUT,
     OPTION_NAMES,
     MinerUBaseOperator,
+    MinerUHookMixin,
     chunks,
     shift_index,
 )
@@ -32,7 +33,6 @@ from airflow_provider_mineru.version_compat import BaseOperator
 from airflow_provider_mineru.waits import TASK_WAIT
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.hooks.mineru import MinerUHook
     from airflow_provider_mineru.submission import SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
@@ -327,7 +327,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         ]
 
 
-class MinerUDownloadResultsOperator(BaseOperator):
+class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):
     """
     Download and extract the results of earlier MinerU tasks or batches.
 
@@ -361,12 +361,6 @@ class MinerUDownloadResultsOperator(BaseOperator):
         self.fail_on_file_error = fail_on_file_error
         self.mineru_conn_id = mineru_conn_id
 
-    @cached_property
-    def hook(self) -> MinerUHook:
-        from airflow_provider_mineru.hooks.mineru import MinerUHook
-
-        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
-
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.finish import emit_asset_events, finish_documents
         from airflow_provider_mineru.waits import wait_of_xcom
@@ -380,7 +374,8 @@ class MinerUDownloadResultsOperator(BaseOperator):
                 if not isinstance(value, dict) or not ("task_id" in value or "batch_ids" in value):
                     raise MinerUValidationError("results", value, "must be the XCom of a MinerU operator or sensor")
                 wait = wait_of_xcom(value)
-                ids, documents, batch_of, sources = wait.refresh(self.hook, value)
+                waited = wait.refresh(self.hook, value)
+                documents = waited.documents
                 unfinished = [d for d in documents if not d.is_terminal]
                 if unfinished and self.fail_on_file_error:
                     raise MinerUError(
@@ -391,10 +386,10 @@ class MinerUDownloadResultsOperator(BaseOperator):
                 shaped.append(
                     finish_documents(
                         wait=wait,
-                        ids=ids,
+                        ids=waited.ids,
                         documents=documents,
-                        batch_of=batch_of,
-                        sources=sources,
+                        batch_of=waited.batch_of,
+                        sources=waited.sources,
                         hook=self.hook,
                         output_path=self.output_path,
                         fail_on_file_error=self.fail_on_file_error,

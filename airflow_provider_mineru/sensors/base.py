@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
+from airflow_provider_mineru.operators.base import MinerUHookMixin
 from airflow_provider_mineru.polling import min_defer_default
 from airflow_provider_mineru.version_compat import BaseSensorOperator, conf
 from airflow_provider_mineru.waits import TASK_WAIT, MinerUWait
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.events import WaitOutcome
-    from airflow_provider_mineru.hooks.mineru import MinerUHook
     from airflow_provider_mineru.polling import MinerUPoller
     from airflow_provider_mineru.version_compat import Context
 
 __all__ = ["MinerUBaseSensor"]
 
 
-class MinerUBaseSensor(BaseSensorOperator):
+class MinerUBaseSensor(MinerUHookMixin, BaseSensorOperator):
     """
     The MinerU sensors' base: poke once per ``poke_interval``, or poke once and defer.
 
@@ -61,12 +60,6 @@ class MinerUBaseSensor(BaseSensorOperator):
         self.output_path = output_path
         self.fail_on_file_error = fail_on_file_error
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> MinerUHook:
-        from airflow_provider_mineru.hooks.mineru import MinerUHook
-
-        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
 
     def _ids(self) -> list[str]:
         """The MinerU ids waited on."""

@@ -165,6 +165,24 @@ class ExtractedResult:
     layout_json: str | None
     origin_pdf: str | None
 
+    @classmethod
+    def of(
+        cls, target: str, files: tuple[str, ...], skipped: tuple[tuple[str, str], ...], total_bytes: int
+    ) -> ExtractedResult:
+        """The result of ``files`` written under ``target``, its well-known members found by name."""
+        return cls(
+            target=target,
+            files=files,
+            skipped=skipped,
+            total_bytes=total_bytes,
+            markdown=find_markdown(files),
+            content_list=find_member(files, "_content_list.json"),
+            content_list_v2=find_member(files, "_content_list_v2.json"),
+            model_json=find_member(files, "_model.json"),
+            layout_json=find_basename(files, "layout.json"),
+            origin_pdf=find_member(files, "_origin.pdf"),
+        )
+
 
 def _short(name: str, limit: int = 200) -> str:
     """``repr`` of a member name, cut to ``limit`` characters (hostile names can be 64 KiB)."""
@@ -675,15 +693,4 @@ def _extract(archive: zipfile.ZipFile, root: Any, limits: ZipLimits, source: str
 
     files = tuple(written)
     log.info("Extracted %d files (%d bytes) from result zip %s to %s", len(files), writer.total, source, root)
-    return ExtractedResult(
-        target=str(root),
-        files=files,
-        skipped=tuple(skips.items),
-        total_bytes=writer.total,
-        markdown=find_markdown(files),
-        content_list=find_member(files, "_content_list.json"),
-        content_list_v2=find_member(files, "_content_list_v2.json"),
-        model_json=find_member(files, "_model.json"),
-        layout_json=find_basename(files, "layout.json"),
-        origin_pdf=find_member(files, "_origin.pdf"),
-    )
+    return ExtractedResult.of(str(root), files, tuple(skips.items), writer.total)

@@ -28,8 +28,8 @@ from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.sources import resolve_sources
 from airflow_provider_mineru.validation import MinerULimits
-from tests.selfhosted.conftest import v1_connection
 from tests.helpers.selfhosted_samples import SCAN, file_server
+from tests.selfhosted.conftest import v1_connection
 
 
 def _sources(folder, names):
