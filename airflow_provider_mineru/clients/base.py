@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
@@ -30,6 +31,23 @@ if TYPE_CHECKING:
 #: What one send yields: ``(task or batch id, the input indices it holds in order, {file name:
 #: error} for files that never reached MinerU, or None while an upload batch is only granted)``.
 Sent = tuple[str, Sequence[int], "dict[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class UploadFiles:
+    """
+    Files to send in one operator batch, with their per-file entries and the batch's options.
+
+    :param entries: per file ``{"name", "is_ocr"?, "data_id"?, "page_ranges"?}``.
+    :param sources: the matching files (local or object storage), read only while streaming.
+    :param options: the batch-wide parsing options.
+    """
+
+    entries: Sequence[Mapping[str, Any]]
+    sources: Sequence[SourceFile]
+    options: ParseOptions
+
+
 #: Uploads files to presigned URLs, ``upload(sources, urls) -> {file name: error}`` (the operator's, concurrent).
 Uploader = Callable[[Sequence["SourceFile"], Sequence[str]], "dict[str, Any]"]
 
@@ -152,22 +170,13 @@ class MinerUClient(ABC):
         """
 
     @abstractmethod
-    def send_uploads(
-        self,
-        hook: Any,
-        entries: Sequence[Mapping[str, Any]],
-        sources: Sequence[SourceFile],
-        options: ParseOptions,
-        upload: Uploader,
-        log: Any,
-    ) -> Iterator[Sent]:
+    def send_uploads(self, hook: Any, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
         """
         Send local or object-storage files; yield each server-side batch as soon as it exists (with
         failures ``None`` when its upload URLs are granted and nothing is sent yet, so it is recorded
         before anything can be parsed), then again with the files that failed.
 
-        :param entries: per file ``{"name", "is_ocr"?, "data_id"?, "page_ranges"?}``.
-        :param sources: the matching files.
+        :param files: the files, their entries and options.
         :param upload: what uploads to presigned URLs, for flavors that grant them.
         """
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mineru.clients.base import API_FLAVOR_CLOUD, MinerUClient, Sent, Uploader
+from airflow_provider_mineru.clients.base import API_FLAVOR_CLOUD, MinerUClient, Sent, Uploader, UploadFiles
 from airflow_provider_mineru.clients.v4_wire import (
     BATCH_PATH,
     FILE_URLS_PATH,
@@ -35,7 +35,6 @@ from airflow_provider_mineru.validation import validate_path_id
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.clients.v4_wire import ParseOptions
-    from airflow_provider_mineru.sources import SourceFile
     from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
     from airflow_provider_mineru.validation import MinerULimits
 
@@ -131,19 +130,12 @@ class CloudClient(MinerUClient):
     ) -> Iterator[Sent]:
         yield self.submit_batch(hook, files, options), list(range(len(files))), {}
 
-    def send_uploads(
-        self,
-        hook: Any,
-        entries: Sequence[Mapping[str, Any]],
-        sources: Sequence[SourceFile],
-        options: ParseOptions,
-        upload: Uploader,
-        log: Any,
-    ) -> Iterator[Sent]:
+    def send_uploads(self, hook: Any, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
         """
         Request upload URLs and upload the files; files whose URL had expired before the upload are
         sent once more in a new batch (their entry in the first batch counts as failed).
         """
+        entries, sources, options = files.entries, files.sources, files.options
         every = list(range(len(entries)))
         grant = self.request_upload_urls(hook, entries, options)
         yield grant.batch_id, every, None  # recorded before the first PUT

@@ -38,7 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_mineru.clients.base import API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API, MinerUClient, Sent, Uploader
+from airflow_provider_mineru.clients.base import (
+    API_FLAVOR_CLOUD,
+    API_FLAVOR_MINERU_API,
+    MinerUClient,
+    Sent,
+    Uploader,
+    UploadFiles,
+)
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUConnectionError,
@@ -557,17 +564,9 @@ class MinerUApiClient(MinerUClient):
         for task_id, held in self.submit_url_batch(hook, files, options):
             yield task_id, held, {}
 
-    def send_uploads(
-        self,
-        hook: Any,
-        entries: Sequence[Mapping[str, Any]],
-        sources: Sequence[SourceFile],
-        options: ParseOptions,
-        upload: Uploader,
-        log: Any,
-    ) -> Iterator[Sent]:
+    def send_uploads(self, hook: Any, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
         """Streamed multipart ``POST /v1/tasks``: one V1 task per ``is_ocr``/``page_ranges``, 100 files each."""
-        for task_id, held in self.submit_uploads(hook, entries, sources, options):
+        for task_id, held in self.submit_uploads(hook, files.entries, files.sources, files.options):
             yield task_id, held, {}
 
     def land_download(self, hook: Any, url: str, target: Any, identity: dict[str, Any]) -> ExtractedResult:

@@ -255,17 +255,12 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         (files whose URL had expired are sent once more in a new batch); with
         ``api_flavor="mineru-api"``, streamed multipart ``POST /v1/tasks`` requests.
         """
+        from airflow_provider_mineru.clients.base import UploadFiles
         from airflow_provider_mineru.hooks.mineru import parse_options
 
         chosen = [self._sources[i] for i in indices]
-        sent = self.hook.client.send_uploads(
-            self.hook,
-            self._file_entries(chosen),
-            [source for source, _ in chosen],
-            parse_options(self.options()),
-            self._upload_all,
-            self.log,
-        )
+        files = UploadFiles(self._file_entries(chosen), [source for source, _ in chosen], parse_options(self.options()))
+        sent = self.hook.client.send_uploads(self.hook, files, self._upload_all, self.log)
         for batch_id, held, failures in sent:
             yield batch_id, [indices[i] for i in held], failures
 
