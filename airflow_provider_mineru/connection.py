@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_mineru.connection_fields import (
+from airflow_provider_mineru.connection_form import (
     CONN_FIELDS,
     DEFAULT_API_PATH,
     DEFAULT_TIMEOUT,
     TOKEN_EXPIRY_WARNING_DAYS,
 )
 from airflow_provider_mineru.exceptions import MinerUValidationError
-from airflow_provider_mineru.protocol import RetryPolicy
+from airflow_provider_mineru.utils.retries import RetryPolicy
 from airflow_provider_mineru.validation import MinerULimits
 
 
@@ -94,7 +94,7 @@ def extra_rule(name: str) -> str:
     """
     The rule of one form field in words (``"must be a whole number from 1 to 200"``), from its schema.
 
-    :param name: a key of :data:`~airflow_provider_mineru.connection_fields.CONN_FIELDS`.
+    :param name: a key of :data:`~airflow_provider_mineru.connection_form.CONN_FIELDS`.
     """
     schema = CONN_FIELDS[name]["schema"]
     kind = next(k for k in schema["type"] if k != "null")

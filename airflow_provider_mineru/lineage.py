@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
+
 #: Schema URIs of the custom facets (documented in ``docs/lineage.md``).
 DOCUMENT_FACET_SCHEMA = "urn:airflow-provider-mineru:openlineage:MinerUDocumentDatasetFacet:1-0-0"
 RUN_FACET_SCHEMA = "urn:airflow-provider-mineru:openlineage:MinerURunFacet:1-0-0"
@@ -97,8 +99,8 @@ def dataset_for(location: Any) -> Any:
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
     text = str(location) if not isinstance(location, os.PathLike) else os.fspath(location)
-    if "://" not in text or text.startswith("file://"):
-        path = text.removeprefix("file://")
+    if is_local_location(text):
+        path = local_path_text(text)
         return Dataset(namespace="file", name=os.path.abspath(os.path.expanduser(path)))
     parts = urlsplit(text)
     netloc = parts.hostname or ""
@@ -112,7 +114,7 @@ def dataset_for(location: Any) -> Any:
 
 def _pages(folder: str) -> int | None:
     """Pages of one extracted result, from its ``*_content_list.json`` (None when unreadable)."""
-    from airflow_provider_mineru.outcome import count_pages, output_root
+    from airflow_provider_mineru.downloads import count_pages, output_root
 
     try:
         root = output_root(folder)

@@ -1,10 +1,10 @@
 """
 Waiting for MinerU documents, shared by the blocking operators and the deferrable triggers.
 
-A :class:`MinerUPoller` knows what is being waited on (one task, or several batches), remembers
-what each poll returned, decides when the wait is over and builds the one outcome payload both
-paths hand to the operator. Only fetching differs: :func:`wait_blocking` calls the sync hook,
-the triggers call the async one.
+A :class:`MinerUPoller` knows what is being waited on (a :class:`~airflow_provider_mineru.waits.MinerUWait`
+and its ids), remembers what each poll returned, decides when the wait is over and builds the one
+:class:`~airflow_provider_mineru.events.WaitOutcome` both paths hand to the operator. Only
+fetching differs: :func:`wait_blocking` calls the sync hook, the triggers call the async one.
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mineru.exceptions import MinerUError, MinerUWaitTimeoutError, error_from_dict
+from airflow_provider_mineru.events import DONE, ERROR, TIMEOUT, Status, WaitOutcome
+from airflow_provider_mineru.exceptions import MinerUError
 from airflow_provider_mineru.models import BatchResult, DocumentResult
+from airflow_provider_mineru.waits import MinerUWait
 
-#: Outcome statuses carried in trigger events and returned by :func:`wait_blocking`.
-DONE = "done"
-TIMEOUT = "timeout"
-ERROR = "error"
-
-Kind = Literal["task", "batch"]
+if TYPE_CHECKING:
+    from airflow_provider_mineru.submission import Submission
 
 #: The least time between deferring and resuming, unless ``[mineru] min_defer_seconds`` says otherwise.
 MIN_DEFER_SECONDS = 10.0
@@ -47,7 +45,7 @@ class MinerUPoller:
     """
     What is being waited on, and what MinerU said about it so far.
 
-    :param kind: ``"task"`` (``ids`` holds one task id) or ``"batch"`` (``ids`` holds batch ids).
+    :param wait: what is waited on: a task (``ids`` holds one task id) or batches.
     :param ids: the MinerU task id, or the batch ids in submission order.
     :param expected_files: per batch, how many files it holds (a fresh batch may list fewer).
     :param failed_files: per batch, files that failed before MinerU saw them (an upload that could
@@ -58,13 +56,24 @@ class MinerUPoller:
         are the batches' files in order.
     """
 
-    kind: Kind
+    wait: MinerUWait
     ids: Sequence[str]
     expected_files: Sequence[int] | None = None
     failed_files: dict[str, dict[str, str]] | None = None
     slots: Sequence[Sequence[int]] | None = None
     results: dict[str, list[DocumentResult]] = field(default_factory=dict)
     _last_lines: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_submission(cls, wait: MinerUWait, submission: Submission) -> MinerUPoller:
+        """The poller of everything ``submission`` sent (its batches, their sizes, local failures, slots)."""
+        return cls(
+            wait=wait,
+            ids=submission.ids,
+            expected_files=submission.expected_files,
+            failed_files=submission.failed_files or None,
+            slots=submission.slots(),
+        )
 
     def pending_ids(self) -> list[str]:
         """The ids still worth a request: every id not yet seen complete (one request each per poll)."""
@@ -74,7 +83,7 @@ class MinerUPoller:
         documents = self.results.get(item_id)
         if not documents:
             return False
-        if self.kind == "batch" and self.expected_files is not None:
+        if self.expected_files is not None:
             expected = self.expected_files[list(self.ids).index(item_id)]
             if len(documents) < expected:
                 return False
@@ -100,9 +109,7 @@ class MinerUPoller:
     def complete(self) -> bool:
         return all(self._is_complete(i) for i in self.ids)
 
-    def absorb(
-        self, item_id: str, answer: DocumentResult | BatchResult | MinerUError, log: Any
-    ) -> dict[str, Any] | None:
+    def absorb(self, item_id: str, answer: DocumentResult | BatchResult | MinerUError, log: Any) -> WaitOutcome | None:
         """
         Take one poll's answer (or the error it raised); return an ``error`` outcome if the wait must end.
 
@@ -111,22 +118,22 @@ class MinerUPoller:
         if isinstance(answer, MinerUError):
             if not answer.retryable:
                 details = answer.to_dict()
-                details["message"] = f"polling MinerU {self.kind} {item_id}: {answer.message}"
-                return self.outcome(ERROR, f"MinerU {self.kind} {item_id}: {answer}", details)
-            log.warning("Polling MinerU %s %s failed, will poll again: %s", self.kind, item_id, answer)
+                details["message"] = f"polling MinerU {self.wait.name} {item_id}: {answer.message}"
+                return self.outcome(ERROR, f"MinerU {self.wait.name} {item_id}: {answer}", details)
+            log.warning("Polling MinerU %s %s failed, will poll again: %s", self.wait.name, item_id, answer)
             return None
         for line in self.record(item_id, answer):
             if line.startswith(f"{item_id}: "):  # a task without data_id is named by its id: say it once
                 line = line[len(item_id) + 2 :]
-            log.info("MinerU %s %s: %s", self.kind, item_id, line)
+            log.info("MinerU %s %s: %s", self.wait.name, item_id, line)
         return None
 
-    def finished(self, now: float, end_time: float) -> dict[str, Any] | None:
+    def finished(self, now: float, end_time: float) -> WaitOutcome | None:
         """The ``done`` or ``timeout`` outcome once the wait is over, else None."""
         if self.complete:
             return self.outcome(DONE)
         if now >= end_time:
-            return self.outcome(TIMEOUT, f"MinerU {self.kind} wait timed out: {self.progress()}")
+            return self.outcome(TIMEOUT, f"MinerU {self.wait.name} wait timed out: {self.progress()}")
         return None
 
     def located(self) -> list[tuple[str, DocumentResult]]:
@@ -158,20 +165,10 @@ class MinerUPoller:
         )
 
     def outcome(
-        self, status: str, message: str = "", error: MinerUError | dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The JSON payload ending a wait (a trigger event's payload, or :func:`wait_blocking`'s result)."""
-        payload: dict[str, Any] = {
-            "status": status,
-            "kind": self.kind,
-            "ids": list(self.ids),
-            "results": [d.to_dict() for d in self.documents()],
-            "batch_of": [item_id for item_id, _ in self.located()],
-            "message": message,
-        }
-        if error is not None:
-            payload["error"] = error.to_dict() if isinstance(error, MinerUError) else error
-        return payload
+        self, status: Status, message: str = "", error: MinerUError | dict[str, Any] | None = None
+    ) -> WaitOutcome:
+        """How the wait ends (a trigger event's payload, or :func:`wait_blocking`'s result)."""
+        return WaitOutcome.of(status, self.wait.name, self.ids, self.located(), message, error)
 
 
 def _apply_local_failures(documents: list[DocumentResult], failures: dict[str, str]) -> list[DocumentResult]:
@@ -197,31 +194,10 @@ def _apply_local_failures(documents: list[DocumentResult], failures: dict[str, s
     return marked
 
 
-def outcome_documents(event: dict[str, Any] | None) -> tuple[list[DocumentResult], MinerUWaitTimeoutError | None]:
-    """
-    Validate an outcome payload; return its documents and, when the wait timed out, the error to
-    raise once the documents that did finish are saved.
-
-    :raises MinerUError: the typed error a poll failed with, or an unexpected payload.
-    """
-    if not isinstance(event, dict) or event.get("status") not in (DONE, TIMEOUT, ERROR):
-        raise MinerUError(f"unexpected event from the MinerU trigger: {event!r}")
-    if event["status"] == ERROR:
-        raise error_from_dict(event.get("error") or {"message": event.get("message")})
-    documents = [DocumentResult.from_dict(d) for d in event.get("results", [])]
-    timeout = MinerUWaitTimeoutError(str(event.get("message"))) if event["status"] == TIMEOUT else None
-    return documents, timeout
-
-
-def batch_of_documents(event: dict[str, Any] | None) -> list[str | None] | None:
-    """Per document of an outcome payload, the batch (or task) id it belongs to, in order."""
-    return (event or {}).get("batch_of") or None
-
-
 def poll_once(
     poller: MinerUPoller, fetch: Callable[[str], DocumentResult | BatchResult], *, end_time: float, log: Any
-) -> dict[str, Any] | None:
-    """One round of requests with the sync hook; the outcome payload if the wait is over, else None."""
+) -> WaitOutcome | None:
+    """One round of requests with the sync hook; the outcome if the wait is over, else None."""
     for item_id in poller.pending_ids():
         try:
             answer: DocumentResult | BatchResult | MinerUError = fetch(item_id)
@@ -239,10 +215,10 @@ def wait_blocking(
     poll_interval: float,
     end_time: float,
     log: Any,
-) -> dict[str, Any]:
+) -> WaitOutcome:
     """
     Poll with the sync hook until every document is terminal, the deadline passes, or an error that
-    must not be retried; return the outcome payload (the same one the triggers send).
+    must not be retried; return the outcome (the same one the triggers send).
     """
     while (outcome := poll_once(poller, fetch, end_time=end_time, log=log)) is None:
         time.sleep(max(0.0, min(poll_interval, end_time - time.time())))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.utils.storage_paths import is_local_location, is_object_storage_path, local_path_text
 from airflow_provider_mineru.validation import (
     MinerULimits,
     count_pdf_pages,
@@ -48,13 +49,13 @@ class SourceFile:
 
     @property
     def is_local(self) -> bool:
-        return "://" not in self.location or self.location.startswith("file://")
+        """Whether the file is on local disk (see :mod:`airflow_provider_mineru.utils.storage_paths`)."""
+        return is_local_location(self.location)
 
     @property
     def local_path(self) -> str | None:
-        if not self.is_local:
-            return None
-        return self.location[len("file://") :] if self.location.startswith("file://") else self.location
+        """The local path, or None for object storage."""
+        return local_path_text(self.location) if self.is_local else None
 
     def open(self) -> IO[bytes]:
         """Open for streaming reads."""
@@ -98,15 +99,6 @@ def _object_storage_path(location: str) -> Any:
     from airflow_provider_mineru.version_compat import ObjectStoragePath
 
     return ObjectStoragePath(location)
-
-
-def _is_object_storage(value: Any) -> bool:
-    """An ``ObjectStoragePath``, ``UPath`` or alike (Airflow 2's subclasses ``pathlib.Path``: check ``protocol``)."""
-    if isinstance(value, (str, bytes)):
-        return False
-    if getattr(value, "protocol", None):
-        return True
-    return not isinstance(value, os.PathLike) and hasattr(value, "open") and hasattr(value, "stat")
 
 
 def _split_glob(path: Any) -> tuple[Any, str] | None:
@@ -174,8 +166,8 @@ def _is_document(name: str, model_version: str | None) -> bool:
 
 
 def _expand_one(item: Any, field: str, model_version: str | None, follow_symlinks: bool = False) -> list[SourceFile]:
-    if _is_object_storage(item) or (isinstance(item, str) and "://" in item and not item.startswith("file://")):
-        path = item if _is_object_storage(item) else _object_storage_path(item)
+    if is_object_storage_path(item) or (isinstance(item, str) and not is_local_location(item)):
+        path = item if is_object_storage_path(item) else _object_storage_path(item)
         split = _split_glob(path)
         if split is not None:
             root, pattern = split
@@ -196,10 +188,7 @@ def _expand_one(item: Any, field: str, model_version: str | None, follow_symlink
             raise MinerUValidationError(field, str(path), "no such object")
         return [SourceFile(location=str(path), name=path.name, size=_stat_size(path))]
 
-    text = os.fspath(item)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    text = os.path.expanduser(text)
+    text = os.path.expanduser(local_path_text(os.fspath(item)))
     if _GLOB_CHARS & set(text):
         matches = sorted(glob.glob(text, recursive=True))
         files = [Path(m) for m in matches if Path(m).is_file() and _is_document(Path(m).name, model_version)]
@@ -240,7 +229,7 @@ def resolve_sources(
         outside it (by default they are refused). A file named explicitly is always used.
     :raises MinerUValidationError: naming the path and the rule it broke.
     """
-    single = isinstance(paths, (str, os.PathLike)) or _is_object_storage(paths)
+    single = isinstance(paths, (str, os.PathLike)) or is_object_storage_path(paths)
     items = [paths] if single else list(paths)
     sources: list[SourceFile] = []
     for index, item in enumerate(items):

@@ -86,7 +86,8 @@ class Submission:
     """
     Everything a later try or the resumed task needs about what was sent to MinerU.
 
-    :param kind: ``"task"`` (``ids`` holds one task id) or ``"batch"``.
+    :param kind: the :class:`~airflow_provider_mineru.waits.MinerUWait`'s name: ``"task"`` (``ids``
+        holds one task id) or ``"batch"``.
     :param identity: the task instance that made it.
     :param options_fingerprint: hash of the operator class and its batch-wide parsing options.
     :param inputs: per input document, in input order.
@@ -125,9 +126,7 @@ class Submission:
             self.failed_files.setdefault(batch_id, {}).update({k: str(v) for k, v in failures.items()})
 
     def slots(self) -> list[list[int]] | None:
-        """Per input, ``[batch index, position]`` (None for a task)."""
-        if self.kind == "task":
-            return None
+        """Per input, ``[batch index, position]`` (None for an input not sent yet)."""
         return [list(item.slot) if item.slot is not None else None for item in self.inputs]  # type: ignore[misc]
 
     def unsent(self) -> list[int]:
@@ -171,7 +170,9 @@ class Submission:
             )
         except (KeyError, TypeError, ValueError):
             return None
-        if submission.kind not in ("task", "batch") or len(submission.expected_files) != len(submission.ids):
+        from airflow_provider_mineru.waits import WAITS
+
+        if submission.kind not in WAITS or len(submission.expected_files) != len(submission.ids):
             return None
         for item in submission.inputs:
             slot = item.slot
@@ -223,11 +224,12 @@ def file_fingerprint(location: str, name: str, size: int, per_file: Mapping[str,
     Fingerprint of one file input: location, name, size, per-file options and, for local files,
     the modification time (object storage: size only, to not cost a request per file).
     """
+    from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
+
     mtime: int | None = None
-    local = location[len("file://") :] if location.startswith("file://") else location
-    if "://" not in local:
+    if is_local_location(location):
         try:
-            mtime = os.stat(local).st_mtime_ns
+            mtime = os.stat(local_path_text(location)).st_mtime_ns
         except OSError:
             mtime = None
     return _digest({"location": location, "name": name, "size": size, "mtime": mtime, "options": dict(per_file or {})})
@@ -235,7 +237,7 @@ def file_fingerprint(location: str, name: str, size: int, per_file: Mapping[str,
 
 def output_stem(name: str, data_id: str | None) -> str:
     """The folder name an input's result is extracted into (before de-duplication)."""
+    from airflow_provider_mineru.downloads import document_stem
     from airflow_provider_mineru.models import DocumentResult, MinerUState
-    from airflow_provider_mineru.outcome import document_stem
 
     return document_stem(DocumentResult(state=MinerUState.DONE, raw_state="done", data_id=data_id, file_name=name))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_provider_mineru.connection_fields import (
+from airflow_provider_mineru.connection_form import (
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_BATCH_FILES,
     DEFAULT_MAX_FILE_MB,

@@ -1,7 +1,7 @@
 """
 Page counting and the memory of a large upload (issue 11), against pypdf's naive count.
 
-Inputs (written once, in bounded memory, by ``tests/pdf_samples.py``):
+Inputs (written once, in bounded memory, by ``tests/helpers/pdf_samples.py``):
 
 - ``broken``: ``--mb`` MB, 300 pages of large image streams (a scan) and a ``startxref`` pointing
   nowhere: a reader must rebuild the cross-reference table, which pypdf does by reading the
@@ -45,7 +45,7 @@ import _common
 
 sys.path.insert(0, str(_common.REPO))
 
-from tests.pdf_samples import classic_pdf, xref_stream_pdf
+from tests.helpers.pdf_samples import classic_pdf, xref_stream_pdf
 
 COUNT_WORKER = r"""
 import json, os, sys, time, logging

@@ -76,7 +76,7 @@ def _time(command: list[str]) -> float:
 
 def _worker(url: str, small_url: str, zip_path: str, work: str, repeat: int, result_file: str) -> None:
     from airflow_provider_mineru.hooks.mineru import MinerUHook
-    from airflow_provider_mineru.results import extract_result_zip
+    from airflow_provider_mineru.utils.safe_zip import extract_result_zip
 
     hook = MinerUHook()
     hook.download_and_extract(small_url, Path(work) / "warmup")  # lazy imports and the session: baseline

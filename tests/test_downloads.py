@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mineru.downloads import ResultDownloader
 from airflow_provider_mineru.exceptions import MinerUResultError
+from airflow_provider_mineru.finish import finish_documents
 from airflow_provider_mineru.hooks.mineru import MinerUHook
+from airflow_provider_mineru.landing import MARKER_NAME, land_result_zip, read_marker
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.outcome import ResultDownloader, finish_documents
-from airflow_provider_mineru.results import MARKER_NAME, land_result_zip, read_marker
+from airflow_provider_mineru.waits import BATCH_WAIT
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ def done_documents(cdn: FileServer, count: int) -> list[DocumentResult]:
 
 def finish(documents: list[DocumentResult], output: Path) -> dict[str, Any]:
     return finish_documents(
-        kind="batch",
+        wait=BATCH_WAIT,
         ids=["batch-1"],
         documents=documents,
         hook=MinerUHook(),
@@ -335,7 +337,7 @@ def test_the_size_bound_names_the_document(cdn: FileServer, tmp_path: Path, monk
 
 
 def test_max_result_mb_default_is_documented() -> None:
-    from airflow_provider_mineru.connection_fields import CONN_FIELDS, DEFAULT_MAX_RESULT_MB
+    from airflow_provider_mineru.connection_form import CONN_FIELDS, DEFAULT_MAX_RESULT_MB
     from airflow_provider_mineru.validation import MinerULimits
 
     assert MinerULimits().max_result_bytes == DEFAULT_MAX_RESULT_MB * 1024 * 1024
@@ -414,7 +416,7 @@ def failed_documents(count: int) -> list[DocumentResult]:
 
 def finish_failed(documents: list[DocumentResult], output: Path | None) -> dict[str, Any]:
     return finish_documents(
-        kind="batch",
+        wait=BATCH_WAIT,
         ids=[f"batch-{i}" for i in range(len(documents) // 200 + 1)],
         documents=documents,
         hook=MinerUHook(),
@@ -425,8 +427,8 @@ def finish_failed(documents: list[DocumentResult], output: Path | None) -> dict[
 
 
 def test_a_large_batch_xcom_goes_to_a_jsonl_file_beside_the_output(tmp_path: Path, monkeypatch) -> None:
-    from airflow_provider_mineru.documents import iter_result_entries
-    from airflow_provider_mineru.outcome import XCOM_MAX_BYTES
+    from airflow_provider_mineru.rag_documents import iter_result_entries
+    from airflow_provider_mineru.xcom import XCOM_MAX_BYTES
 
     set_connection(monkeypatch)
     value = finish_failed(failed_documents(10_000), tmp_path / "out")

@@ -1,7 +1,7 @@
 """
 Page counting from the trailer and page tree only (``airflow_provider_mineru.pdf_pages``).
 
-Crafted PDFs (``tests/pdf_samples.py``): classic tables, cross-reference streams with the
+Crafted PDFs (``tests/helpers/pdf_samples.py``): classic tables, cross-reference streams with the
 catalog in an object stream, incremental updates, a slightly wrong and a wild ``startxref``,
 large scanned-style files. Every count is bounded in time and memory; what cannot be read
 cheaply is ``None`` ("unknown": MinerU judges), never a scan of the file.
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from airflow_provider_mineru.pdf_pages import count_pdf_pages, count_pdf_pages_in
 from airflow_provider_mineru.sources import SourceFile
 from airflow_provider_mineru.validation import count_pdf_pages as validation_count
-from tests.pdf_samples import classic_pdf, incremental_pdf, xref_stream_pdf
+from tests.helpers.pdf_samples import classic_pdf, incremental_pdf, xref_stream_pdf
 
 MB = 1024 * 1024
 

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from airflow_provider_mineru.clients.v4_wire import retry_may_duplicate
 from airflow_provider_mineru.exceptions import (
     MinerUAmbiguousSubmitError,
     MinerUConnectionError,
     MinerUProtocolError,
     MinerUTransientError,
 )
-from airflow_provider_mineru.protocol import answer_lost, retry_may_duplicate
 from airflow_provider_mineru.submission import (
     SUBMISSION_VERSION,
     Identity,
@@ -27,6 +27,7 @@ from airflow_provider_mineru.submission import (
     output_stem,
     url_fingerprint,
 )
+from airflow_provider_mineru.utils.retries import answer_lost
 from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS
 
 TOKEN = "token-for-the-mac"
@@ -164,7 +165,7 @@ class TestVariableStore:
         return {"ti": ti, "run_id": "run_1"}
 
     def test_round_trip_and_clear(self):
-        from airflow_provider_mineru.resume import SubmissionStore
+        from airflow_provider_mineru.submission_store import SubmissionStore
 
         context = self._context()
         store = SubmissionStore(context)
@@ -176,7 +177,7 @@ class TestVariableStore:
         assert store.load_submission(Identity.from_context(context), TOKEN) is None
 
     def test_record_of_another_task_instance_is_ignored(self, caplog):
-        from airflow_provider_mineru.resume import SubmissionStore
+        from airflow_provider_mineru.submission_store import SubmissionStore
 
         context = self._context()
         store = SubmissionStore(context)
@@ -186,7 +187,7 @@ class TestVariableStore:
         store.clear()
 
     def test_record_sealed_with_another_token_is_ignored(self, caplog):
-        from airflow_provider_mineru.resume import SubmissionStore
+        from airflow_provider_mineru.submission_store import SubmissionStore
 
         context = self._context()
         store = SubmissionStore(context)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mineru.connection_fields import CONN_FIELDS
+from airflow_provider_mineru.connection_form import CONN_FIELDS
 from airflow_provider_mineru.get_provider_info import get_provider_info
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
@@ -108,7 +108,7 @@ def test_hook_refuses_instead_of_truncating(monkeypatch):
 
 
 def test_outcome_event_logs_a_summary_not_every_url():
-    from airflow_provider_mineru.outcome import describe_outcome, outcome_event
+    from airflow_provider_mineru.events import describe_outcome, outcome_event
 
     payload = {
         "status": "done",
@@ -119,8 +119,10 @@ def test_outcome_event_logs_a_summary_not_every_url():
         "batch_of": ["b-1"] * 31,
         "message": "",
     }
-    event = outcome_event(payload)
-    assert event.payload == payload  # what the task receives is unchanged
+    from airflow_provider_mineru.events import validate_wait_event
+
+    event = outcome_event(validate_wait_event(payload))
+    assert validate_wait_event(event.payload) == validate_wait_event(payload)  # what the task receives
     assert repr(event) == "TriggerEvent<MinerU batch wait done: 31 documents, 30 done, 1 failed (batch b-1)>"
     assert "zip" not in describe_outcome(payload)
 
@@ -128,6 +130,7 @@ def test_outcome_event_logs_a_summary_not_every_url():
 def test_task_without_data_id_is_not_named_twice():
     from airflow_provider_mineru.models import DocumentResult, MinerUState
     from airflow_provider_mineru.polling import MinerUPoller
+    from airflow_provider_mineru.waits import TASK_WAIT
 
     lines: list[str] = []
 
@@ -135,7 +138,7 @@ def test_task_without_data_id_is_not_named_twice():
         def info(self, fmt, *args):
             lines.append(fmt % args)
 
-    poller = MinerUPoller(kind="task", ids=["t-123"])
+    poller = MinerUPoller(wait=TASK_WAIT, ids=["t-123"])
     poller.absorb("t-123", DocumentResult(state=MinerUState.DONE, raw_state="done", task_id="t-123"), Log())
     assert lines == ["MinerU task t-123: done"]
 

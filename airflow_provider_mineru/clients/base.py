@@ -3,22 +3,53 @@ The seam between the hook and the API it speaks.
 
 A :class:`MinerUClient` knows one server API ("flavor"): how to build and validate requests, how to
 decode responses into the provider's typed results (:class:`~airflow_provider_mineru.models.DocumentResult`,
-:class:`~airflow_provider_mineru.models.BatchResult`, :class:`~airflow_provider_mineru.models.MinerUState`)
-and how to classify errors into the typed exceptions of :mod:`airflow_provider_mineru.exceptions`.
-The hook keeps the transport (sessions, retries, time-outs) and picks the client from the
-connection's ``api_flavor`` extra; operators, sensors and triggers stay the same classes.
+:class:`~airflow_provider_mineru.models.BatchResult`, :class:`~airflow_provider_mineru.models.MinerUState`),
+how to classify errors into the typed exceptions of :mod:`airflow_provider_mineru.exceptions`, and
+its endpoints, sent over the hook's sessions, deadlines and retry loop. The hook picks the client
+from the connection's ``api_flavor`` extra and hands every endpoint call to it without asking which
+flavor it is; operators, sensors, triggers and the poller stay the same classes. A new server
+protocol is one more subclass.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_mineru.exceptions import MinerUValidationError
+
 if TYPE_CHECKING:
-    from airflow_provider_mineru.models import BatchResult, DocumentResult
-    from airflow_provider_mineru.protocol import ParseOptions
+    from airflow_provider_mineru.clients.v4_wire import ParseOptions
+    from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
+    from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
     from airflow_provider_mineru.validation import MinerULimits
+
+#: What one send yields: ``(task or batch id, the input indices it holds in order, {file name:
+#: error} for files that never reached MinerU, or None while an upload batch is only granted)``.
+Sent = tuple[str, Sequence[int], "dict[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class UploadFiles:
+    """
+    Files to send in one operator batch, with their per-file entries and the batch's options.
+
+    :param entries: per file ``{"name", "is_ocr"?, "data_id"?, "page_ranges"?}``.
+    :param sources: the matching files (local or object storage), read only while streaming.
+    :param options: the batch-wide parsing options.
+    """
+
+    entries: Sequence[Mapping[str, Any]]
+    sources: Sequence[SourceFile]
+    options: ParseOptions
+
+
+#: Uploads files to presigned URLs, ``upload(sources, urls) -> {file name: error}`` (the operator's, concurrent).
+Uploader = Callable[[Sequence["SourceFile"], Sequence[str]], "dict[str, Any]"]
 
 #: The MinerU cloud v4 API (``https://mineru.net/api/v4``) and v4-shaped gateways.
 API_FLAVOR_CLOUD = "cloud"
@@ -29,17 +60,13 @@ API_FLAVORS = (API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API)
 
 class MinerUClient(ABC):
     """
-    One server API: request building and validation, response decoding, error classification.
-
-    :attr:`owns_transport` is False for the cloud client (the hook's own endpoint code sends its
-    requests) and True for clients whose endpoints are implemented here on top of the hook's
-    sessions and retry policy.
+    One server API: request building and validation, response decoding, error classification, and
+    its endpoints. Every endpoint takes the :class:`~airflow_provider_mineru.hooks.mineru.MinerUHook`
+    whose sessions and retry loop it uses.
     """
 
     #: The ``api_flavor`` connection extra that selects this client.
     flavor: ClassVar[str]
-    #: Whether the hook hands its endpoint calls to this client.
-    owns_transport: ClassVar[bool] = False
     #: Most files one server-side batch may hold.
     max_files_per_batch: ClassVar[int] = 200
 
@@ -78,3 +105,94 @@ class MinerUClient(ABC):
     @abstractmethod
     def batch_result(self, data: Any, batch_id: str) -> BatchResult:
         """Every file of one batch from a decoded answer, in submission order."""
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def submit_task(
+        self, hook: Any, url: str, options: ParseOptions, *, data_id: str | None, page_ranges: str | None
+    ) -> str:
+        """Submit one document URL; return its task id."""
+
+    async def asubmit_task(
+        self, hook: Any, url: str, options: ParseOptions, *, data_id: str | None, page_ranges: str | None
+    ) -> str:
+        """Async :meth:`submit_task` (by default the sync call, in a thread)."""
+        return await asyncio.to_thread(self.submit_task, hook, url, options, data_id=data_id, page_ranges=page_ranges)
+
+    @abstractmethod
+    def submit_batch(self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions) -> str:
+        """Submit URLs as one server-side batch; return its id."""
+
+    async def asubmit_batch(self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions) -> str:
+        """Async :meth:`submit_batch` (by default the sync call, in a thread)."""
+        return await asyncio.to_thread(self.submit_batch, hook, files, options)
+
+    def request_upload_urls(
+        self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> UploadGrant:
+        """Presigned upload URLs, one per file; a flavor without them says so."""
+        raise MinerUValidationError(
+            "request_upload_urls",
+            None,
+            f"api_flavor {self.flavor!r} has no upload URLs; use MinerUUploadFilesOperator",
+        )
+
+    async def arequest_upload_urls(
+        self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> UploadGrant:
+        """Async :meth:`request_upload_urls`."""
+        return self.request_upload_urls(hook, files, options)
+
+    @abstractmethod
+    def get_task(self, hook: Any, task_id: str) -> DocumentResult:
+        """One task's state."""
+
+    @abstractmethod
+    async def aget_task(self, hook: Any, task_id: str) -> DocumentResult:
+        """Async :meth:`get_task` (never blocks the event loop)."""
+
+    @abstractmethod
+    def get_batch(self, hook: Any, batch_id: str) -> BatchResult:
+        """Every file of one batch, in submission order."""
+
+    @abstractmethod
+    async def aget_batch(self, hook: Any, batch_id: str) -> BatchResult:
+        """Async :meth:`get_batch` (never blocks the event loop)."""
+
+    @abstractmethod
+    def send_url_batch(
+        self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> Iterator[Sent]:
+        """
+        Send the URLs of one operator batch (at most ``max_batch_files``) as this server batches
+        them; yield what each server-side batch holds (indices into ``files``).
+        """
+
+    @abstractmethod
+    def send_uploads(self, hook: Any, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
+        """
+        Send local or object-storage files; yield each server-side batch as soon as it exists (with
+        failures ``None`` when its upload URLs are granted and nothing is sent yet, so it is recorded
+        before anything can be parsed), then again with the files that failed.
+
+        :param files: the files, their entries and options.
+        :param upload: what uploads to presigned URLs, for flavors that grant them.
+        """
+
+    @abstractmethod
+    def download_and_extract(
+        self, hook: Any, url: str, target: Any, *, limits: ZipLimits | None = None
+    ) -> ExtractedResult:
+        """Download one document's result and extract it safely into ``target`` in the cloud's layout."""
+
+    @abstractmethod
+    def land_download(self, hook: Any, url: str, target: Any, identity: dict[str, Any]) -> ExtractedResult:
+        """
+        Download one document's result and land it atomically in ``target`` with its completion
+        marker (see :mod:`airflow_provider_mineru.landing`).
+        """
+
+    @abstractmethod
+    def test_connection(self, hook: Any) -> tuple[bool, str]:
+        """The connection form's Test: one request that costs no quota, and what it proved."""

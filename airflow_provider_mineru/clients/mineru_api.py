@@ -33,12 +33,19 @@ import tempfile
 import threading
 import uuid
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_mineru.clients.base import API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API, MinerUClient
+from airflow_provider_mineru.clients.base import (
+    API_FLAVOR_CLOUD,
+    API_FLAVOR_MINERU_API,
+    MinerUClient,
+    Sent,
+    Uploader,
+    UploadFiles,
+)
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUConnectionError,
@@ -59,9 +66,9 @@ from airflow_provider_mineru.utils.bounded_http import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.protocol import ParseOptions
-    from airflow_provider_mineru.results import ExtractedResult, ZipLimits
+    from airflow_provider_mineru.clients.v4_wire import ParseOptions
     from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
     from airflow_provider_mineru.validation import MinerULimits
 
 log = logging.getLogger(__name__)
@@ -125,7 +132,7 @@ def _excerpt(body: bytes) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    from airflow_provider_mineru.protocol import parse_retry_after
+    from airflow_provider_mineru.utils.retries import parse_retry_after
 
     return parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
 
@@ -140,11 +147,10 @@ def _error_text(error: Mapping[str, Any]) -> str:
 class MinerUApiClient(MinerUClient):
     """
     The ``mineru-api`` V1 API: requests, decoding, error classes, and its endpoints over the hook's
-    sessions and retry policy (:attr:`owns_transport`).
+    sessions and retry policy.
     """
 
     flavor: ClassVar[str] = API_FLAVOR_MINERU_API
-    owns_transport: ClassVar[bool] = True
     max_files_per_batch: ClassVar[int] = MAX_TASK_FILES
 
     def __init__(self) -> None:
@@ -193,7 +199,7 @@ class MinerUApiClient(MinerUClient):
         self, entry: str | Mapping[str, Any], key: str, index: int, job: Mapping[str, Any]
     ) -> dict[str, Any]:
         """One validated file: ``{key, "ocr_mode", "page_range"}`` (per-file overrides applied)."""
-        from airflow_provider_mineru.protocol import normalize_batch_file
+        from airflow_provider_mineru.clients.v4_wire import normalize_batch_file
         from airflow_provider_mineru.validation import SELF_HOSTED_PROFILE, validate_data_id, validate_extension
 
         item = normalize_batch_file(entry, key, index)
@@ -547,6 +553,28 @@ class MinerUApiClient(MinerUClient):
             submitted.append((self._task_id(self._send(hook, "POST", "/v1/tasks", json_body=body)), group["indices"]))
         return submitted
 
+    def submit_batch(self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions) -> str:
+        """URLs that must fit one V1 task (at most 100, one ``is_ocr``); the operator splits larger lists itself."""
+        return self.submit_url_batch(hook, files, options, single=True)[0][0]
+
+    def send_url_batch(
+        self, hook: Any, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> Iterator[Sent]:
+        """One V1 task per ``ocr_mode``, 100 files each."""
+        for task_id, held in self.submit_url_batch(hook, files, options):
+            yield task_id, held, {}
+
+    def send_uploads(self, hook: Any, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
+        """Streamed multipart ``POST /v1/tasks``: one V1 task per ``is_ocr``/``page_ranges``, 100 files each."""
+        for task_id, held in self.submit_uploads(hook, files.entries, files.sources, files.options):
+            yield task_id, held, {}
+
+    def land_download(self, hook: Any, url: str, target: Any, identity: dict[str, Any]) -> ExtractedResult:
+        """The server's result, re-laid into the cloud's layout by :meth:`download_and_extract`, lands the same way."""
+        from airflow_provider_mineru.landing import land_result
+
+        return land_result(lambda folder: self.download_and_extract(hook, url, folder), target, identity=identity)
+
     def submit_uploads(
         self, hook: Any, entries: Sequence[Mapping[str, Any]], sources: Sequence[SourceFile], options: ParseOptions
     ) -> list[tuple[str, list[int]]]:
@@ -651,7 +679,7 @@ class MinerUApiClient(MinerUClient):
         :param url: the document's ``full_zip_url``.
         :param target: a local folder or any object-storage path.
         """
-        from airflow_provider_mineru.results import ZipLimits, extract_result_zip
+        from airflow_provider_mineru.utils.safe_zip import ZipLimits, extract_result_zip
 
         limits = limits or ZipLimits()
         tmpdir = Path(tempfile.mkdtemp(prefix="mineru-api-result-"))

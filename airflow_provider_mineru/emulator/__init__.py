@@ -13,8 +13,8 @@ provider and nothing from Airflow), built on the standard library's ``http.serve
 See ``docs/emulator.md``. The names below are imported on first use, so importing this
 package is free.
 
-The rooms (one concern each; a second API flavor adds a room beside ``cloud/`` with its own
-state, handlers and route table, and reuses the rest):
+The rooms (one concern each; each API flavor is a room with its own state, handlers and route
+table, and reuses the rest):
 
 - ``server.py``: :class:`MinerUEmulator`, the facade tests and the CLI use.
 - ``http.py``: the threaded HTTP server, one request's reading and writing, the request log,
@@ -25,6 +25,10 @@ state, handlers and route table, and reuses the rest):
 - ``cloud/``: the MinerU cloud API: ``contract.py`` (codes, validation), ``state.py`` (tasks,
   batches, the state machine, the quota; no HTTP), ``documents.py`` (fetch, inspect, zip),
   ``result_zip.py`` (zip contents), ``responses.py`` (handlers), ``routes.py`` (route table).
+- ``mineru_api/``: the open-source ``mineru-api`` server (V1), on the same ``HTTPService``:
+  ``state.py`` (tasks, retention, restarts, flash parsing; no HTTP), ``contract.py`` (limits,
+  errors, job validation), ``payloads.py`` (answer bodies, zips), ``faults.py`` (its ``Fault``),
+  ``responses.py`` (handlers), ``routes.py`` (route table), ``server.py`` (``MinerUApiEmulator``).
 - ``_samples.py``, ``_pdf.py``: the bundled sample documents; ``cli.py``, ``pytest_plugin.py``.
 """
 

@@ -4,7 +4,8 @@ Scripted misbehaviour: :class:`Fault` (answer the next requests wrongly), the ta
 
 :func:`answer_transport_fault` applies the parts of a fault that need no knowledge of the API
 (a delay, ``Retry-After``, a connection reset, a literal body); a flavor answers the rest (an
-error code, an HTTP status, malformed JSON) in its own envelope.
+error code, an HTTP status, malformed JSON) in its own envelope. :class:`Fault` is the cloud
+flavor's; another flavor may bring its own fault class with the :class:`ScriptedFault` shape.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.emulator.http import Request
@@ -35,6 +36,60 @@ ENDPOINTS = (
 WILDCARD_ENDPOINTS = frozenset(
     {"submit_task", "get_task", "file_urls", "submit_batch", "get_batch", "upload", "download", "other"}
 )
+
+
+class ScriptedFault(Protocol):
+    """What the plumbing and :func:`answer_transport_fault` read of a fault, whatever its flavor."""
+
+    times: int
+    fired: int
+    retry_after: float | None
+    reset: bool
+    delay: float
+    truncated: bool
+    content_type: str | None
+    name: str | None
+
+    @property
+    def http_status(self) -> int | None: ...
+
+    @property
+    def body(self) -> bytes | str | None: ...
+
+    @property
+    def label(self) -> str:
+        """What :attr:`RecordedRequest.fault` shows."""
+        ...
+
+    def matches(self, endpoint: str, path: str) -> bool:
+        """Whether the fault applies to a request (``fired`` not counted yet)."""
+        ...
+
+
+F = TypeVar("F", bound=ScriptedFault)
+
+
+def check_endpoint(endpoint: str, endpoints: Iterable[str]) -> None:
+    """
+    Refuse a fault's unknown ``endpoint`` by name.
+
+    :param endpoint: the endpoint given (``"*"``: any).
+    :param endpoints: the flavor's endpoint names.
+    """
+    known = tuple(endpoints)
+    if endpoint != "*" and endpoint not in known:
+        raise ValueError(f"unknown endpoint {endpoint!r}; one of {', '.join(known)} or '*'")
+
+
+def transport_label(fault: ScriptedFault) -> str | None:
+    """A fault's name, or ``reset`` / ``body_<status>`` for its transport half; None otherwise."""
+    if fault.name:
+        return fault.name
+    if fault.reset:
+        return "reset"
+    if fault.body is not None:
+        return f"body_{fault.http_status or 200}"
+    return None
 
 
 @dataclass
@@ -65,20 +120,16 @@ class Fault:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.endpoint != "*" and self.endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown endpoint {self.endpoint!r}; one of {', '.join(ENDPOINTS)} or '*'")
+        check_endpoint(self.endpoint, ENDPOINTS)
         if self.times < 1:
             raise ValueError("times must be at least 1")
 
     @property
     def label(self) -> str:
         """The fault's name, or a short description such as ``http_503`` or ``code_-60009``."""
-        if self.name:
-            return self.name
-        if self.reset:
-            return "reset"
-        if self.body is not None:
-            return f"body_{self.http_status or 200}"
+        transport = transport_label(self)
+        if transport is not None:
+            return transport
         if self.malformed_json:
             return "malformed_json"
         if self.code is not None:
@@ -97,7 +148,7 @@ class Fault:
         data["label"] = self.label
         return data
 
-    def _matches(self, endpoint: str, path: str) -> bool:
+    def matches(self, endpoint: str, path: str) -> bool:
         if self.fired >= self.times:
             return False
         if self.endpoint == "*":
@@ -120,7 +171,7 @@ class Rule:
         return self.remaining > 0 and (self.match is None or any(self.match in text for text in haystacks))
 
 
-class FaultBook:
+class FaultBook(Generic[F]):
     """
     The injected faults (checked in order of injection) and the pending task rules.
 
@@ -129,7 +180,7 @@ class FaultBook:
 
     def __init__(self, lock: threading.RLock) -> None:
         self._lock = lock
-        self.faults: list[Fault] = []
+        self.faults: list[F] = []
         self.fail_rules: list[Rule] = []
         self.stick_rules: list[Rule] = []
 
@@ -140,11 +191,11 @@ class FaultBook:
             self.fail_rules.clear()
             self.stick_rules.clear()
 
-    def take(self, endpoint: str, path: str) -> Fault | None:
+    def take(self, endpoint: str, path: str) -> F | None:
         """The first fault that matches a request (its ``fired`` counted), or None."""
         with self._lock:
             for fault in self.faults:
-                if fault._matches(endpoint, path):
+                if fault.matches(endpoint, path):
                     fault.fired += 1
                     return fault
         return None
@@ -171,7 +222,7 @@ def _fmt_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def answer_transport_fault(request: Request, fault: Fault) -> bool:
+def answer_transport_fault(request: Request, fault: ScriptedFault) -> bool:
     """
     Apply a fault's delay and ``Retry-After``; answer its connection reset or literal body.
 

@@ -2,15 +2,19 @@
 The emulator's HTTP plumbing, shared by every API flavor: the threaded server, one request's
 reading and writing, the request log, and the dispatch from a route table to handlers.
 
-A flavor (the MinerU cloud API in :mod:`~airflow_provider_mineru.emulator.cloud`, or another)
-subclasses :class:`HTTPService` and supplies a :class:`RouteTable` and an :class:`Answers` (its
-answers to a method not allowed, an oversized body, an internal error and a fault). Nothing here
-knows an endpoint or an envelope.
+A flavor (the MinerU cloud API in :mod:`~airflow_provider_mineru.emulator.cloud`, the
+open-source ``mineru-api`` in :mod:`~airflow_provider_mineru.emulator.mineru_api`) subclasses
+:class:`HTTPService` and supplies a :class:`RouteTable`, an :class:`Answers` (its answers to a
+method not allowed, an oversized body, an internal error and a fault) and a
+:class:`~airflow_provider_mineru.emulator.faults.FaultBook`; it may set its ``Server`` header and
+idle timeout. Nothing here knows an endpoint or an envelope.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.parser
+import email.policy
 import json
 import logging
 import os
@@ -28,12 +32,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from airflow_provider_mineru.emulator.faults import Fault, FaultBook
+from airflow_provider_mineru.emulator.faults import FaultBook, ScriptedFault
 
 logger = logging.getLogger("airflow_provider_mineru.emulator")
 
 CHUNK = 64 * 1024
-#: The largest request body read into memory (uploads stream to disk instead).
+#: The largest request body read into memory by default (uploads stream to disk instead; a
+#: route may allow more with :attr:`Route.max_body`).
 MAX_JSON_BODY = 16 * 1024 * 1024
 _HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 #: :func:`parse_range`'s answer for a ``Range`` header that is not one byte range.
@@ -41,7 +46,22 @@ WHOLE = (-1, -1)
 
 
 class BodyTooLarge(Exception):
-    """A request body over :data:`MAX_JSON_BODY`."""
+    """A request body over its route's limit (:attr:`Route.max_body`)."""
+
+
+@dataclass(frozen=True)
+class FormPart:
+    """
+    One part of a ``multipart/form-data`` body.
+
+    :param name: the form field's name (``""`` when the part has none).
+    :param filename: the file name of a file field, or None.
+    :param data: the part's bytes (transfer encodings decoded).
+    """
+
+    name: str
+    filename: str | None
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,8 @@ class Request:
         self.arg = arg
         self.status = 0
         self.json: Any | None = None
+        #: The body, when the plumbing read it (routes that do not stream their body).
+        self.body = b""
         self.body_size = 0
         self.fault: str | None = None
         self.truncate = False
@@ -124,6 +146,11 @@ class Request:
     @property
     def headers(self) -> Any:
         return self.h.headers
+
+    @property
+    def query(self) -> str:
+        """The raw query string (without ``?``)."""
+        return urlsplit(self.h.path).query
 
     def record(self) -> None:
         """Add the request to the log, once."""
@@ -169,17 +196,40 @@ class Request:
             left -= len(chunk)
             yield chunk
 
-    def read_body(self) -> bytes:
-        """The whole body, at most :data:`MAX_JSON_BODY` bytes (else :class:`BodyTooLarge`)."""
+    def read_body(self, limit: int = MAX_JSON_BODY) -> bytes:
+        """
+        The whole body.
+
+        :param limit: the most bytes accepted; a larger body raises :class:`BodyTooLarge`.
+        """
         parts: list[bytes] = []
         size = 0
         for chunk in self.iter_body():
             size += len(chunk)
-            if size > MAX_JSON_BODY:
+            if size > limit:
                 raise BodyTooLarge
             parts.append(chunk)
         self.body_read = True
         return b"".join(parts)
+
+    def multipart(self) -> list[FormPart]:
+        """
+        The parts of a ``multipart/form-data`` :attr:`body`, in order.
+
+        :raises ValueError: the Content-Type is not multipart or the body is not a multipart message.
+        """
+        content_type = self.headers.get("Content-Type") or ""
+        if not content_type.lower().startswith("multipart/"):
+            raise ValueError(f"Content-Type {content_type!r} is not multipart")
+        head = b"Content-Type: " + content_type.encode("latin-1", errors="replace") + b"\r\n\r\n"
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + self.body)
+        if not message.is_multipart():
+            raise ValueError("the body is not a multipart message")
+        parts = []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            parts.append(FormPart(str(name or ""), part.get_filename(), part.get_payload(decode=True) or b""))
+        return parts
 
     def drain(self) -> None:
         """Consume an unread request body so the connection can be kept alive."""
@@ -232,9 +282,24 @@ class Request:
         h.wfile.write(data)
         h.wfile.flush()
 
-    def send_json(self, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+    def send_json(
+        self,
+        payload: Any,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        *,
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
+        """
+        Send ``payload`` as UTF-8 JSON.
+
+        :param payload: any JSON-able value.
+        :param status: the HTTP status.
+        :param headers: more headers.
+        :param content_type: the Content-Type (a flavor may send it without the charset).
+        """
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send(status, data, "application/json; charset=utf-8", headers)
+        self.send(status, data, content_type, headers)
 
     def send_text(self, status: int, text: str) -> None:
         self.send(status, text.encode("utf-8"), "text/plain; charset=utf-8")
@@ -298,9 +363,11 @@ class Route:
     :param methods: the methods served; None for any (the handler checks). A path that matches
         with another method is answered by :meth:`Answers.method_not_allowed`, unless a later
         route matches both.
-    :param streams_body: the handler reads the body itself (uploads); otherwise it is read, and
-        parsed as JSON when it is JSON, before faults and the handler run.
+    :param streams_body: the handler reads the body itself (uploads); otherwise it is read into
+        :attr:`Request.body`, and parsed as JSON when it is JSON, before faults and the handler run.
     :param faultable: faults may apply (False for the admin API).
+    :param max_body: the largest body read into memory (a larger one is answered by
+        :meth:`Answers.body_too_large`); not used with ``streams_body``.
     """
 
     endpoint: str
@@ -309,6 +376,7 @@ class Route:
     methods: frozenset[str] | None = None
     streams_body: bool = False
     faultable: bool = True
+    max_body: int = MAX_JSON_BODY
     _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -364,9 +432,9 @@ class Answers(Protocol):
 
     def body_too_large(self, request: Request) -> None: ...
 
-    def internal_error(self, request: Request) -> None: ...
+    def internal_error(self, request: Request, error: Exception) -> None: ...
 
-    def answer_fault(self, request: Request, fault: Fault) -> bool:
+    def answer_fault(self, request: Request, fault: Any) -> bool:
         """Answer with ``fault``; False when the normal answer should follow (delay, truncated)."""
         ...
 
@@ -397,8 +465,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "MinerUEmulator/1.0"
     sys_version = ""
-    timeout = 300
     server: EmulatorHTTPServer
+
+    def setup(self) -> None:
+        # The flavor's Server header and idle timeout (StreamRequestHandler.setup applies the timeout).
+        service = self.server.service
+        self.server_version = service.server_version
+        self.timeout = service.idle_timeout
+        super().setup()
 
     def _go(self) -> None:
         self.server.service._dispatch(self)
@@ -417,7 +491,8 @@ class HTTPService:
     """
     A threaded HTTP server answering through a route table; the base of an emulator flavor.
 
-    A subclass sets :attr:`routes`, :attr:`answers` and :attr:`fault_book` before :meth:`start`.
+    A subclass sets :attr:`routes`, :attr:`answers` and :attr:`fault_book` before :meth:`start`
+    (and may change :attr:`server_version`, :attr:`idle_timeout` and :attr:`thread_name`).
     It gets the lifecycle (``start``/``stop``/``with``), a temporary directory while running
     (:meth:`_dir`), the addresses and the request log.
 
@@ -428,9 +503,13 @@ class HTTPService:
 
     routes: RouteTable
     answers: Answers
-    fault_book: FaultBook
+    fault_book: FaultBook[ScriptedFault]
     #: Name of the serving thread and prefix of the temporary directory.
     thread_name = "mineru-emulator"
+    #: The ``Server`` header of every answer.
+    server_version = "MinerUEmulator/1.0"
+    #: Seconds a connection may stay idle (or a body stall) before it is closed.
+    idle_timeout: float = 300
 
     def __init__(self, host: str, port: int, lock: threading.RLock) -> None:
         self.host = host
@@ -577,7 +656,7 @@ class HTTPService:
         request = Request(h, route.endpoint, arg, self._record)
         try:
             if not route.streams_body:
-                body = request.read_body()
+                body = request.body = request.read_body(route.max_body)
                 request.body_size = len(body)
                 if body:
                     with contextlib.suppress(ValueError):
@@ -599,11 +678,11 @@ class HTTPService:
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError) as exc:
             h.close_connection = True
             logger.info("%s %s: connection lost (%s)", h.command, path, type(exc).__name__)
-        except Exception:
+        except Exception as exc:
             logger.exception("emulator error answering %s %s", h.command, path)
             h.close_connection = True
             if request.status == 0:
                 with contextlib.suppress(OSError):
-                    self.answers.internal_error(request)
+                    self.answers.internal_error(request, exc)
         finally:
             request.record()

@@ -19,11 +19,17 @@ Fixtures (function scope, each a fresh emulator with fast timings, stopped after
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from airflow_provider_mineru.emulator.http import HTTPService
 from airflow_provider_mineru.emulator.server import MinerUEmulator, Timings
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.emulator.mineru_api import MinerUApiEmulator
+
+_E = TypeVar("_E", bound=HTTPService)
 
 
 def _defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -33,19 +39,25 @@ def _defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-@pytest.fixture
-def mineru_emulator_factory() -> Iterator[Callable[..., MinerUEmulator]]:
-    """Start emulators with custom settings: ``mineru_emulator_factory(page_quota=5)``."""
-    started: list[MinerUEmulator] = []
+def _factory(make: Callable[..., _E]) -> Iterator[Callable[..., _E]]:
+    """A fixture's factory: ``factory(**kwargs)`` starts ``make(**kwargs)``; all are stopped afterwards."""
+    started: list[_E] = []
 
-    def factory(**kwargs: Any) -> MinerUEmulator:
-        emulator = MinerUEmulator(**_defaults(kwargs)).start()
+    def factory(**kwargs: Any) -> _E:
+        emulator = make(**kwargs)
+        emulator.start()
         started.append(emulator)
         return emulator
 
     yield factory
     for emulator in started:
         emulator.stop()
+
+
+@pytest.fixture
+def mineru_emulator_factory() -> Iterator[Callable[..., MinerUEmulator]]:
+    """Start emulators with custom settings: ``mineru_emulator_factory(page_quota=5)``."""
+    yield from _factory(lambda **kwargs: MinerUEmulator(**_defaults(kwargs)))
 
 
 @pytest.fixture
@@ -63,25 +75,19 @@ def mineru_emulator_v1() -> Iterator[MinerUEmulator]:
 
 
 @pytest.fixture
-def mineru_api_emulator_factory() -> Iterator[Callable[..., Any]]:
+def mineru_api_emulator_factory() -> Iterator[Callable[..., MinerUApiEmulator]]:
     """Start ``mineru-api`` emulators with custom settings: ``factory(version="4.1.0")``."""
     from airflow_provider_mineru.emulator.mineru_api import MinerUApiEmulator
     from airflow_provider_mineru.emulator.mineru_api import Timings as ApiTimings
 
-    started: list[Any] = []
-
-    def factory(**kwargs: Any) -> Any:
+    def make(**kwargs: Any) -> MinerUApiEmulator:
         kwargs.setdefault("timings", ApiTimings.fast())
-        emulator = MinerUApiEmulator(**kwargs).start()
-        started.append(emulator)
-        return emulator
+        return MinerUApiEmulator(**kwargs)
 
-    yield factory
-    for emulator in started:
-        emulator.stop()
+    yield from _factory(make)
 
 
 @pytest.fixture
-def mineru_api_emulator(mineru_api_emulator_factory: Callable[..., Any]) -> Any:
+def mineru_api_emulator(mineru_api_emulator_factory: Callable[..., MinerUApiEmulator]) -> MinerUApiEmulator:
     """A running ``mineru-api`` (V1) emulator, API key ``test-key``, fast timings."""
     return mineru_api_emulator_factory()

@@ -1,10 +1,13 @@
 """
 MinerUHook: every MinerU API endpoint, synchronous for operators and asynchronous for triggers.
 
-Request bodies, response decoding and the retry decision come from
-:mod:`airflow_provider_mineru.protocol`, so the two halves cannot drift apart; this module only
-moves bytes (``requests`` through the HTTP provider's session machinery, and one shared
-``aiohttp`` session per event loop for triggers).
+Request bodies and response decoding come from the connection's API client
+(:mod:`airflow_provider_mineru.clients`, the cloud v4 wire in
+:mod:`airflow_provider_mineru.clients.v4_wire`), the retry policy from
+:mod:`airflow_provider_mineru.utils.retries`, and the transport's safety rules from
+:mod:`airflow_provider_mineru.utils.bounded_http`, so the sync and async halves cannot drift
+apart. This module owns the sessions (``requests`` for operators, one shared ``aiohttp`` session
+per event loop for triggers), the retry loop, uploads and downloads.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -22,38 +23,26 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from airflow.providers.http.hooks.http import HttpHook
-
 from airflow_provider_mineru.clients import client_for
+from airflow_provider_mineru.clients.v4_wire import (
+    ParseOptions,
+    body_excerpt,
+    join_url,
+    retry_may_duplicate,
+)
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
-from airflow_provider_mineru.connection_fields import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
+from airflow_provider_mineru.connection_form import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import (
     MinerUAmbiguousSubmitError,
     MinerUConnectionError,
     MinerUError,
     MinerUInvalidRequestError,
-    MinerUProtocolError,
     MinerUResultError,
     MinerUTransientError,
     MinerUUploadURLExpiredError,
     MinerUValidationError,
 )
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
-from airflow_provider_mineru.protocol import (
-    BATCH_PATH,
-    FILE_URLS_PATH,
-    SUBMIT_BATCH_PATH,
-    SUBMIT_TASK_PATH,
-    TASK_PATH,
-    ParseOptions,
-    body_excerpt,
-    build_batch_body,
-    build_task_body,
-    join_url,
-    parse_retry_after,
-    retry_may_duplicate,
-)
-from airflow_provider_mineru.protocol import parse_response as parse_api_response
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
 from airflow_provider_mineru.utils.bounded_http import (
     aread_answer,
@@ -65,8 +54,8 @@ from airflow_provider_mineru.utils.bounded_http import (
     ssl_option,
     strip_urls,
 )
-from airflow_provider_mineru.validation import validate_path_id
-from airflow_provider_mineru.version_compat import mask_secret
+from airflow_provider_mineru.utils.retries import parse_retry_after
+from airflow_provider_mineru.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
     import aiohttp
@@ -74,7 +63,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from airflow_provider_mineru.clients import MinerUClient
-    from airflow_provider_mineru.results import ExtractedResult, ZipLimits
+    from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
 
 T = TypeVar("T")
 
@@ -112,17 +101,22 @@ def parse_options(options: Mapping[str, Any]) -> ParseOptions:
         raise MinerUValidationError("options", unknown, f"unknown option; known: {sorted(known)}") from None
 
 
-class MinerUHook(HttpHook):
+class MinerUHook(BaseHook):
     """
     Talk to the MinerU API (cloud, self-hosted gateway, or the bundled emulator).
 
     The connection's ``host`` is the base URL with its path (``https://mineru.net/api/v4``), the
     password is the API token; extras tune time-outs, retries, limits and proxies (see
-    :data:`~airflow_provider_mineru.connection_fields.CONN_FIELDS`).
+    :data:`~airflow_provider_mineru.connection_form.CONN_FIELDS`).
 
     Transient failures (HTTP 429/5xx, busy-service codes, resets, time-outs, bodies that are not
     JSON) are retried with exponential backoff and jitter, honouring ``Retry-After``; every other
     error is raised at once as a typed :class:`~airflow_provider_mineru.exceptions.MinerUError`.
+
+    It derives from :class:`~airflow.hooks.base.BaseHook`, as the HTTP provider's own
+    ``HttpAsyncHook`` does, not from ``HttpHook``: every request goes through the policy of
+    :mod:`airflow_provider_mineru.utils.bounded_http` (no redirects to another host, bounded reads,
+    a whole-request deadline, typed errors), which ``HttpHook.run()`` and its siblings would bypass.
 
     :param mineru_conn_id: the Airflow connection to use.
     """
@@ -133,7 +127,7 @@ class MinerUHook(HttpHook):
     hook_name = "MinerU"
 
     def __init__(self, mineru_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
-        super().__init__(method="GET", http_conn_id=mineru_conn_id, **kwargs)
+        super().__init__(**kwargs)
         self.mineru_conn_id = mineru_conn_id
         self._config: MinerUConnectionConfig | None = None
         self._file_session_lock = threading.Lock()
@@ -239,12 +233,9 @@ class MinerUHook(HttpHook):
         return self._client
 
     @property
-    def base_url(self) -> str:  # type: ignore[override]
+    def base_url(self) -> str:
+        """The connection's base URL, with its path (``https://mineru.net/api/v4``)."""
         return self.config.base_url
-
-    @base_url.setter
-    def base_url(self, value: str) -> None:  # HttpHook.__init__ assigns it; the connection decides
-        pass
 
     # -- sync transport ---------------------------------------------------------------------------
 
@@ -263,27 +254,28 @@ class MinerUHook(HttpHook):
         """
         with self._file_session_lock:
             if self._file_session_instance is None:
-                from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
-
-                session = self._new_session({})
-                adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, pool_maxsize=FILE_POOL_SIZE)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                self._file_session_instance = session
+                self._file_session_instance = self._new_session({}, pool_maxsize=FILE_POOL_SIZE)
             return self._file_session_instance
 
-    def _new_session(self, headers: dict[str, str]) -> requests.Session:
+    def _new_session(self, headers: dict[str, str], pool_maxsize: int | None = None) -> requests.Session:
+        """
+        A ``requests`` session with TCP keep-alive probes (idle 120 s, every 30 s, 20 times: a long
+        upload or a quiet poll survives NAT and load-balancer idle time-outs) and ``pool_maxsize``
+        connections per host.
+        """
         import requests
+        from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
         session = requests.Session()
         session.headers.update(headers)
         session.verify = self.config.verify
         if self.config.proxy:
             session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
-        # TCP keep-alive adapter from the HTTP provider, mounted as HttpHook mounts it.
-        session = self._configure_session_from_mount_adapters(session)
-        for adapter in session.adapters.values():
-            install_deadline_pools(adapter)
+        sizes = {} if pool_maxsize is None else {"pool_maxsize": pool_maxsize}
+        adapter = TCPKeepAliveAdapter(idle=120, count=20, interval=30, **sizes)
+        install_deadline_pools(adapter)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         return session
 
     @property
@@ -362,7 +354,7 @@ class MinerUHook(HttpHook):
                 json=body,
                 **self._request_options,
             )
-            return parse_api_response(status, headers, content)
+            return self._client_for(config).decode(status, headers, content)
 
         return self._with_retries(what, attempt, method=method, body=body, path=path)
 
@@ -415,7 +407,7 @@ class MinerUHook(HttpHook):
                     ) as response:
                         refuse_redirect(what, url, response.status, response.headers)
                         content = await aread_answer(what, response)
-                    return parse_api_response(response.status, response.headers, content)
+                    return self._client_for(config).decode(response.status, response.headers, content)
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     error: MinerUError = _connection_error(exc, method, path, body)
                     self._warn_if_ambiguous(error, method, body)
@@ -445,10 +437,7 @@ class MinerUHook(HttpHook):
             ``language``, ``callback``, ``seed``, ``extra_formats``, ``model_version``, ``no_cache``,
             ``cache_tolerance``; ``tier`` for ``api_flavor="mineru-api"``.
         """
-        if self.client.owns_transport:
-            return self.client.submit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)  # type: ignore[attr-defined]
-        body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
-        return _task_id(self._call("POST", SUBMIT_TASK_PATH, body))
+        return self.client.submit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
 
     async def asubmit_task(
         self,
@@ -459,23 +448,16 @@ class MinerUHook(HttpHook):
         **options: Unpack[ParseOptionKwargs],
     ) -> str:
         """Async :meth:`submit_task`."""
-        if (await self.aclient()).owns_transport:
-            return await asyncio.to_thread(self.submit_task, url, data_id=data_id, page_ranges=page_ranges, **options)
-        body = build_task_body(url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
-        return _task_id(await self._acall("POST", SUBMIT_TASK_PATH, body))
+        client = await self.aclient()
+        return await client.asubmit_task(self, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
 
     def get_task(self, task_id: str) -> DocumentResult:
         """State of one task (``GET /extract/task/{task_id}``), with progress while running."""
-        if self.client.owns_transport:
-            return self.client.get_task(self, task_id)  # type: ignore[attr-defined]
-        return _task_result(self._call("GET", _task_path(task_id)), task_id)
+        return self.client.get_task(self, task_id)
 
     async def aget_task(self, task_id: str) -> DocumentResult:
         """Async :meth:`get_task`."""
-        client = await self.aclient()
-        if client.owns_transport:
-            return await client.aget_task(self, task_id)  # type: ignore[attr-defined]
-        return _task_result(await self._acall("GET", _task_path(task_id)), task_id)
+        return await (await self.aclient()).aget_task(self, task_id)
 
     # -- endpoints: batches ----------------------------------------------------------------------
 
@@ -490,20 +472,13 @@ class MinerUHook(HttpHook):
         :param files: file names, or dicts ``{"name", "is_ocr", "data_id", "page_ranges"}``; at most
             the connection's ``max_batch_files`` (200), names unique.
         """
-        if self.client.owns_transport:
-            _no_upload_urls()
-        body = build_batch_body(files, parse_options(options), key="name", limits=self.config.limits)
-        return _upload_grant(self._call("POST", FILE_URLS_PATH, body), len(files))
+        return self.client.request_upload_urls(self, files, parse_options(options))
 
     async def arequest_upload_urls(
         self, files: Sequence[str | Mapping[str, Any]], **options: Unpack[ParseOptionKwargs]
     ) -> UploadGrant:
         """Async :meth:`request_upload_urls`."""
-        config = await self.aget_config()
-        if self._client_for(config).owns_transport:
-            _no_upload_urls()
-        body = build_batch_body(files, parse_options(options), key="name", limits=config.limits)
-        return _upload_grant(await self._acall("POST", FILE_URLS_PATH, body), len(files))
+        return await (await self.aclient()).arequest_upload_urls(self, files, parse_options(options))
 
     def submit_batch(self, files: Sequence[str | Mapping[str, Any]], **options: Unpack[ParseOptionKwargs]) -> str:
         """
@@ -513,33 +488,21 @@ class MinerUHook(HttpHook):
             connection's ``max_batch_files`` (200). With ``api_flavor="mineru-api"`` the files must fit
             one V1 task (at most 100, one ``is_ocr``); the operator splits larger lists itself.
         """
-        if self.client.owns_transport:
-            return self.client.submit_url_batch(self, files, parse_options(options), single=True)[0][0]  # type: ignore[attr-defined]
-        body = build_batch_body(files, parse_options(options), key="url", limits=self.config.limits)
-        return _batch_id(self._call("POST", SUBMIT_BATCH_PATH, body))
+        return self.client.submit_batch(self, files, parse_options(options))
 
     async def asubmit_batch(
         self, files: Sequence[str | Mapping[str, Any]], **options: Unpack[ParseOptionKwargs]
     ) -> str:
         """Async :meth:`submit_batch`."""
-        config = await self.aget_config()
-        if self._client_for(config).owns_transport:
-            return await asyncio.to_thread(self.submit_batch, files, **options)
-        body = build_batch_body(files, parse_options(options), key="url", limits=config.limits)
-        return _batch_id(await self._acall("POST", SUBMIT_BATCH_PATH, body))
+        return await (await self.aclient()).asubmit_batch(self, files, parse_options(options))
 
     def get_batch(self, batch_id: str) -> BatchResult:
         """State of every file of a batch (``GET /extract-results/batch/{batch_id}``), in submission order."""
-        if self.client.owns_transport:
-            return self.client.get_batch(self, batch_id)  # type: ignore[attr-defined]
-        return BatchResult.from_api(self._call("GET", _batch_path(batch_id)), batch_id)
+        return self.client.get_batch(self, batch_id)
 
     async def aget_batch(self, batch_id: str) -> BatchResult:
         """Async :meth:`get_batch`."""
-        client = await self.aclient()
-        if client.owns_transport:
-            return await client.aget_batch(self, batch_id)  # type: ignore[attr-defined]
-        return BatchResult.from_api(await self._acall("GET", _batch_path(batch_id)), batch_id)
+        return await (await self.aclient()).aget_batch(self, batch_id)
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -662,18 +625,9 @@ class MinerUHook(HttpHook):
         Download a result zip to a temporary file and extract it safely into ``target``.
 
         :param target: a local folder or any object-storage path (``ObjectStoragePath``, ``s3://…``).
-        :param limits: zip-bomb limits; defaults to :class:`~airflow_provider_mineru.results.ZipLimits`.
+        :param limits: zip-bomb limits; defaults to :class:`~airflow_provider_mineru.utils.safe_zip.ZipLimits`.
         """
-        from airflow_provider_mineru.results import ZipLimits, extract_result_zip
-
-        if self.client.owns_transport:  # the server's own layout, re-laid into the cloud's
-            return self.client.download_and_extract(self, full_zip_url, target, limits=limits)  # type: ignore[attr-defined]
-        tmpdir = tempfile.mkdtemp(prefix="mineru-result-")
-        try:
-            zip_path = self.download_result(full_zip_url, Path(tmpdir) / "result.zip")
-            return extract_result_zip(zip_path, target, limits=limits or ZipLimits())
-        finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        return self.client.download_and_extract(self, full_zip_url, target, limits=limits)
 
     # -- connection test -------------------------------------------------------------------------
 
@@ -687,66 +641,17 @@ class MinerUHook(HttpHook):
         (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``: the server's version
         (``GET /v1/health``) and its API key.
         """
-        from airflow_provider_mineru.connection import check_connection
-
         try:
-            if self.client.owns_transport:
-                return self.client.test_connection(self)  # type: ignore[attr-defined]
-            config = self.config
+            client = self.client
         except MinerUValidationError as exc:
             return False, f"The connection is not valid: {exc.message}."
         except Exception as exc:
             return False, f"The connection cannot be read: {type(exc).__name__}: {exc}"
-        return check_connection(config)
+        return client.test_connection(self)
 
 
 # -------------------------------------------------------------------------------------------------
 # Shared pieces of the sync and async paths
-
-
-def _no_upload_urls() -> None:
-    raise MinerUValidationError(
-        "request_upload_urls", None, "api_flavor 'mineru-api' has no upload URLs; use MinerUUploadFilesOperator"
-    )
-
-
-def _task_path(task_id: str) -> str:
-    return TASK_PATH.format(task_id=validate_path_id(task_id, "task_id"))
-
-
-def _batch_path(batch_id: str) -> str:
-    return BATCH_PATH.format(batch_id=validate_path_id(batch_id, "batch_id"))
-
-
-def _require(data: Any, key: str) -> Any:
-    if not isinstance(data, dict) or not data.get(key):
-        raise MinerUProtocolError(f"MinerU's answer has no {key!r}: {str(data)[:200]!r}")
-    return data[key]
-
-
-def _task_id(data: Any) -> str:
-    return str(_require(data, "task_id"))
-
-
-def _batch_id(data: Any) -> str:
-    return str(_require(data, "batch_id"))
-
-
-def _task_result(data: Any, task_id: str) -> DocumentResult:
-    if not isinstance(data, dict):
-        raise MinerUProtocolError(f"MinerU's task answer is not an object: {str(data)[:200]!r}")
-    return DocumentResult.from_api({"task_id": task_id, **data})
-
-
-def _upload_grant(data: Any, expected: int) -> UploadGrant:
-    urls = data.get("file_urls") or data.get("files") if isinstance(data, dict) else None
-    if not isinstance(urls, list) or len(urls) != expected:
-        raise MinerUProtocolError(
-            f"MinerU returned {len(urls) if isinstance(urls, list) else 'no'} upload URLs for {expected} files"
-        )
-    for index, url in enumerate(urls):
-        check_answer_url(url, f"upload URL {index}")
-    return UploadGrant(batch_id=str(_require(data, "batch_id")), file_urls=tuple(str(u) for u in urls))
 
 
 def _data_ids(body: dict[str, Any] | None) -> str:

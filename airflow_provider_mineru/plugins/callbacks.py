@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowPlugin, Asset
 
-from airflow_provider_mineru.callbacks import MinerUCallbackError, callback_checksum, verify_callback
-from airflow_provider_mineru.connection_fields import CONN_TYPE, DEFAULT_CONN_ID
+from airflow_provider_mineru.connection_form import CONN_TYPE, DEFAULT_CONN_ID
+from airflow_provider_mineru.utils.callback_checksum import MinerUCallbackError, callback_checksum, verify_callback
 from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:

@@ -4,8 +4,11 @@ Deferrable waits on MinerU: poll with the async hook in the triggerer, never sub
 Both triggers share one ``aiohttp`` session per triggerer event loop, poll each batch with one
 request (never one per file), stop polling what is already finished, retry transient errors by
 themselves, and fire exactly one event: ``done`` (everything terminal), ``timeout`` or ``error``
-(an error that must not be retried). The payload is built by
-:class:`~airflow_provider_mineru.polling.MinerUPoller`, the same object the blocking path uses.
+(an error that must not be retried). The payload is a
+:class:`~airflow_provider_mineru.events.WaitOutcome` built by
+:class:`~airflow_provider_mineru.polling.MinerUPoller`, the same object the blocking path uses; the
+two triggers differ only in what they wait on (a :class:`~airflow_provider_mineru.waits.MinerUWait`)
+and their serialized arguments.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_mineru.connection_fields import DEFAULT_CONN_ID
+from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
+from airflow_provider_mineru.events import ERROR, WaitOutcome, outcome_event
 from airflow_provider_mineru.exceptions import MinerUError
-from airflow_provider_mineru.outcome import outcome_event
-from airflow_provider_mineru.polling import ERROR, MinerUPoller
+from airflow_provider_mineru.polling import MinerUPoller
+from airflow_provider_mineru.waits import BATCH_WAIT, TASK_WAIT, MinerUWait
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.hooks.mineru import MinerUHook
@@ -99,11 +103,19 @@ class _MinerUPollTrigger(BaseTrigger):
             "not_before": self.not_before,
         }
 
+    #: What this trigger waits on.
+    wait: MinerUWait
+
+    @classmethod
+    def from_poller(cls, poller: MinerUPoller, **kwargs: Any) -> _MinerUPollTrigger:
+        """This trigger for ``poller``'s ids (and, for batches, sizes, local failures and slots)."""
+        raise NotImplementedError
+
     def _poller(self) -> MinerUPoller:
         raise NotImplementedError
 
     async def _fetch(self, hook: Any, item_id: str) -> Any:
-        raise NotImplementedError
+        return await self.wait.afetch(hook, item_id)
 
     async def _fetch_all(self, hook: Any, pending: list[str]) -> list[Any]:
         """One request per pending id (concurrently when there are several); errors are returned, not raised."""
@@ -114,11 +126,11 @@ class _MinerUPollTrigger(BaseTrigger):
                 return [exc]
         return await asyncio.gather(*(self._fetch(hook, i) for i in pending), return_exceptions=True)
 
-    async def _fire(self, payload: dict[str, Any]) -> TriggerEvent:
-        """The event for ``payload``, once ``not_before`` has passed."""
+    async def _fire(self, outcome: WaitOutcome) -> TriggerEvent:
+        """The event carrying ``outcome``, once ``not_before`` has passed."""
         if self.not_before is not None and (early := self.not_before - time.time()) > 0:
             await asyncio.sleep(early)
-        return outcome_event(payload)  # logged by the triggerer as one summary line
+        return outcome_event(outcome)  # logged by the triggerer as one summary line
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         poller = self._poller()
@@ -158,6 +170,8 @@ class MinerUTaskTrigger(_MinerUPollTrigger):
         ``first_poll_delay`` and ``not_before``, as for every MinerU trigger.
     """
 
+    wait = TASK_WAIT
+
     def __init__(self, *, mineru_task_id: str | None = None, task_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         chosen = mineru_task_id or task_id
@@ -171,11 +185,12 @@ class MinerUTaskTrigger(_MinerUPollTrigger):
             {"mineru_task_id": self.mineru_task_id, **self._common_kwargs()},
         )
 
-    def _poller(self) -> MinerUPoller:
-        return MinerUPoller(kind="task", ids=[self.mineru_task_id])
+    @classmethod
+    def from_poller(cls, poller: MinerUPoller, **kwargs: Any) -> MinerUTaskTrigger:
+        return cls(mineru_task_id=poller.ids[0], **kwargs)
 
-    async def _fetch(self, hook: Any, item_id: str) -> Any:
-        return await hook.aget_task(item_id)
+    def _poller(self) -> MinerUPoller:
+        return MinerUPoller(wait=self.wait, ids=[self.mineru_task_id])
 
 
 class MinerUBatchTrigger(_MinerUPollTrigger):
@@ -193,6 +208,8 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
     :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
         ``first_poll_delay`` and ``not_before``, as for every MinerU trigger.
     """
+
+    wait = BATCH_WAIT
 
     def __init__(
         self,
@@ -221,14 +238,33 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
             },
         )
 
+    @classmethod
+    def from_poller(cls, poller: MinerUPoller, **kwargs: Any) -> MinerUBatchTrigger:
+        return cls(
+            batch_ids=poller.ids,
+            expected_files=poller.expected_files,
+            failed_files=poller.failed_files,
+            slots=poller.slots,
+            **kwargs,
+        )
+
     def _poller(self) -> MinerUPoller:
         return MinerUPoller(
-            kind="batch",
+            wait=self.wait,
             ids=self.batch_ids,
             expected_files=self.expected_files,
             failed_files=self.failed_files,
             slots=self.slots,
         )
 
-    async def _fetch(self, hook: Any, item_id: str) -> Any:
-        return await hook.aget_batch(item_id)
+
+def trigger_for(poller: MinerUPoller, **kwargs: Any) -> _MinerUPollTrigger:
+    """
+    The trigger that waits, in the triggerer, for what ``poller`` waits on.
+
+    :param poller: the wait as the operator or sensor set it up (its ids, sizes, failures, slots).
+    :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
+        ``first_poll_delay`` and ``not_before``.
+    """
+    chosen = next(trigger for trigger in (MinerUTaskTrigger, MinerUBatchTrigger) if trigger.wait is poller.wait)
+    return chosen.from_poller(poller, **kwargs)

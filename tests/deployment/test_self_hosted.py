@@ -21,7 +21,7 @@ pytestmark = [
 
 
 def test_self_hosted_flavor_in_the_triggerer(local):
-    from tests.selfhosted.samples import SCAN, write_samples
+    from tests.helpers.selfhosted_samples import SCAN, write_samples
 
     name = f"v1-{uuid.uuid4().hex[:6]}"
     folder = local.inputs / name

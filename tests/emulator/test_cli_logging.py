@@ -220,6 +220,7 @@ def test_plugin_fixtures(mineru_emulator: MinerUEmulator, mineru_emulator_v1: Mi
 def test_emulator_imports_nothing_else_from_the_provider() -> None:
     code = (
         "import sys, airflow_provider_mineru.emulator as e, airflow_provider_mineru.emulator.cli;"
+        "import airflow_provider_mineru.emulator.mineru_api, airflow_provider_mineru.emulator.server;"
         "bad = sorted(m for m in sys.modules if (m.startswith('airflow_provider_mineru.')"
         " and not m.startswith('airflow_provider_mineru.emulator')) or m == 'airflow' or m.startswith('airflow.')"
         " or m == 'pypdf');"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.hardening.server import HostileServer
+from tests.helpers.hostile_server import HostileServer
 
 
 @pytest.fixture

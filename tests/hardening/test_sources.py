@@ -10,7 +10,7 @@ from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.sources import resolve_sources
 from airflow_provider_mineru.validation import MinerULimits
-from tests.hardening.server import empty
+from tests.helpers.hostile_server import empty
 
 PDF = b"%PDF-1.4\n" + b"x" * 2000
 

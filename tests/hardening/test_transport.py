@@ -22,7 +22,7 @@ from airflow_provider_mineru.exceptions import (
 )
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.utils.bounded_http import MAX_ANSWER_BYTES
-from tests.hardening.server import empty, huge, ok, redirect, trickle
+from tests.helpers.hostile_server import empty, huge, ok, redirect, trickle
 
 MIB = 1024 * 1024
 TASK = "/api/v4/extract/task"

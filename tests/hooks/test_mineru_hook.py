@@ -273,27 +273,3 @@ class TestBaseUrl:
 
         with pytest.raises(MinerUValidationError, match="base URL"):
             base_url_from_connection("", None, None, {})
-
-
-class TestRetryPolicyFromExtras:
-    def test_blank_values_keep_defaults(self):
-        from airflow_provider_mineru.protocol import RetryPolicy
-
-        assert RetryPolicy.from_extra({"max_retries": "", "retry_backoff": None}) == RetryPolicy()
-
-    def test_bad_value_is_named(self):
-        from airflow_provider_mineru.protocol import RetryPolicy
-
-        with pytest.raises(MinerUValidationError, match="retry_backoff"):
-            RetryPolicy.from_extra({"retry_backoff": "soon"})
-
-    def test_delay_bounds(self):
-        from airflow_provider_mineru.protocol import RetryPolicy
-
-        policy = RetryPolicy(max_retries=3, backoff=1.0, max_backoff=4.0)
-        error = MinerUTransientError("busy")
-        assert all(0.5 <= policy.delay(0, error) <= 1.0 for _ in range(50))
-        assert all(2.0 <= policy.delay(5 - 3, error) <= 4.0 for _ in range(50))
-        assert policy.delay(3, error) is None
-        assert policy.delay(0, MinerUAuthError("no")) is None
-        assert policy.delay(0, MinerUTransientError("wait", retry_after=7.0)) == 7.0

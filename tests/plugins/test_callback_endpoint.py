@@ -33,7 +33,7 @@ pytestmark = [
 
 def signed(content: dict | str, *, uid: str = UID, secret: str = SECRET) -> dict[str, str]:
     """A callback body signed like MinerU signs it."""
-    from airflow_provider_mineru.callbacks import callback_checksum
+    from airflow_provider_mineru.utils.callback_checksum import callback_checksum
 
     text = content if isinstance(content, str) else json.dumps(content)
     return {"checksum": callback_checksum(uid, secret, text), "content": text}

@@ -42,7 +42,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUUploadURLExpiredError,
 )
 from airflow_provider_mineru.hooks.mineru import MinerUHook
-from tests.reliability.helpers import SAMPLES, sample_url, set_conn, wait_task, wait_until
+from tests.helpers.reliability import SAMPLES, sample_url, set_conn, wait_task, wait_until
 
 NGINX_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"

@@ -20,7 +20,7 @@ from airflow_provider_mineru.operators.mineru import (
     MinerUUploadFilesOperator,
 )
 from tests.helpers import parse_dag
-from tests.reliability.helpers import (
+from tests.helpers.reliability import (
     MODES,
     PDFS,
     RETRY_ONCE,

@@ -19,9 +19,10 @@ from airflow_provider_mineru.emulator import Fault, MinerUEmulator, Timings
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator, MinerUUploadFilesOperator
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
+from airflow_provider_mineru.waits import BATCH_WAIT
 from tests.conftest import TEST_TOKEN
 from tests.helpers import parse_dag
-from tests.reliability.helpers import (
+from tests.helpers.reliability import (
     MODES,
     PDFS,
     RETRY_ONCE,
@@ -329,10 +330,10 @@ async def test_not_found_while_waiting_names_the_batch(mineru_conn):
     assert lost in event["message"]
     outcome = await asyncio.to_thread(
         wait_blocking,
-        MinerUPoller(kind="batch", ids=[lost]),
+        MinerUPoller(wait=BATCH_WAIT, ids=[lost]),
         MinerUHook().get_batch,
         poll_interval=0.05,
         end_time=time.time() + 10,
         log=trigger.log,
     )
-    assert lost in outcome["message"]
+    assert lost in outcome.message

@@ -28,7 +28,7 @@ from airflow_provider_mineru.operators.mineru import (
 from airflow_provider_mineru.sources import SourceFile
 from tests.conftest import TEST_TOKEN
 from tests.helpers import parse_dag
-from tests.reliability.helpers import (
+from tests.helpers.reliability import (
     PDFS,
     RETRY_ONCE,
     SAMPLES,
@@ -182,7 +182,7 @@ def _craft(kind: str, emulator):
         from airflow.providers.common.compat.sdk import Variable
 
         from airflow_provider_mineru.hooks.mineru import MinerUHook
-        from airflow_provider_mineru.resume import STATE_KEY
+        from airflow_provider_mineru.submission_store import STATE_KEY
 
         foreign = MinerUHook().submit_batch([sample_url(emulator, "invoice.pdf", copy=i) for i in range(3)])
         ti = context["ti"]
@@ -209,7 +209,7 @@ def _craft(kind: str, emulator):
 def test_crafted_or_foreign_record_is_ignored(kind, emulator, monkeypatch, capfd, caplog, tmp_path, ledger, request):
     from airflow.providers.common.compat.standard.operators import PythonOperator
 
-    from airflow_provider_mineru import resume
+    from airflow_provider_mineru import submission_store as resume
 
     set_conn(monkeypatch, emulator)
     init = resume.SubmissionStore.__init__

@@ -32,7 +32,7 @@ def v1_conn(v1_server, monkeypatch):
 @pytest.fixture
 def samples(tmp_path):
     """A folder of DOCX, HTML, CSV, text-PDF and scanned-PNG samples; returns (folder, texts)."""
-    from tests.selfhosted.samples import write_samples
+    from tests.helpers.selfhosted_samples import write_samples
 
     folder = tmp_path / "inputs"
     return folder, write_samples(folder)

@@ -16,7 +16,7 @@ from airflow_provider_mineru.operators.mineru import (
 )
 from airflow_provider_mineru.sensors.mineru import MinerUBatchSensor
 from tests.helpers import load_example, new_dag, parse_dag, run_dag, xcom
-from tests.selfhosted.samples import SCAN, file_server, make_docx
+from tests.helpers.selfhosted_samples import SCAN, file_server, make_docx
 
 MODES = [pytest.param(True, id="deferrable"), pytest.param(False, id="blocking")]
 pytestmark = pytest.mark.usefixtures("airflow_db")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_mineru.hooks.mineru import MinerUHook
-from tests.selfhosted.samples import file_server
+from tests.helpers.selfhosted_samples import file_server
 from tests.triggers.test_event_loop import run_first_run_probe
 
 

@@ -15,12 +15,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from types import SimpleNamespace
 
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitTaskOperator
-from airflow_provider_mineru.polling import MIN_DEFER_SECONDS, min_defer_default
+from airflow_provider_mineru.polling import MIN_DEFER_SECONDS, MinerUPoller, min_defer_default
 from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
+from airflow_provider_mineru.waits import TASK_WAIT
 from tests.helpers import sample_url
 
 _PROBE = textwrap.dedent(
@@ -123,6 +123,6 @@ def test_the_operator_holds_its_trigger_for_min_defer_seconds(monkeypatch):
     operator = MinerUSubmitTaskOperator(task_id="submit", url="https://example.com/a.pdf", deferrable=True)
     assert operator.min_defer_seconds == 10.0
     before = time.time()
-    kwargs = operator._trigger(SimpleNamespace(ids=["mineru-1"]), before + 60).serialize()[1]
+    kwargs = operator._trigger(MinerUPoller(wait=TASK_WAIT, ids=["mineru-1"]), before + 60).serialize()[1]
     assert kwargs["mineru_task_id"] == "mineru-1"
     assert before + 10 <= kwargs["not_before"] <= time.time() + 10

@@ -104,7 +104,7 @@ class CloudResponses:
     def body_too_large(self, request: Request) -> None:
         request.send_json({"code": -500, "msg": "request body too large", "trace_id": trace_id()}, 413)
 
-    def internal_error(self, request: Request) -> None:
+    def internal_error(self, request: Request, error: Exception) -> None:
         send_envelope(request, -10001, http_status=500)
 
     def answer_fault(self, request: Request, fault: Fault) -> bool:

@@ -1,7 +1,8 @@
 """
-Tasks and files of the emulated ``mineru-api`` server, kept in memory like the real one.
+Tasks and files of the emulated ``mineru-api`` server, kept in memory like the real one. No HTTP.
 
-A task's files are parsed one after another (``concurrency`` 1): each spends ``Timings.per_file``
+:class:`MinerUApiState` is the server's memory: the tasks, the ids of their output files, the
+retention, a restart. A task's files are parsed one after another (``concurrency`` 1): each spends ``Timings.per_file``
 seconds ``running``; states are computed lazily from timestamps, so no thread runs per task. What a
 file becomes is decided when it is submitted (:func:`parse_document`): a result (Markdown, blocks,
 images) or a per-file error, as the real flash tier decides it from the bytes.
@@ -13,6 +14,7 @@ import base64
 import csv
 import io
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -112,6 +114,72 @@ class TaskRecord:
 
     def finished_at(self, timings: Timings) -> float:
         return self.created + timings.queued + sum(self.durations(timings))
+
+
+class MinerUApiState:
+    """
+    What the server remembers (until a restart): tasks and the output files they name.
+
+    :param lock: the lock guarding it (the emulator's); callers hold it around a read-modify-write.
+    :param timings: how long tasks stay queued and files running.
+    :param retention_seconds: finished tasks are forgotten this long after they finished.
+    """
+
+    def __init__(self, lock: threading.RLock, timings: Timings, retention_seconds: float) -> None:
+        self.lock = lock
+        self.timings = timings
+        self.retention_seconds = retention_seconds
+        self.restarts = 0
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        self.tasks: dict[str, TaskRecord] = {}
+        self.file_ids: dict[str, dict[tuple[int, str], str]] = {}
+        self._outputs: dict[str, tuple[str, int, str]] = {}
+
+    def restart(self) -> None:
+        """What a restart of the real server does: every task and file is forgotten."""
+        with self.lock:
+            self._forget_all()
+            self.restarts += 1
+
+    def add(self, task: TaskRecord) -> None:
+        """Keep a new task and name its output files (one per file and output format)."""
+        with self.lock:
+            self.tasks[task.task_id] = task
+            ids: dict[tuple[int, str], str] = {}
+            for index in range(len(task.files)):
+                for fmt in task.output_formats:
+                    file_id = f"file-{task.task_id[4:16]}{index:04d}{fmt[:2]}"
+                    ids[(index, fmt)] = file_id
+                    self._outputs[file_id] = (task.task_id, index, fmt)
+            self.file_ids[task.task_id] = ids
+
+    def _collect_expired(self, now: float) -> None:
+        for task_id, task in list(self.tasks.items()):
+            if (
+                task.status(now, self.timings) in TERMINAL
+                and task.finished_at(self.timings) + self.retention_seconds <= now
+            ):
+                del self.tasks[task_id]
+                for file_id in self.file_ids.pop(task_id, {}).values():
+                    self._outputs.pop(file_id, None)
+
+    def task(self, task_id: str, now: float) -> TaskRecord | None:
+        """The task, unless unknown or past its retention at ``now``."""
+        with self.lock:
+            self._collect_expired(now)
+            return self.tasks.get(task_id)
+
+    def output(self, file_id: str, now: float) -> tuple[TaskRecord, int, str] | None:
+        """``(task, file index, format)`` of an output file whose file is completed at ``now``, else None."""
+        with self.lock:
+            self._collect_expired(now)
+            owner = self._outputs.get(file_id)
+            task = self.tasks.get(owner[0]) if owner else None
+            if owner is None or task is None or task.file_status(owner[1], now, self.timings) != "completed":
+                return None
+            return task, owner[1], owner[2]
 
 
 def extension(name: str) -> str:

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from airflow_provider_mineru.callbacks import MinerUCallbackError, callback_checksum, verify_callback
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import MinerUState
+from airflow_provider_mineru.utils.callback_checksum import MinerUCallbackError, callback_checksum, verify_callback
 
 
 @pytest.fixture

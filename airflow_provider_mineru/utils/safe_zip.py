@@ -1,5 +1,7 @@
 """
-Safe extraction of MinerU result zips to a local folder or to object storage.
+Safe extraction of MinerU result zips to a local folder or to object storage (one zip, one folder).
+
+Landing a whole result atomically, with its completion marker, is :mod:`airflow_provider_mineru.landing`.
 
 A result zip (``full_zip_url``) holds ``full.md``, ``images/``, ``<id>_content_list.json``,
 ``<id>_content_list_v2.json``, ``layout.json``, ``<id>_model.json`` and ``<id>_origin.pdf``.
@@ -29,37 +31,31 @@ that is not a zip, truncated or corrupt raises
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import pathlib
 import posixpath
 import re
-import shutil
 import stat
 import struct
-import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import IO, Any
 
 from airflow_provider_mineru.exceptions import MinerUResultError, UnsafeResultZipError
+from airflow_provider_mineru.utils.storage_paths import is_local_path, join_relative, storage_path
 
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_LIMITS",
-    "MARKER_NAME",
     "RATIO_CHECK_MIN_BYTES",
     "ExtractedResult",
     "UnsafeResultZipError",
     "ZipLimits",
     "extract_result_zip",
     "find_member",
-    "land_result",
-    "land_result_zip",
-    "read_marker",
     "safe_member_path",
 ]
 
@@ -78,9 +74,6 @@ _METHOD_NAMES = {0: "stored", 8: "deflate", 9: "deflate64", 12: "bzip2", 14: "lz
 
 #: A Windows drive (``C:``) at the start of a path component.
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
-#: A URL scheme (``s3://``, ``file://``, ``memory://``); one letter is a drive, not a scheme.
-_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
-
 #: OS errors meaning "this name cannot exist on this filesystem": the member is skipped.
 _BAD_NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
 
@@ -172,6 +165,24 @@ class ExtractedResult:
     layout_json: str | None
     origin_pdf: str | None
 
+    @classmethod
+    def of(
+        cls, target: str, files: tuple[str, ...], skipped: tuple[tuple[str, str], ...], total_bytes: int
+    ) -> ExtractedResult:
+        """The result of ``files`` written under ``target``, its well-known members found by name."""
+        return cls(
+            target=target,
+            files=files,
+            skipped=skipped,
+            total_bytes=total_bytes,
+            markdown=find_markdown(files),
+            content_list=find_member(files, "_content_list.json"),
+            content_list_v2=find_member(files, "_content_list_v2.json"),
+            model_json=find_member(files, "_model.json"),
+            layout_json=find_basename(files, "layout.json"),
+            origin_pdf=find_member(files, "_origin.pdf"),
+        )
+
 
 def _short(name: str, limit: int = 200) -> str:
     """``repr`` of a member name, cut to ``limit`` characters (hostile names can be 64 KiB)."""
@@ -255,15 +266,15 @@ def find_member(names: Iterable[str], suffix: str) -> str | None:
     return None
 
 
-def _find_basename(files: Iterable[str], basename: str) -> str | None:
+def find_basename(files: Iterable[str], basename: str) -> str | None:
     """The shallowest file named ``basename`` (case-insensitive), first in zip order on ties."""
     wanted = basename.lower()
     matches = [f for f in files if posixpath.basename(f).lower() == wanted and not _is_ignorable(f)]
     return min(matches, key=lambda f: f.count("/")) if matches else None
 
 
-def _find_markdown(files: tuple[str, ...]) -> str | None:
-    found = _find_basename(files, "full.md")
+def find_markdown(files: tuple[str, ...]) -> str | None:
+    found = find_basename(files, "full.md")
     if found is not None:
         return found
     for name in files:
@@ -286,51 +297,6 @@ def _describe_source(zip_file: Any) -> str:
     return f"<{type(zip_file).__name__} object>"
 
 
-def _resolve_target(target: Any) -> Any:
-    """A local ``pathlib.Path`` or an object-storage path with the pathlib API."""
-    if isinstance(target, (str, bytes)):
-        text = os.fsdecode(target)
-    elif all(callable(getattr(target, attr, None)) for attr in ("open", "mkdir", "__truediv__")):
-        return target  # pathlib.Path, ObjectStoragePath, UPath, ...
-    elif isinstance(target, os.PathLike):
-        text = os.fsdecode(os.fspath(target))
-    else:
-        raise TypeError(f"target must be a path, a URL string or a path object, not {type(target).__name__}")
-    if _SCHEME_RE.match(text):
-        from airflow_provider_mineru.version_compat import ObjectStoragePath
-
-        return ObjectStoragePath(text)
-    return pathlib.Path(text)
-
-
-def _relative_name(path: Any, root: Any) -> str | None:
-    """
-    ``path`` relative to ``root`` as ``a/b.md``, or None when it cannot be told (never deleted then).
-
-    Compared as the paths' bucket-and-key text: Airflow 2.11's ``ObjectStoragePath.relative_to``
-    answers differently from 3.x's, which once made every new file look stale.
-    """
-
-    def key(value: Any) -> str:
-        text = getattr(value, "path", None)
-        return str(text if isinstance(text, str) else value).rstrip("/")
-
-    base, full = key(root) + "/", key(path)
-    return full[len(base) :] if full.startswith(base) else None
-
-
-def _join(root: Any, relative: str) -> Any:
-    dest = root
-    for part in relative.split("/"):
-        dest = dest / part
-    return dest
-
-
-def _is_local(path: Any) -> bool:
-    """A plain local ``pathlib.Path`` (``UPath`` and Airflow 2's ``ObjectStoragePath`` subclass it)."""
-    return isinstance(path, pathlib.Path) and not hasattr(path, "protocol")
-
-
 def _is_within(path: pathlib.Path, root: pathlib.Path) -> bool:
     try:
         path.relative_to(root)
@@ -339,7 +305,7 @@ def _is_within(path: pathlib.Path, root: pathlib.Path) -> bool:
     return True
 
 
-def _remove_quietly(path: Any) -> None:
+def remove_quietly(path: Any) -> None:
     try:
         path.unlink()
     except FileNotFoundError:
@@ -554,12 +520,12 @@ class _Writer:
         self.limits = limits
         self.source = source
         self.total = 0
-        self.local_root: pathlib.Path | None = root.resolve() if _is_local(root) else None
+        self.local_root: pathlib.Path | None = root.resolve() if is_local_path(root) else None
         self._made_dirs: set[str] = set()
 
     def destination(self, relative: str) -> tuple[Any, str]:
         """The target path for ``relative``, or ``(None, reason)`` when it would resolve elsewhere."""
-        dest = _join(self.root, relative)
+        dest = join_relative(self.root, relative)
         if self.local_root is not None and not _is_within(dest.resolve(), self.local_root):
             # Only possible through a symlink that was already in the target folder.
             return None, "resolves outside the target (a symlink already in the target folder?)"
@@ -568,11 +534,11 @@ class _Writer:
     def make_dir(self, relative: str) -> None:
         if not relative or relative in self._made_dirs:
             return
-        dest = _join(self.root, relative)
+        dest = join_relative(self.root, relative)
         try:
             dest.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
-            if _is_local(dest):
+            if is_local_path(dest):
                 raise _result_error(f"cannot create directory {dest}: a file is in the way") from None
         self._made_dirs.add(relative)
 
@@ -595,7 +561,7 @@ class _Writer:
             with out:
                 return self._stream(info, out, dest)
         except BaseException:
-            _remove_quietly(dest)
+            remove_quietly(dest)
             raise
 
     def _stream(self, info: zipfile.ZipInfo, out: IO[bytes], dest: Any) -> int:
@@ -655,7 +621,7 @@ def extract_result_zip(zip_file: Any, target: Any, *, limits: ZipLimits = DEFAUL
     if isinstance(zip_file, (bytes, bytearray, memoryview)):
         raise TypeError("zip_file must be a path or a binary file object; wrap zip bytes in io.BytesIO")
     source = _describe_source(zip_file)
-    root = _resolve_target(target)
+    root = storage_path(target, "target")
 
     own_fp: IO[bytes] | None = None
     try:
@@ -710,7 +676,7 @@ def _extract(archive: zipfile.ZipFile, root: Any, limits: ZipLimits, source: str
     try:
         root.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        if _is_local(root):
+        if is_local_path(root):
             raise _result_error(f"target {root} exists and is not a directory") from None
     except OSError as exc:
         raise _result_error(f"cannot create target {root}: {exc}") from exc
@@ -727,196 +693,4 @@ def _extract(archive: zipfile.ZipFile, root: Any, limits: ZipLimits, source: str
 
     files = tuple(written)
     log.info("Extracted %d files (%d bytes) from result zip %s to %s", len(files), writer.total, source, root)
-    return ExtractedResult(
-        target=str(root),
-        files=files,
-        skipped=tuple(skips.items),
-        total_bytes=writer.total,
-        markdown=_find_markdown(files),
-        content_list=find_member(files, "_content_list.json"),
-        content_list_v2=find_member(files, "_content_list_v2.json"),
-        model_json=find_member(files, "_model.json"),
-        layout_json=_find_basename(files, "layout.json"),
-        origin_pdf=find_member(files, "_origin.pdf"),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Landing a whole result: atomic swap, completion marker
-# --------------------------------------------------------------------------------------------
-
-#: Written into a document's folder after its last file: the folder holds one complete result.
-MARKER_NAME = ".mineru-complete.json"
-_MARKER_VERSION = 1
-
-
-def _marker_dict(extracted: ExtractedResult, identity: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": _MARKER_VERSION,
-        "identity": identity,
-        "files": list(extracted.files),
-        "skipped": [list(item) for item in extracted.skipped],
-        "total_bytes": extracted.total_bytes,
-    }
-
-
-def _from_marker(data: Any, root: Any) -> ExtractedResult | None:
-    if not isinstance(data, dict) or data.get("version") != _MARKER_VERSION:
-        return None
-    files = data.get("files")
-    if not isinstance(files, list) or not all(isinstance(f, str) and safe_member_path(f) == f for f in files):
-        return None
-    skipped = tuple(
-        (str(item[0]), str(item[1])) for item in data.get("skipped") or () if isinstance(item, list) and len(item) == 2
-    )
-    names = tuple(files)
-    total = data.get("total_bytes")
-    return ExtractedResult(
-        target=str(root),
-        files=names,
-        skipped=skipped,
-        total_bytes=total if isinstance(total, int) else 0,
-        markdown=_find_markdown(names),
-        content_list=find_member(names, "_content_list.json"),
-        content_list_v2=find_member(names, "_content_list_v2.json"),
-        model_json=find_member(names, "_model.json"),
-        layout_json=_find_basename(names, "layout.json"),
-        origin_pdf=find_member(names, "_origin.pdf"),
-    )
-
-
-def read_marker(target: Any, identity: dict[str, Any] | None = None) -> ExtractedResult | None:
-    """
-    The result already complete in ``target``, or None.
-
-    Complete means: the folder has the marker :func:`land_result_zip` writes after the last file,
-    the marker names the same ``identity`` (when one is given), and every file it lists exists.
-
-    :param target: a document's folder (local or object storage).
-    :param identity: what the result must be of, e.g. ``{"task_id": ..., "url": ...}``.
-    """
-    root = _resolve_target(target)
-    marker = root / MARKER_NAME
-    try:
-        with marker.open("rb") as handle:
-            data = json.loads(handle.read(16 * 1024 * 1024))
-    except (OSError, ValueError):
-        return None
-    except Exception:  # object-storage backends raise their own errors for a missing key
-        return None
-    if identity is not None and (not isinstance(data, dict) or data.get("identity") != identity):
-        return None
-    extracted = _from_marker(data, root)
-    if extracted is None:
-        return None
-    try:
-        if not all(_join(root, name).exists() for name in extracted.files):
-            return None
-    except Exception:
-        return None
-    return extracted
-
-
-def _write_marker(root: Any, extracted: ExtractedResult, identity: dict[str, Any]) -> None:
-    payload = json.dumps(_marker_dict(extracted, identity), separators=(",", ":")).encode()
-    try:
-        with (root / MARKER_NAME).open("wb") as handle:
-            handle.write(payload)
-    except OSError as exc:
-        raise _result_error(f"cannot write the completion marker in {root}: {exc}") from exc
-
-
-def _land_local(
-    extract: Callable[[Any], ExtractedResult], root: pathlib.Path, identity: dict[str, Any]
-) -> ExtractedResult:
-    parent = root.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _result_error(f"cannot create folder {parent}: {exc}") from exc
-    if root.exists() and not root.is_dir():
-        raise _result_error(f"target {root} exists and is not a directory")
-    token = uuid.uuid4().hex[:12]
-    staging = parent / f".{root.name}.partial-{token}"
-    try:
-        extracted = extract(staging)
-        _write_marker(staging, extracted, identity)
-        old = parent / f".{root.name}.old-{token}"
-        try:
-            if root.exists():
-                os.rename(root, old)
-            os.rename(staging, root)
-        except OSError as exc:
-            if old.exists() and not root.exists():
-                os.rename(old, root)  # put the earlier result back
-            raise _result_error(f"cannot move the result into {root}: {exc}") from exc
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return replace(extracted, target=str(root))
-
-
-def _land_object_storage(
-    extract: Callable[[Any], ExtractedResult], root: Any, identity: dict[str, Any]
-) -> ExtractedResult:
-    marker = root / MARKER_NAME
-    try:
-        if marker.exists():
-            marker.unlink()  # the folder is incomplete from here until the new marker
-    except FileNotFoundError:
-        pass
-    extracted = extract(root)
-    kept = set(extracted.files)
-    try:
-        stale = [p for p in root.rglob("*") if p.is_file() and _relative_name(p, root) not in kept]
-    except Exception:  # a backend without rglob: nothing to compare with
-        stale = []
-    for path in stale:
-        if path.name != MARKER_NAME:
-            _remove_quietly(path)
-    _write_marker(root, extracted, identity)
-    return extracted
-
-
-def land_result_zip(
-    zip_file: Any, target: Any, *, limits: ZipLimits = DEFAULT_LIMITS, identity: dict[str, Any] | None = None
-) -> ExtractedResult:
-    """
-    Extract a result zip so that ``target`` holds exactly that result, complete, or what it held before.
-
-    On a local disk the zip is extracted into a temporary folder beside ``target``, the
-    completion marker (:data:`MARKER_NAME`) is written after the last file, and the folder is
-    renamed into place (an earlier ``target`` is moved aside first, then removed): a reader never
-    sees half a result and no file of an older result stays mixed in. Object storage has no
-    rename of folders: the old marker is removed first, the members are written in place, files
-    of an older result that the new one does not have are deleted, and the marker comes last, so
-    a folder with a marker is complete.
-
-    :param zip_file: a local path or a seekable binary file object.
-    :param target: the document's folder (local path, URL string or path object); replaced.
-    :param limits: size and count limits; see :class:`ZipLimits`.
-    :param identity: written into the marker, compared by :func:`read_marker` on a retry.
-    """
-    return land_result(lambda dest: extract_result_zip(zip_file, dest, limits=limits), target, identity=identity)
-
-
-def land_result(
-    extract: Callable[[Any], ExtractedResult], target: Any, *, identity: dict[str, Any] | None = None
-) -> ExtractedResult:
-    """
-    :func:`land_result_zip` for any extraction: ``extract(folder)`` fills ``folder`` and returns what it wrote.
-
-    Used when the result is not one zip to extract as it is (a self-hosted server's zip, re-laid
-    into the cloud's layout by its client).
-
-    :param extract: called with the temporary folder (local) or ``target`` itself (object storage).
-    :param target: the document's folder; replaced.
-    :param identity: written into the marker.
-    """
-    root = _resolve_target(target)
-    identity = dict(identity or {})
-    if _is_local(root):
-        return _land_local(extract, root, identity)
-    return _land_object_storage(extract, root, identity)
+    return ExtractedResult.of(str(root), files, tuple(skips.items), writer.total)

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("airflow.providers.openlineage", reason="apache-airflow-providers-openlineage not installed")
 
-SAMPLES = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
+SAMPLES = Path(__file__).resolve().parents[1] / "dags" / "sample_documents"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_mineru.exceptions import MinerUResultError
-from airflow_provider_mineru.results import (
+from airflow_provider_mineru.utils.safe_zip import (
     DEFAULT_LIMITS,
     ExtractedResult,
     UnsafeResultZipError,
@@ -761,7 +761,7 @@ def test_find_member_on_a_zip_namelist(realistic_zip):
 
 
 def test_unsafe_error_class():
-    from airflow_provider_mineru import results
+    from airflow_provider_mineru.utils import safe_zip as results
 
     assert issubclass(UnsafeResultZipError, MinerUResultError)
     assert results.UnsafeResultZipError is UnsafeResultZipError

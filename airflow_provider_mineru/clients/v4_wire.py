@@ -1,30 +1,28 @@
 """
-The MinerU wire protocol, shared by the sync and async halves of the hook.
+The cloud v4 API on the wire (sans I/O), shared by the sync and async halves of the hook.
 
-Everything that does not depend on the HTTP library lives here: endpoint paths, request bodies
-(validated before they are built), decoding MinerU's envelope into data or a typed error, and
-the retry decision. The hook only moves bytes.
+Everything that does not depend on the HTTP library lives here: endpoint paths, the parsing
+options (:class:`ParseOptions`, the one list of their names: :data:`OPTION_NAMES`), request
+bodies (validated before they are built), decoding MinerU's envelope into data or a typed error,
+and which requests must never be re-sent. How long to wait before a retry is
+:mod:`airflow_provider_mineru.utils.retries`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import random
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from airflow_provider_mineru.connection_fields import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF
 from airflow_provider_mineru.exceptions import (
-    MinerUConnectionError,
     MinerUError,
     MinerUProtocolError,
     MinerUTransientError,
     MinerUValidationError,
     error_class_for,
 )
+from airflow_provider_mineru.utils.retries import answer_lost, parse_retry_after
 from airflow_provider_mineru.validation import (
     MinerULimits,
     validate_batch_size,
@@ -117,6 +115,10 @@ class ParseOptions:
         return body
 
 
+#: The parsing options' names, in order: the one list the operators, the hook and the clients use.
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ParseOptions))
+
+
 def build_task_body(
     url: str, options: ParseOptions, *, data_id: str | None = None, page_ranges: str | None = None
 ) -> dict[str, Any]:
@@ -197,22 +199,6 @@ def join_url(base_url: str, path: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Responses
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _message_text(msg: Any) -> str:
@@ -304,81 +290,6 @@ def _make_error(
 PAID_SUBMIT_PATHS = (SUBMIT_TASK_PATH, SUBMIT_BATCH_PATH, "/v1/tasks")
 
 
-def answer_lost(error: BaseException) -> bool:
-    """
-    Whether ``error`` means the request was sent and its answer lost: a read time-out or a reset
-    after sending (the transport marks those ``ambiguous``), or a ``2xx``/``3xx`` answer whose body
-    is not MinerU's envelope (cut short, not JSON, no ``data``). Answers with an HTTP error status
-    (429, 5xx) and errors before the request was sent (refused, DNS) are not lost answers.
-    """
-    if isinstance(error, MinerUConnectionError):
-        return bool(getattr(error, "ambiguous", False))
-    if isinstance(error, MinerUProtocolError):
-        return error.http_status is None or error.http_status < 400
-    return False
-
-
 def retry_may_duplicate(method: str, path: str | None, error: BaseException) -> bool:
     """Whether re-sending this request could make MinerU parse the same documents twice."""
     return method.upper() == "POST" and path in PAID_SUBMIT_PATHS and answer_lost(error)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """
-    How transient errors are retried: exponential backoff with jitter, honouring ``Retry-After``.
-
-    Retry ``n`` (from 0) waits a random time between half and all of ``min(max_backoff, backoff * 2**n)``,
-    or what ``Retry-After`` asked for, capped at ``max_retry_after``.
-
-    :param max_retries: retries after the first attempt (0 disables retrying).
-    :param backoff: base delay in seconds; attempt ``n`` waits up to ``backoff * 2**n``.
-    :param max_backoff: cap of one computed wait.
-    :param max_retry_after: cap of a server-requested ``Retry-After`` wait.
-    """
-
-    max_retries: int = DEFAULT_MAX_RETRIES
-    backoff: float = DEFAULT_RETRY_BACKOFF
-    max_backoff: float = 30.0
-    max_retry_after: float = 300.0
-
-    @classmethod
-    def from_extra(cls, extra: Mapping[str, Any]) -> RetryPolicy:
-        """
-        Read ``max_retries``, ``retry_backoff``, ``retry_max_backoff`` and ``retry_max_after`` from
-        connection extras; a missing or blank value keeps the default.
-        """
-        default = cls()
-
-        def read(key: str, fallback: float) -> float:
-            value = extra.get(key)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                return fallback
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise MinerUValidationError(f"connection extra {key}", value, "must be a number") from None
-            if number < 0:
-                raise MinerUValidationError(f"connection extra {key}", value, "must be 0 or more")
-            return number
-
-        return cls(
-            max_retries=int(read("max_retries", default.max_retries)),
-            backoff=read("retry_backoff", default.backoff),
-            max_backoff=read("retry_max_backoff", default.max_backoff),
-            max_retry_after=read("retry_max_after", default.max_retry_after),
-        )
-
-    def delay(self, attempt: int, error: BaseException) -> float | None:
-        """
-        Seconds to wait before retry number ``attempt + 1``, or None to give up and raise ``error``.
-
-        :param attempt: 0 for the first failure.
-        """
-        if not getattr(error, "retryable", False) or attempt >= self.max_retries:
-            return None
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            return min(float(retry_after), self.max_retry_after)
-        ceiling = min(self.max_backoff, self.backoff * (2**attempt))
-        return random.uniform(ceiling / 2, ceiling)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pendulum
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 SAMPLES = DAGS / "sample_documents"
 

@@ -1,0 +1,400 @@
+"""
+:class:`MinerUBaseOperator`: the flow every submit operator shares.
+
+``execute()`` checks every input (:meth:`~MinerUBaseOperator.prepare`), resumes what an earlier try
+sent (:mod:`airflow_provider_mineru.resume`), records and sends the rest, waits (blocking with
+:mod:`airflow_provider_mineru.polling`, or deferred to :mod:`airflow_provider_mineru.triggers.mineru`),
+then finishes (:mod:`airflow_provider_mineru.finish`: downloads, XCom, failures). Subclass it to
+submit another kind of input; the concrete operators are in :mod:`airflow_provider_mineru.operators.mineru`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_provider_mineru.clients.v4_wire import OPTION_NAMES
+from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
+from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.polling import MinerUPoller, min_defer_default
+from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
+from airflow_provider_mineru.waits import BATCH_WAIT, MinerUWait, WaitedDocuments
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.hooks.mineru import MinerUHook
+    from airflow_provider_mineru.submission import Submission, SubmittedInput
+    from airflow_provider_mineru.version_compat import Context
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "OPTION_NAMES", "MinerUBaseOperator", "MinerUHookMixin"]
+
+#: Default wait before giving up on MinerU (a large batch can take hours).
+DEFAULT_TIMEOUT = timedelta(hours=6)
+DEFAULT_POLL_INTERVAL = 10.0
+
+
+def _seconds(value: float | timedelta | None) -> float:
+    if value is None:
+        return DEFAULT_TIMEOUT.total_seconds()
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """``items`` cut into runs of at most ``size`` (one MinerU batch each)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def shift_index(error: MinerUValidationError, offset: int, argument: str) -> MinerUValidationError:
+    """Re-word a per-chunk validation error so it names the user's argument and index."""
+    import re
+
+    def shift(match: re.Match[str]) -> str:
+        return f"{argument}[{int(match.group(1)) + offset}]"
+
+    field = re.sub(r"files\[(\d+)\]", shift, error.field).replace(".url", "").replace(".name", "")
+    if field == "files":
+        field = argument
+    return MinerUValidationError(field, error.value, error.limit)
+
+
+class MinerUHookMixin:
+    """
+    What every MinerU operator and sensor shares: ``mineru_conn_id`` and its hook, made on first
+    use (never at DAG-parse time, so parsing a DAG reads no connection and imports no HTTP library).
+    """
+
+    mineru_conn_id: str
+
+    @cached_property
+    def hook(self) -> MinerUHook:
+        """The :class:`~airflow_provider_mineru.hooks.mineru.MinerUHook` of ``mineru_conn_id``."""
+        from airflow_provider_mineru.hooks.mineru import MinerUHook
+
+        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
+
+
+class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
+    """
+    The submit operators' base: parsing options, submitting, resuming, waiting, results.
+
+    A subclass says what it waits on (:attr:`wait`: a task or batches) and how its inputs are
+    checked, described and sent (:meth:`prepare`, :meth:`describe_inputs`, :meth:`send_batch`);
+    the flow here never branches on the kind.
+
+    :param mineru_conn_id: the ``mineru`` Airflow connection (base URL + token).
+    :param wait_for_completion: wait until every document is ``done`` or ``failed``; when False,
+        return right after submitting (use a sensor or :class:`MinerUDownloadResultsOperator` later).
+    :param deferrable: wait in the triggerer instead of holding a worker slot (default:
+        ``[operators] default_deferrable``).
+    :param poll_interval: seconds between state checks.
+    :param min_defer_seconds: in deferrable mode, the least time between deferring and resuming
+        (default ``[mineru] min_defer_seconds``, 10 s), even when MinerU finishes sooner: Airflow 3
+        can fail a task resumed within seconds of its deferral (apache/airflow#66374, #71580,
+        #72716).
+    :param timeout: how long to wait (seconds or ``timedelta``, default 6 h); the error then says how
+        far each document got.
+    :param output_path: folder (local path, ``s3://…`` or ``ObjectStoragePath``) where each ``done``
+        document's result zip is extracted into ``<output_path>/<data_id or file stem>/``.
+    :param fail_on_file_error: fail the Airflow task when any document failed (after saving and
+        pushing the others' results); False succeeds with the partial result (the XCom lists each
+        failed document with its ``err_msg``).
+    :param is_ocr: force OCR (default false).
+    :param enable_formula: recognise formulas (default true).
+    :param enable_table: recognise tables (default true).
+    :param language: document language, a PaddleOCR code (default ``ch``).
+    :param callback: URL MinerU POSTs each result to (needs ``seed``).
+    :param seed: 1-64 of ``[A-Za-z0-9_]``, signs callbacks.
+    :param extra_formats: also export ``docx``, ``html`` and/or ``latex``.
+    :param model_version: ``pipeline`` (default), ``vlm`` or ``MinerU-HTML``.
+    :param no_cache: bypass MinerU's cache of fetched URLs.
+    :param cache_tolerance: seconds a cached fetch stays valid (default 900).
+    :param tier: ``flash``, ``basic``, ``standard`` or ``advanced``: the quality tier of a self-hosted
+        ``mineru-api`` server (connection ``api_flavor="mineru-api"``; an error on the cloud).
+    """
+
+    template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version", "tier")
+    ui_color = "#e8f0fe"
+    #: What the operator waits on: a task or batches.
+    wait: ClassVar[MinerUWait] = BATCH_WAIT
+    #: MinerU names this operator's documents by file name (uploads): resume compares names too.
+    names_by_file: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        mineru_conn_id: str = DEFAULT_CONN_ID,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        min_defer_seconds: float | None = None,
+        timeout: float | timedelta | None = DEFAULT_TIMEOUT,
+        output_path: Any = None,
+        fail_on_file_error: bool = True,
+        is_ocr: bool | None = None,
+        enable_formula: bool | None = None,
+        enable_table: bool | None = None,
+        language: str | None = None,
+        callback: str | None = None,
+        seed: str | None = None,
+        extra_formats: Sequence[str] | None = None,
+        model_version: str | None = None,
+        no_cache: bool | None = None,
+        cache_tolerance: int | None = None,
+        tier: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mineru_conn_id = mineru_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.min_defer_seconds = min_defer_default() if min_defer_seconds is None else float(min_defer_seconds)
+        self.timeout = timeout
+        self.output_path = output_path
+        self.fail_on_file_error = fail_on_file_error
+        self.is_ocr = is_ocr
+        self.enable_formula = enable_formula
+        self.enable_table = enable_table
+        self.language = language
+        self.callback = callback
+        self.seed = seed
+        self.extra_formats = extra_formats
+        self.model_version = model_version
+        self.no_cache = no_cache
+        self.cache_tolerance = cache_tolerance
+        self.tier = tier
+
+    def options(self) -> dict[str, Any]:
+        """The parsing options that are set, as hook keyword arguments."""
+        return {name: getattr(self, name) for name in OPTION_NAMES if getattr(self, name) is not None}
+
+    # -- to implement per operator ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Validate every input and build request bodies; raise before any request is sent."""
+
+    def input_count(self) -> int:
+        """How many documents the operator was given (after expanding folders and globs)."""
+        return 1
+
+    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
+        """
+        Send the input documents at ``indices`` (at most one MinerU batch, or the one task) to MinerU.
+
+        Yields ``(batch or task id, the indices it holds in order, {file name: error} for files that
+        never reached MinerU)``; usually once, twice when expired upload URLs had to be requested again.
+        An upload batch is also yielded with ``None`` as soon as its upload URLs are granted, before
+        the first byte is sent, so it is recorded before anything can be parsed (and billed).
+        """
+        raise NotImplementedError
+
+    def sources(self) -> list[str | None]:
+        """Per document, the URL or path it came from (for output folder names)."""
+        return []
+
+    def describe_inputs(self) -> list[SubmittedInput]:
+        """Per input document: its source, name, output folder name and fingerprint (not yet sent)."""
+        raise NotImplementedError
+
+    # -- the flow --------------------------------------------------------------------------------
+
+    def _fetch(self, item_id: str) -> Any:
+        return self.wait.fetch(self.hook, item_id)
+
+    @property
+    def _record_key(self) -> str | None:
+        """What seals the submission record: the connection's API token (never stored itself)."""
+        return self.hook.config.token
+
+    def _current_submission(self, context: Context) -> Submission:
+        from airflow_provider_mineru.submission import Identity, Submission, options_fingerprint
+
+        return Submission(
+            kind=self.wait.name,
+            identity=Identity.from_context(context),
+            options_fingerprint=options_fingerprint(type(self).__name__, self.options()),
+            inputs=self.describe_inputs(),
+        )
+
+    def _submit_inputs(self, store: Any, submission: Submission, indices: Sequence[int]) -> None:
+        """
+        Send the inputs at ``indices`` (in batches of ``max_batch_files``); the record is saved as
+        each batch (or the task) is made (for uploads: when its URLs are granted, before the first
+        PUT). A submit whose answer was lost is recorded as unanswered, then raised.
+        """
+        from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError
+
+        if not indices:
+            return
+        key = self._record_key
+        for chunk in chunks(list(indices), self.hook.config.limits.max_batch_files):
+            try:
+                for batch_id, held, failures in self.send_batch(chunk):
+                    if not submission.ids or submission.ids[-1] != batch_id:
+                        submission.add_batch(batch_id, held)
+                        self.log.info("MinerU %s %s holds %d documents", self.wait.name, batch_id, len(held))
+                    if failures:
+                        submission.add_failures(batch_id, failures)
+                    store.save_submission(submission, key)
+            except MinerUAmbiguousSubmitError:
+                submission.unanswered = sorted({*submission.unanswered, *chunk})
+                store.save_submission(submission, key)
+                raise
+
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_mineru.resume import resume_submission
+        from airflow_provider_mineru.submission_store import SubmissionStore
+
+        self.prepare()  # every validation error is raised here, before any request
+        store = SubmissionStore(context)
+        current = self._current_submission(context)
+        submission = resume_submission(
+            store.load_submission(current.identity, self._record_key),
+            current,
+            wait=self.wait,
+            fetch=self._fetch,
+            names_by_file=self.names_by_file,
+            log=self.log,
+        )
+        if submission.ids:
+            self.log.info(
+                "Resuming the MinerU %s submitted by an earlier try (%s): waiting for its documents, not paying again",
+                self.wait.name,
+                ", ".join(submission.ids),
+            )
+        store.save_submission(submission, self._record_key)  # before the first byte is paid for
+        self._submit_inputs(store, submission, submission.unsent())
+        self.log.info(
+            "Submitted to MinerU as %s %s. If this Airflow task is retried, the retry waits for these "
+            "documents instead of submitting (and paying for) them again (the ids are kept in the %s).",
+            self.wait.name,
+            ", ".join(submission.ids),
+            store.backend,
+        )
+        context["ti"].xcom_push(key=self.wait.ids_xcom_key, value=submission.ids)
+
+        poller = MinerUPoller.for_submission(self.wait, submission)
+        end_time = time.time() + _seconds(self.timeout)
+        if not self.wait_for_completion:
+            snapshot = self._snapshot(poller)
+            store.clear()
+            return snapshot
+        if self.deferrable:
+            from airflow_provider_mineru.polling import poll_once
+
+            outcome = poll_once(poller, self._fetch, end_time=end_time, log=self.log)
+            if outcome is None:
+                self.defer(
+                    trigger=self._trigger(poller, end_time),
+                    method_name="execute_complete",
+                    kwargs={"submission": submission.compact()},
+                )
+        else:
+            from airflow_provider_mineru.polling import wait_blocking
+
+            outcome = wait_blocking(
+                poller, self._fetch, poll_interval=self.poll_interval, end_time=end_time, log=self.log
+            )
+        return self._finish(context, outcome, submission.ids, submission.sources())
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, submission: dict[str, Any] | None = None
+    ) -> Any:
+        """
+        Resume after the trigger fired: same checks and results as the blocking path.
+
+        :param submission: the compact submission saved when deferring; the inputs are never
+            resolved again (files may have been moved or deleted since they were uploaded).
+        """
+        ids = (event or {}).get("ids") or (submission or {}).get("ids") or []
+        sources = (submission or {}).get("sources")
+        if sources is None:  # not handed over (``dag.test()`` drops it): the record kept for retries has them
+            from airflow_provider_mineru.submission import Identity
+            from airflow_provider_mineru.submission_store import SubmissionStore
+
+            record = SubmissionStore(context).load_submission(Identity.from_context(context), self._record_key)
+            sources = record.sources() if record is not None else None
+        if sources is None:  # deferred by an older version of the provider
+            sources = self.sources()
+        return self._finish(context, event, ids, sources)
+
+    def _trigger(self, poller: MinerUPoller, end_time: float) -> Any:
+        from airflow_provider_mineru.triggers.mineru import trigger_for
+
+        return trigger_for(
+            poller,
+            end_time=end_time,
+            mineru_conn_id=self.mineru_conn_id,
+            poll_interval=self.poll_interval,
+            first_poll_delay=self.poll_interval,
+            not_before=time.time() + self.min_defer_seconds,
+        )
+
+    def _snapshot(self, poller: MinerUPoller) -> dict[str, Any]:
+        """The XCom of a submit that does not wait: ids and each document's state right after submitting."""
+        for item_id in poller.ids:
+            poller.record(item_id, self._fetch(item_id))
+        located = poller.located()
+        waited = WaitedDocuments(poller.ids, [d for _, d in located], [i for i, _ in located], self.sources())
+        return self.wait.xcom(waited, [None] * len(located))
+
+    def _finish(
+        self, context: Context, event: dict[str, Any] | None, ids: Sequence[str], sources: Sequence[str | None]
+    ) -> Any:
+        """
+        Download, push and check the results; then forget the submission record.
+
+        The record is kept while a retry can still help (a download or a document failed and
+        retries remain), so that retry resumes instead of paying again; it is cleared on success
+        and on the last try.
+
+        :param sources: per input, its URL or path, as recorded when it was sent.
+        """
+        from airflow_provider_mineru.finish import finish_in_task
+        from airflow_provider_mineru.submission_store import SubmissionStore
+
+        store = SubmissionStore(context)
+        try:
+            value = finish_in_task(
+                context,
+                self.outlets,
+                event=event,
+                ids=list(ids),
+                wait=self.wait,
+                sources=list(sources),
+                hook=self.hook,
+                output_path=self.output_path,
+                fail_on_file_error=self.fail_on_file_error,
+                log=self.log,
+            )
+            # for get_openlineage_facets_on_complete (no XCom read, no input resolved again there)
+            self._lineage_value, self._lineage_sources = value, list(sources)
+        except Exception as error:
+            ti = context.get("ti")
+            last_try = ti is None or getattr(ti, "try_number", 1) > (self.retries or 0)
+            if last_try or isinstance(error, AirflowFailException):  # no retry will read the record
+                store.clear()
+            raise
+        store.clear()
+        return value
+
+    # -- OpenLineage (apache-airflow-providers-openlineage calls these) --------------------------
+
+    def _lineage_start_inputs(self) -> list[Any]:
+        """The documents known before the task runs (no request, no listing)."""
+        return list(self.sources())
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Inputs: the URLs, files or object-storage objects to parse; outputs come on completion."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        return operator_lineage(self._lineage_start_inputs(), kind=self.wait.name)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs, plus each parsed document's output folder with its ``mineru`` facet (state, pages, ids)."""
+        from airflow_provider_mineru.lineage import operator_lineage
+
+        inputs = getattr(self, "_lineage_sources", None) or self._lineage_start_inputs()
+        return operator_lineage(inputs, getattr(self, "_lineage_value", None) or [], kind=self.wait.name)
