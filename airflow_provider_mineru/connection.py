@@ -65,7 +65,7 @@ class MinerUConnectionConfig:
         headers = extra.get("headers") or {}
         if not isinstance(headers, dict):
             raise MinerUValidationError("connection extra headers", headers, "must be a JSON object")
-        from airflow_provider_mineru.clients import API_FLAVOR_MINERU_API, validate_flavor
+        from airflow_provider_mineru.connection_form import API_FLAVOR_MINERU_API, validate_flavor
 
         flavor = validate_flavor(extra.get("api_flavor"))
         default_path = "" if flavor == API_FLAVOR_MINERU_API else DEFAULT_API_PATH  # we add /v1/... ourselves

@@ -12,6 +12,27 @@ from typing import Any
 
 CONN_TYPE = "mineru"
 DEFAULT_CONN_ID = "mineru_default"
+
+#: The MinerU cloud v4 API (``https://mineru.net/api/v4``) and v4-shaped gateways.
+API_FLAVOR_CLOUD = "cloud"
+#: The open-source ``mineru-api`` server (MinerU 4.0.x, V1 API).
+API_FLAVOR_MINERU_API = "mineru-api"
+#: The values of the ``api_flavor`` extra; each has its client in :mod:`airflow_provider_mineru.clients`.
+API_FLAVORS = (API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API)
+
+
+def validate_flavor(value: Any, field: str = "connection extra api_flavor") -> str:
+    """The flavor named by a connection extra (blank: ``cloud``), or a validation error naming it."""
+    from airflow_provider_mineru.exceptions import MinerUValidationError
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return API_FLAVOR_CLOUD
+    flavor = str(value).strip().lower()
+    if flavor not in API_FLAVORS:
+        raise MinerUValidationError(field, value, f"must be one of {list(API_FLAVORS)}")
+    return flavor
+
+
 DEFAULT_API_PATH = "/api/v4"
 DEFAULT_TIMEOUT = 30.0
 #: Warn when the token (a JWT) expires within this many days.

@@ -23,9 +23,9 @@ os.environ.pop("AIRFLOW_CONN_MINERU_DEFAULT", None)
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["airflow_provider_mineru.emulator.pytest_plugin"]
+from tests.helpers import TEST_TOKEN  # noqa: E402
 
-TEST_TOKEN = "test-token-0123456789"
+pytest_plugins = ["airflow_provider_mineru.emulator.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")

@@ -9,20 +9,18 @@ API clients: one per server flavor, chosen by the connection's ``api_flavor`` ex
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow_provider_mineru.clients.base import (
-    API_FLAVOR_CLOUD,
-    API_FLAVOR_MINERU_API,
-    API_FLAVORS,
-    MinerUClient,
-)
+from airflow_provider_mineru.clients.base import MinerUClient
 
 # Both clients are imported with this package (the hook imports it), never later on a triggerer's
 # event loop, where a first import blocks every trigger.
 from airflow_provider_mineru.clients.cloud import CloudClient
 from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
-from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.connection_form import (
+    API_FLAVOR_CLOUD,
+    API_FLAVOR_MINERU_API,
+    API_FLAVORS,
+    validate_flavor,
+)
 
 __all__ = [
     "API_FLAVORS",
@@ -34,16 +32,6 @@ __all__ = [
     "client_for",
     "validate_flavor",
 ]
-
-
-def validate_flavor(value: Any, field: str = "connection extra api_flavor") -> str:
-    """The flavor named by a connection extra (blank: ``cloud``), or a validation error naming it."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return API_FLAVOR_CLOUD
-    flavor = str(value).strip().lower()
-    if flavor not in API_FLAVORS:
-        raise MinerUValidationError(field, value, f"must be one of {list(API_FLAVORS)}")
-    return flavor
 
 
 def client_for(flavor: str) -> MinerUClient:

@@ -51,12 +51,6 @@ class UploadFiles:
 #: Uploads files to presigned URLs, ``upload(sources, urls) -> {file name: error}`` (the operator's, concurrent).
 Uploader = Callable[[Sequence["SourceFile"], Sequence[str]], "dict[str, Any]"]
 
-#: The MinerU cloud v4 API (``https://mineru.net/api/v4``) and v4-shaped gateways.
-API_FLAVOR_CLOUD = "cloud"
-#: The open-source ``mineru-api`` server (MinerU 4.0.x, V1 API).
-API_FLAVOR_MINERU_API = "mineru-api"
-API_FLAVORS = (API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API)
-
 
 class MinerUClient(ABC):
     """

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mineru.clients.base import API_FLAVOR_CLOUD, MinerUClient, Sent, Uploader, UploadFiles
+from airflow_provider_mineru.clients.base import MinerUClient, Sent, Uploader, UploadFiles
 from airflow_provider_mineru.clients.v4_wire import (
     BATCH_PATH,
     FILE_URLS_PATH,
@@ -27,6 +27,7 @@ from airflow_provider_mineru.clients.v4_wire import (
     build_task_body,
     parse_response,
 )
+from airflow_provider_mineru.connection_form import API_FLAVOR_CLOUD
 from airflow_provider_mineru.exceptions import MinerUProtocolError, MinerUUploadURLExpiredError, MinerUValidationError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
 from airflow_provider_mineru.utils.bounded_http import check_answer_url

@@ -38,14 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_mineru.clients.base import (
-    API_FLAVOR_CLOUD,
-    API_FLAVOR_MINERU_API,
-    MinerUClient,
-    Sent,
-    Uploader,
-    UploadFiles,
-)
+from airflow_provider_mineru.clients.base import MinerUClient, Sent, Uploader, UploadFiles
+from airflow_provider_mineru.connection_form import API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUConnectionError,

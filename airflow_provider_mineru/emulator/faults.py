@@ -2,7 +2,7 @@
 Scripted misbehaviour: :class:`Fault` (answer the next requests wrongly), the task rules of
 ``fail_next_tasks``/``stick``, and the :class:`FaultBook` holding both.
 
-:func:`answer_transport_fault` applies the parts of a fault that need no knowledge of the API
+:func:`~.http.answer_transport_fault` applies the parts of a fault that need no knowledge of the API
 (a delay, ``Retry-After``, a connection reset, a literal body); a flavor answers the rest (an
 error code, an HTTP status, malformed JSON) in its own envelope. :class:`Fault` is the cloud
 flavor's; another flavor may bring its own fault class with the :class:`ScriptedFault` shape.
@@ -11,13 +11,9 @@ flavor's; another flavor may bring its own fault class with the :class:`Scripted
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
-
-if TYPE_CHECKING:
-    from airflow_provider_mineru.emulator.http import Request
+from typing import Any, Generic, Protocol, TypeVar
 
 #: The endpoint names a :class:`Fault` may target (the routes of ``cloud/routes.py``).
 ENDPOINTS = (
@@ -39,7 +35,7 @@ WILDCARD_ENDPOINTS = frozenset(
 
 
 class ScriptedFault(Protocol):
-    """What the plumbing and :func:`answer_transport_fault` read of a fault, whatever its flavor."""
+    """What the plumbing and :func:`~.http.answer_transport_fault` read of a fault, whatever its flavor."""
 
     times: int
     fired: int
@@ -216,32 +212,3 @@ class FaultBook(Generic[F]):
                 rule.remaining -= 1
                 return rule.value
         return None
-
-
-def _fmt_seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def answer_transport_fault(request: Request, fault: ScriptedFault) -> bool:
-    """
-    Apply a fault's delay and ``Retry-After``; answer its connection reset or literal body.
-
-    :param request: the request being answered.
-    :param fault: the fault taken for it.
-    :return: True when the request is answered; False when the flavor answers the rest.
-    """
-    if fault.delay:
-        time.sleep(fault.delay)
-    if fault.retry_after is not None:
-        request.extra_headers["Retry-After"] = _fmt_seconds(fault.retry_after)
-    if fault.reset:
-        request.reset_connection()
-        return True
-    if fault.body is not None:
-        data = fault.body.encode("utf-8") if isinstance(fault.body, str) else fault.body
-        ctype = fault.content_type
-        if ctype is None:
-            ctype = "text/html; charset=utf-8" if data.lstrip()[:1] == b"<" else "text/plain; charset=utf-8"
-        request.send(fault.http_status or 200, data, ctype)
-        return True
-    return False

@@ -686,3 +686,32 @@ class HTTPService:
                     self.answers.internal_error(request, exc)
         finally:
             request.record()
+
+
+def _fmt_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def answer_transport_fault(request: Request, fault: ScriptedFault) -> bool:
+    """
+    Apply a fault's delay and ``Retry-After``; answer its connection reset or literal body.
+
+    :param request: the request being answered.
+    :param fault: the fault taken for it.
+    :return: True when the request is answered; False when the flavor answers the rest.
+    """
+    if fault.delay:
+        time.sleep(fault.delay)
+    if fault.retry_after is not None:
+        request.extra_headers["Retry-After"] = _fmt_seconds(fault.retry_after)
+    if fault.reset:
+        request.reset_connection()
+        return True
+    if fault.body is not None:
+        data = fault.body.encode("utf-8") if isinstance(fault.body, str) else fault.body
+        ctype = fault.content_type
+        if ctype is None:
+            ctype = "text/html; charset=utf-8" if data.lstrip()[:1] == b"<" else "text/plain; charset=utf-8"
+        request.send(fault.http_status or 200, data, ctype)
+        return True
+    return False

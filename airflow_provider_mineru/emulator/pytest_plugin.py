@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from airflow_provider_mineru.emulator.http import HTTPService
-from airflow_provider_mineru.emulator.server import MinerUEmulator, Timings
+from airflow_provider_mineru.emulator.server import DEFAULT_TOKEN, MinerUEmulator, Timings
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.emulator.mineru_api import MinerUApiEmulator
@@ -33,7 +33,7 @@ _E = TypeVar("_E", bound=HTTPService)
 
 
 def _defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
-    kwargs.setdefault("token", "test-token")
+    kwargs.setdefault("token", DEFAULT_TOKEN)
     kwargs.setdefault("timings", Timings.fast())
     kwargs.setdefault("fetch_demo_urls", False)
     return kwargs

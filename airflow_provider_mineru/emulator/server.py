@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from airflow_provider_mineru.emulator.admin import AdminApi
 from airflow_provider_mineru.emulator.callbacks import CallbackDelivery
+from airflow_provider_mineru.emulator.cloud import documents
 from airflow_provider_mineru.emulator.cloud.contract import err_msg
 from airflow_provider_mineru.emulator.cloud.responses import CloudResponses
 from airflow_provider_mineru.emulator.cloud.routes import cloud_routes
@@ -40,6 +41,10 @@ __all__ = ["ENDPOINTS", "WILDCARD_ENDPOINTS", "Fault", "MinerUEmulator", "Record
 def _counter(name: str, doc: str) -> Any:
     """A read-only property showing one of the state's counters."""
     return property(lambda self: getattr(self._state, name), doc=doc)
+
+
+#: The bearer token an emulator accepts unless told otherwise (the pytest fixtures' too).
+DEFAULT_TOKEN = "test-token"
 
 
 class MinerUEmulator(HTTPService):
@@ -67,7 +72,7 @@ class MinerUEmulator(HTTPService):
 
     def __init__(
         self,
-        token: str = "test-token",
+        token: str = DEFAULT_TOKEN,
         prefix: str = "/api/v4",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -115,6 +120,7 @@ class MinerUEmulator(HTTPService):
             stop_event=self._stop_event,
             workdir=self._dir,
             root_url=lambda: self.root_url,
+            fetch=documents.fetch,
         )
         self.answers = CloudResponses(self._state, self)
         admin = AdminApi(self, self._health, default_fail_msg=err_msg(-60010))

@@ -76,7 +76,12 @@ ASYNC_POOL_LIMIT = 64
 
 
 class ParseOptionKwargs(TypedDict, total=False):
-    """Keyword arguments accepted wherever parsing options are (see :class:`ParseOptions`)."""
+    """
+    Keyword arguments accepted wherever parsing options are (see :class:`ParseOptions`).
+
+    Spelled out for type checkers; ``tests/hooks/test_hook_base.py`` keeps it equal to
+    :data:`~airflow_provider_mineru.clients.v4_wire.OPTION_NAMES`, the one list.
+    """
 
     is_ocr: bool
     enable_formula: bool

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_mineru.emulator import MinerUEmulator
-
-from .helpers import Api, Receiver
+from tests.helpers.emulator_client import Api, Receiver
 
 PLUGIN = "airflow_provider_mineru.emulator.pytest_plugin"
 

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_mineru.emulator import MinerUEmulator
 from airflow_provider_mineru.emulator.cloud.contract import parse_page_ranges, resolve_page_ranges
-
-from .helpers import Api
+from tests.helpers.emulator_client import TOKEN, Api
 
 PDF_URL = "https://example.com/files/report.pdf"
 
@@ -56,7 +55,7 @@ def test_bad_token_envelope_style(mineru_emulator_factory, token: str, code: str
 
 
 def test_not_bearer_scheme_is_a_token_error(emu: MinerUEmulator) -> None:
-    response = requests.get(emu.base_url + "/extract/task/x", headers={"Authorization": "test-token"}, timeout=5)
+    response = requests.get(emu.base_url + "/extract/task/x", headers={"Authorization": TOKEN}, timeout=5)
     assert response.status_code == 401
     assert response.json()["msgCode"] == "A0202"
 

@@ -9,8 +9,7 @@ import time
 import requests
 
 from airflow_provider_mineru.emulator import MinerUEmulator, Timings
-
-from .helpers import Api, Receiver, sample
+from tests.helpers.emulator_client import Api, Receiver, sample
 
 
 def checksum(uid: str, seed: str, content: str) -> str:

@@ -20,8 +20,7 @@ from airflow_provider_mineru.emulator import Fault, MinerUEmulator, Timings
 from airflow_provider_mineru.emulator._pdf import make_pdf, make_png
 from airflow_provider_mineru.emulator._samples import SAMPLE_PDF_TEXT, sample_document, sample_names
 from airflow_provider_mineru.emulator.cli import main
-
-from .helpers import Api, sample
+from tests.helpers.emulator_client import TOKEN, Api, sample
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO / "dags" / "sample_documents"
@@ -210,7 +209,7 @@ def test_make_sample_documents_script(tmp_path: Path) -> None:
 def test_plugin_fixtures(mineru_emulator: MinerUEmulator, mineru_emulator_v1: MinerUEmulator) -> None:
     assert mineru_emulator.base_url.endswith("/api/v4")
     assert mineru_emulator_v1.base_url.endswith("/api/v1")
-    assert mineru_emulator.token == "test-token"
+    assert mineru_emulator.token == TOKEN
     started = time.monotonic()
     api = Api(mineru_emulator_v1)
     assert api.wait_task(api.submit(mineru_emulator_v1.sample_url("annual_report.pdf")))["state"] == "done"

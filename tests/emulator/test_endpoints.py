@@ -10,8 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_mineru.emulator import MinerUEmulator
-
-from .helpers import FAST, Api, sample
+from tests.helpers.emulator_client import FAST, TOKEN, Api, sample
 
 PREFIXES = ["/api/v4", "/api/v1", ""]
 
@@ -91,7 +90,7 @@ def test_url_batch_lifecycle(any_api: Api) -> None:
 
 def test_keep_alive_on_one_connection(emu: MinerUEmulator) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
-    headers = {"Authorization": "Bearer test-token", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     body = json.dumps({"url": emu.sample_url("invoice.pdf")})
     conn.request("POST", "/api/v4/extract/task", body=body, headers=headers)
     first = conn.getresponse()

@@ -11,8 +11,7 @@ import pytest
 import requests
 
 from airflow_provider_mineru.emulator import Fault, MinerUEmulator
-
-from .helpers import Api
+from tests.helpers.emulator_client import TOKEN, Api
 
 
 def test_http_status_with_retry_after(api: Api) -> None:
@@ -99,7 +98,7 @@ def test_html_body(api: Api) -> None:
 def test_truncated_json(emu: MinerUEmulator) -> None:
     emu.inject(Fault(endpoint="get_task", truncated=True))
     conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
-    conn.request("GET", "/api/v4/extract/task/x", headers={"Authorization": "Bearer test-token"})
+    conn.request("GET", "/api/v4/extract/task/x", headers={"Authorization": f"Bearer {TOKEN}"})
     response = conn.getresponse()
     announced = int(response.getheader("Content-Length"))
     with pytest.raises(http.client.IncompleteRead):

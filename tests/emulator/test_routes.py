@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from airflow_provider_mineru.emulator import MinerUEmulator
-from airflow_provider_mineru.emulator.faults import Fault, FaultBook, answer_transport_fault
-from airflow_provider_mineru.emulator.http import HTTPService, Request, Route, RouteTable
+from airflow_provider_mineru.emulator.faults import Fault, FaultBook
+from airflow_provider_mineru.emulator.http import HTTPService, Request, Route, RouteTable, answer_transport_fault
 
 
 @pytest.mark.parametrize(

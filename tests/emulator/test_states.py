@@ -13,8 +13,7 @@ import requests
 
 from airflow_provider_mineru.emulator import MinerUEmulator, Timings
 from airflow_provider_mineru.emulator._pdf import make_pdf
-
-from .helpers import Api, sample
+from tests.helpers.emulator_client import Api, sample
 
 
 def states_seen(api: Api, task_id: str, timeout: float = 10.0) -> tuple[list[str], list[dict[str, Any]]]:

@@ -16,8 +16,7 @@ import requests
 
 from airflow_provider_mineru.emulator import MinerUEmulator, Timings
 from airflow_provider_mineru.emulator._samples import SAMPLE_PDF_TEXT
-
-from .helpers import Api, sample
+from tests.helpers.emulator_client import TOKEN, Api, sample
 
 # -- uploads ---------------------------------------------------------------------------------------
 
@@ -283,7 +282,7 @@ def test_member_prefix_id(mineru_emulator_factory) -> None:
 def test_download_needs_no_auth_and_is_built_once(api: Api) -> None:
     data = api.wait_task(api.submit(api.emu.sample_url("invoice.pdf")))
     first = requests.get(data["full_zip_url"], timeout=5)
-    second = requests.get(data["full_zip_url"], headers={"Authorization": "Bearer test-token"}, timeout=5)
+    second = requests.get(data["full_zip_url"], headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
     assert first.status_code == second.status_code == 200
     assert first.content == second.content
     assert first.headers["Content-Type"] == "application/zip"

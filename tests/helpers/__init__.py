@@ -12,6 +12,9 @@ from typing import Any
 
 import pendulum
 
+#: The API token of the suite's ``mineru_default`` connection (checked never to show in logs, XCom, errors).
+TEST_TOKEN = "test-token-0123456789"
+
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 SAMPLES = DAGS / "sample_documents"

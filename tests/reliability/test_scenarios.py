@@ -20,8 +20,7 @@ from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator, MinerUUploadFilesOperator
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
 from airflow_provider_mineru.waits import BATCH_WAIT
-from tests.conftest import TEST_TOKEN
-from tests.helpers import parse_dag
+from tests.helpers import TEST_TOKEN, parse_dag
 from tests.helpers.reliability import (
     MODES,
     PDFS,

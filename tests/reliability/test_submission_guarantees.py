@@ -26,8 +26,7 @@ from airflow_provider_mineru.operators.mineru import (
     MinerUUploadFilesOperator,
 )
 from airflow_provider_mineru.sources import SourceFile
-from tests.conftest import TEST_TOKEN
-from tests.helpers import parse_dag
+from tests.helpers import TEST_TOKEN, parse_dag
 from tests.helpers.reliability import (
     PDFS,
     RETRY_ONCE,

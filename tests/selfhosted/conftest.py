@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import TEST_TOKEN
+from tests.helpers import TEST_TOKEN
 
 
 def v1_connection(server, **extra) -> str:

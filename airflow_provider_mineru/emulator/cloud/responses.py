@@ -14,17 +14,33 @@ import hmac
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 from airflow_provider_mineru.emulator.cloud import contract, documents
 from airflow_provider_mineru.emulator.cloud.contract import ApiError
-from airflow_provider_mineru.emulator.faults import Fault, answer_transport_fault
-from airflow_provider_mineru.emulator.http import Handler, Request, Route
+from airflow_provider_mineru.emulator.faults import Fault
+from airflow_provider_mineru.emulator.http import Handler, Request, Route, answer_transport_fault
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.emulator.cloud.state import CloudState
-    from airflow_provider_mineru.emulator.server import MinerUEmulator
+
+
+class EmulatorSettings(Protocol):
+    """What the handlers read of the emulator they serve (the facade, :class:`~.server.MinerUEmulator`)."""
+
+    token: str
+    expired_tokens: frozenset[str]
+    auth_error_style: str
+    root_url: str
+    max_batch_files: int
+    upload_url_ttl: float
+    member_prefix: str
+    _public_host: str
+    _secret: bytes
+
+    def _dir(self, sub: str) -> str: ...
+
 
 _T = TypeVar("_T")
 
@@ -91,7 +107,7 @@ class CloudResponses:
     :param emulator: its settings (token, limits, styles) and addresses.
     """
 
-    def __init__(self, state: CloudState, emulator: MinerUEmulator) -> None:
+    def __init__(self, state: CloudState, emulator: EmulatorSettings) -> None:
         self.state = state
         self.emu = emulator
 

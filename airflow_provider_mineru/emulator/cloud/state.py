@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_mineru.emulator.callbacks import CallbackDelivery, signed_body
-from airflow_provider_mineru.emulator.cloud import documents
 from airflow_provider_mineru.emulator.cloud.contract import ApiError, err_msg
 from airflow_provider_mineru.emulator.faults import FaultBook
 
@@ -123,6 +122,8 @@ class CloudState:
     :param stop_event: set when the emulator stops.
     :param workdir: a subdirectory of the running emulator's temporary directory.
     :param root_url: ``http://host:port`` of the running emulator.
+    :param fetch: fetches a URL task's document in the background, then calls
+        :meth:`document_ready` (:func:`~airflow_provider_mineru.emulator.cloud.documents.fetch`).
     """
 
     def __init__(
@@ -137,6 +138,7 @@ class CloudState:
         stop_event: threading.Event,
         workdir: Callable[[str], str],
         root_url: Callable[[], str],
+        fetch: Callable[..., None],
     ) -> None:
         self.lock = lock
         self.timings = timings
@@ -147,6 +149,7 @@ class CloudState:
         self.stop_event = stop_event
         self.workdir = workdir
         self.root_url = root_url
+        self.fetch = fetch
         self.generation = 0
         self.reset()
 
@@ -360,7 +363,7 @@ class CloudState:
 
     def start_fetch(self, task: Task) -> None:
         """Fetch a URL task's document in a worker thread (caller holds the lock)."""
-        spawn(documents.fetch, self, task.task_id, self.generation, task.url, self.doc_path(task))
+        spawn(self.fetch, self, task.task_id, self.generation, task.url, self.doc_path(task))
 
     def document_ready(self, task_id: str, generation: int, info: dict[str, Any], *, queue: bool) -> None:
         """
@@ -368,7 +371,7 @@ class CloudState:
 
         :param task_id: the task.
         :param generation: the generation the document was requested in (a reset drops it).
-        :param info: the task fields :func:`documents.inspect_document` returned.
+        :param info: the task fields :func:`~.documents.inspect_document` returned.
         :param queue: the task is queued now (uploads; a URL task was queued at submission).
         """
         with self.lock:

@@ -3,7 +3,7 @@ Scripted faults of the emulated ``mineru-api``: :class:`Fault` and the endpoint 
 
 Faults are kept and taken by the shared :class:`~airflow_provider_mineru.emulator.faults.FaultBook`;
 their transport half (delay, ``Retry-After``, reset, literal body) is applied by the shared
-:func:`~airflow_provider_mineru.emulator.faults.answer_transport_fault`, the rest by
+:func:`~airflow_provider_mineru.emulator.http.answer_transport_fault`, the rest by
 :meth:`.responses.MinerUApiResponses.answer_fault` (a V1 error body, a restart).
 """
 

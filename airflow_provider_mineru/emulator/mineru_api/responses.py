@@ -16,11 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
-from airflow_provider_mineru.emulator.faults import answer_transport_fault
-from airflow_provider_mineru.emulator.http import Handler, Request, Route
+from airflow_provider_mineru.emulator.http import Handler, Request, Route, answer_transport_fault
 from airflow_provider_mineru.emulator.mineru_api import contract, payloads
 from airflow_provider_mineru.emulator.mineru_api.contract import MAX_FILE_BYTES, ApiError, Job, Source, invalid
 from airflow_provider_mineru.emulator.mineru_api.state import (
@@ -35,7 +34,6 @@ from airflow_provider_mineru.emulator.mineru_api.state import (
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.emulator.mineru_api.faults import Fault
-    from airflow_provider_mineru.emulator.mineru_api.server import MinerUApiEmulator
 
 #: JSON answers carry no charset, as FastAPI's ``JSONResponse``.
 JSON = "application/json"
@@ -66,6 +64,18 @@ def fetch(url: str, timeout: float) -> tuple[bytes | None, str | None, str | Non
     return data, media, None
 
 
+class ServerSettings(Protocol):
+    """What the handlers read of the server they serve (the facade, :class:`~.server.MinerUApiEmulator`)."""
+
+    api_key: str
+    version: str
+    server_tier: str
+    allow_http_source: bool
+    fetch_timeout: float
+
+    def add_task(self, task: TaskRecord) -> dict[str, Any]: ...
+
+
 class MinerUApiResponses:
     """
     The handlers of one emulator.
@@ -74,7 +84,7 @@ class MinerUApiResponses:
     :param emulator: its settings (API key, version, tier, sources) and timings.
     """
 
-    def __init__(self, state: MinerUApiState, emulator: MinerUApiEmulator) -> None:
+    def __init__(self, state: MinerUApiState, emulator: ServerSettings) -> None:
         self.state = state
         self.emu = emulator
 

@@ -14,8 +14,10 @@ import requests
 
 from airflow_provider_mineru.emulator import MinerUEmulator, Timings
 from airflow_provider_mineru.emulator._samples import sample_document
+from airflow_provider_mineru.emulator.server import DEFAULT_TOKEN
 
-TOKEN = "test-token"
+#: The token the ``mineru_emulator`` fixture accepts.
+TOKEN = DEFAULT_TOKEN
 
 
 class Api:
