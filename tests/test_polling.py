@@ -128,3 +128,16 @@ def test_log_lines_name_the_kind(wait, caplog):
     with caplog.at_level(logging.INFO, logger="test.polling"):
         poller.absorb("x1", answer, log)
     assert caplog.messages and caplog.messages[0].startswith(f"MinerU {wait.name} x1")
+
+
+def test_a_large_batch_logs_one_summary_line_not_a_line_per_document(caplog):
+    """A 10,000-document day logged 10,000 lines in the triggerer: 14.5 CPU s, a 23 s blocked loop."""
+    poller = MinerUPoller(wait=BATCH_WAIT, ids=["b1"])
+    documents = [doc("done", f"{i}.pdf") for i in range(150)] + [doc("running", f"r{i}.pdf") for i in range(50)]
+    with caplog.at_level(logging.INFO, logger="test.polling"):
+        poller.absorb("b1", batch(*documents), log)
+    assert caplog.messages == ["MinerU batch b1: 200 documents changed state; now 150 done, 50 running"]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="test.polling"):
+        poller.absorb("b1", batch(*documents[:150], *[doc("done", f"r{i}.pdf") for i in range(50)]), log)
+    assert len(caplog.messages) == 51 and caplog.messages[-1].endswith("now 200 done")
