@@ -141,3 +141,16 @@ def test_a_large_batch_logs_one_summary_line_not_a_line_per_document(caplog):
     with caplog.at_level(logging.DEBUG, logger="test.polling"):
         poller.absorb("b1", batch(*documents[:150], *[doc("done", f"r{i}.pdf") for i in range(50)]), log)
     assert len(caplog.messages) == 51 and caplog.messages[-1].endswith("now 200 done")
+
+
+def test_document_to_dict_is_every_field_in_order():
+    """``to_dict`` is spelled out for speed; it must still be ``asdict`` with the state as text."""
+    from dataclasses import asdict
+
+    from airflow_provider_mineru.models import ExtractProgress
+
+    document = doc("running", task_id="t", data_id="d", progress=ExtractProgress(1, 3, "2026-01-01 00:00:00"))
+    expected = asdict(document)
+    expected["state"] = "running"
+    assert list(document.to_dict().items()) == list(expected.items())
+    assert DocumentResult.from_dict(document.to_dict()) == document
