@@ -148,6 +148,7 @@ class _MinerUPollTrigger(BaseTrigger):
                         if (failed := poller.absorb(item_id, answer, self.log)) is not None:
                             yield await self._fire(failed)
                             return
+                        await asyncio.sleep(0)  # one batch's answer at a time: other triggers run between
                     now = time.time()
                     if (over := poller.finished(now, self.end_time)) is not None:
                         yield await self._fire(over)
