@@ -24,15 +24,9 @@ from pathlib import Path
 
 import pytest
 
+#: The committed samples: the self-hosted suites' documents (``tests/helpers/selfhosted_samples.py``
+#: says the words each carries), written to disk.
 SAMPLES = Path(__file__).resolve().parent / "samples"
-#: The words each committed sample carries.
-TEXTS = {
-    "memo.docx": "Quarterly memo about zebra migration",
-    "page.html": "The lighthouse keeper logs weather daily",
-    "table.csv": "Reykjavik",
-    "report.pdf": "Glacier survey of the northern fjords",
-}
-SCAN = "scan.png"
 #: Seconds the server may take to answer /v1/health after it was started.
 START_TIMEOUT = 90.0
 #: Seconds between SIGTERM and SIGKILL when stopping it.

@@ -15,8 +15,8 @@ import pytest
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitTaskOperator
 from tests.helpers import load_example, parse_dag, run_dag, xcom
-from tests.helpers.selfhosted_samples import file_server
-from tests.live.conftest import SAMPLES, SCAN, TEXTS, live_connection
+from tests.helpers.selfhosted_samples import SCAN, TEXTS, file_server
+from tests.live.conftest import SAMPLES, live_connection
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
