@@ -314,5 +314,13 @@ def write_json(path: str | None, data: dict[str, Any]) -> None:
         Path(path).write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
+def run_timed(run: Any, args: Any) -> dict[str, Any]:
+    """``run(args)``'s result with its wall time as ``elapsed_s``."""
+    started = time.time()
+    results = run(args)
+    results["elapsed_s"] = time.time() - started
+    return results
+
+
 def fmt(value: float, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"

@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -166,9 +165,7 @@ def main() -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    started = time.time()
-    results = run(args)
-    results["elapsed_s"] = time.time() - started
+    results = _common.run_timed(run, args)
     w = results["worker"]
     print(
         f"{args.files} files, {results['mode']}: {w['state']} in {w['wall_s']:.1f} s; worker peak RSS "

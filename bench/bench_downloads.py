@@ -33,7 +33,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -248,9 +247,7 @@ def main() -> int:
     parser.add_argument("--workdir", default=None, help="where zips and outputs go (default: the temp folder)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    started = time.time()
-    results = run(args)
-    results["elapsed_s"] = time.time() - started
+    results = _common.run_timed(run, args)
     _common.write_json(args.json, results)
     return 0
 

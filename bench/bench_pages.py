@@ -35,7 +35,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +172,7 @@ def main() -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    started = time.time()
-    results = run(args)
-    results["elapsed_s"] = time.time() - started
+    results = _common.run_timed(run, args)
     _common.write_json(args.json, results)
     return 0
 
