@@ -16,7 +16,6 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mineru.clients.v4_wire import OPTION_NAMES
 from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.polling import MinerUPoller, min_defer_default
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from airflow_provider_mineru.submission import Submission, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
-__all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "OPTION_NAMES", "MinerUBaseOperator", "MinerUHookMixin"]
+__all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "MinerUBaseOperator", "MinerUHookMixin"]
 
 #: Default wait before giving up on MinerU (a large batch can take hours).
 DEFAULT_TIMEOUT = timedelta(hours=6)
@@ -168,6 +167,8 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
 
     def options(self) -> dict[str, Any]:
         """The parsing options that are set, as hook keyword arguments."""
+        from airflow_provider_mineru.clients.v4_wire import OPTION_NAMES  # not at DAG-parse time: it loads the clients
+
         return {name: getattr(self, name) for name in OPTION_NAMES if getattr(self, name) is not None}
 
     # -- to implement per operator ---------------------------------------------------------------

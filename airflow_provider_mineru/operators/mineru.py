@@ -23,7 +23,6 @@ from airflow_provider_mineru.exceptions import MinerUError, MinerUValidationErro
 from airflow_provider_mineru.operators.base import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
-    OPTION_NAMES,
     MinerUBaseOperator,
     MinerUHookMixin,
     chunks,
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_TIMEOUT",
-    "OPTION_NAMES",
     "MinerUBaseOperator",
     "MinerUDocumentsOperator",
     "MinerUDownloadResultsOperator",
