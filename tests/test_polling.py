@@ -143,6 +143,17 @@ def test_a_large_batch_logs_one_summary_line_not_a_line_per_document(caplog):
     assert len(caplog.messages) == 51 and caplog.messages[-1].endswith("now 200 done")
 
 
+def test_in_a_large_batch_each_failure_still_gets_its_line_with_its_error(caplog):
+    poller = MinerUPoller(wait=BATCH_WAIT, ids=["b1"])
+    documents = [doc("done", f"{i}.pdf") for i in range(40)] + [doc("failed", "bad.pdf", err_msg="encrypted PDF")]
+    with caplog.at_level(logging.INFO, logger="test.polling"):
+        poller.absorb("b1", batch(*documents), log)
+    assert caplog.messages == [
+        "MinerU batch b1: bad.pdf: failed — encrypted PDF",
+        "MinerU batch b1: 41 documents changed state; now 40 done, 1 failed",
+    ]
+
+
 def test_document_to_dict_is_every_field_in_order():
     """``to_dict`` is spelled out for speed; it must still be ``asdict`` with the state as text."""
     from dataclasses import asdict
