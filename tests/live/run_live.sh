@@ -12,7 +12,8 @@ source "$ROOT/scripts/_env.sh"
 ensure_uv
 if [ ! -x "$SERVER_VENV/bin/mineru-api" ]; then
   uv venv --quiet --python "$(find_python 3.11)" "$SERVER_VENV"
-  VIRTUAL_ENV="$SERVER_VENV" uv pip install --quiet "mineru==$MINERU_VERSION"
+  lock=(); [ "$MINERU_VERSION" = 4.0.12 ] && lock=(-c "$ROOT/constraints/mineru-api-python3.11.txt")  # the locked server
+  VIRTUAL_ENV="$SERVER_VENV" uv pip install --quiet "${lock[@]}" "mineru==$MINERU_VERSION"
 fi
 PY="$TEST_VENV/bin/python"
 PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
