@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mineru.emulator.cloud import contract as server_rules
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.validation import (
     MinerULimits,
@@ -18,6 +17,7 @@ from airflow_provider_mineru.validation import (
     validate_page_count,
     validate_seed,
 )
+from mineru_emulator.cloud import contract as server_rules
 
 page_number = st.integers(min_value=-700, max_value=700).filter(lambda n: n != 0)
 spaces = st.sampled_from(["", " ", "  "])

@@ -158,7 +158,7 @@ def api_server(airflow_db):
 @pytest.fixture
 def callback_emulator():
     """An emulator with uid ``u-123``, fast timings and quick callback retries."""
-    from airflow_provider_mineru.emulator import MinerUEmulator, Timings
+    from mineru_emulator import MinerUEmulator, Timings
 
     timings = Timings(pending=0.05, per_page=0.01, converting=0.02, callback_backoff=0.02)
     with MinerUEmulator(token=TOKEN, uid=UID, timings=timings, fetch_demo_urls=False) as emu:
