@@ -8,8 +8,9 @@ source "$(dirname "$0")/_env.sh"
 ensure_venv package
 cd "$ROOT"
 dist="$(mktemp -d)"
-python -m build --outdir "$dist" . >/dev/null
-python -m build --outdir "$dist" emulator >/dev/null
+# uv as the build frontend's installer: the isolated build environments come from uv's cache.
+python -m build --installer uv --outdir "$dist" . >/dev/null
+python -m build --installer uv --outdir "$dist" emulator >/dev/null
 twine check --strict "$dist"/*
 
 provider_wheel="$(ls "$dist"/airflow_provider_mineru-*.whl)"
