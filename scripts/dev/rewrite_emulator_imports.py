@@ -9,7 +9,8 @@ after merging one, run from the repository root::
     python scripts/dev/rewrite_emulator_imports.py           # rewrite in place, list what changed
     python scripts/dev/rewrite_emulator_imports.py --check   # change nothing; exit 1 if anything would change
 
-It is idempotent and touches only files git tracks (plus untracked, not ignored ones). What it does:
+then ``ruff check --fix . && ruff format .`` (the rewritten imports sort differently). It is
+idempotent and touches only files git tracks (plus untracked, not ignored ones). What it does:
 
 1. moves files a branch added under the old folders (``airflow_provider_mineru/emulator/``,
    ``tests/emulator/``, ``tests/helpers/emulator_client.py``) to the new ones with ``git mv``;
@@ -147,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print("nothing to rewrite" if not pending else f"{pending} change(s) pending")
         return 1 if pending else 0
-    print("done" if pending else "nothing to rewrite")
+    if pending:
+        # mineru_emulator sorts as first-party where airflow_provider_mineru.emulator did: imports move.
+        print("done; now sort the imports: ruff check --fix . && ruff format .")
+    else:
+        print("nothing to rewrite")
     return 0
 
 
