@@ -38,6 +38,11 @@ assert requires and all("extra ==" in line for line in requires), requires
 assert "mineru-emulator = mineru_emulator.cli:main" in zipfile.ZipFile(emulator).read(
     next(n for n in names(emulator) if n.endswith("entry_points.txt"))
 ).decode()
+# The provider's sdist holds no part of the emulator (docs/emulator.md is the one page about it).
+import glob, os, tarfile
+sdist = glob.glob(os.path.join(os.path.dirname(provider), "airflow_provider_mineru-*.tar.gz"))[0]
+stray = [n for n in tarfile.open(sdist).getnames() if "/emulator/" in n or "mineru_emulator" in n]
+assert not stray, stray[:5]
 print("wheels hold: airflow_provider_mineru (emulator only as the [emulator] extra); mineru_emulator")
 EOF
 
