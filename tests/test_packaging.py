@@ -208,7 +208,7 @@ def test_the_http_provider_is_not_a_dependency() -> None:
 
 
 def test_the_provider_never_imports_the_emulator() -> None:
-    # (An old clone may keep an ignored airflow_provider_mineru/emulator/__pycache__: no source, no package.)
+    # (An old clone may keep an ignored __pycache__ folder where the emulator was: no source, no package.)
     assert not list((PACKAGE / "emulator").rglob("*.py")), "the emulator lives in emulator/src/mineru_emulator"
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
