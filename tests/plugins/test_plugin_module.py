@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 import threading
 
@@ -38,18 +37,16 @@ def test_every_module_imports(module):
 
 def test_the_plugin_loads_without_the_endpoint():
     """Every process that loads plugins imports the plugin module; only the api-server builds the endpoint."""
-    code = (
-        "import sys; import airflow_provider_mineru.plugins.callbacks.plugin; "
-        "print(sorted(m for m in sys.modules if m.startswith(('fastapi', 'airflow_provider_mineru.plugins'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
-    assert out.strip() == str(
-        [
-            "airflow_provider_mineru.plugins",
-            "airflow_provider_mineru.plugins.callbacks",
-            "airflow_provider_mineru.plugins.callbacks.plugin",
-        ]
-    )
+    package = "airflow_provider_mineru.plugins"
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.startswith(package)}
+    try:
+        importlib.import_module(f"{package}.callbacks.plugin")
+        loaded = sorted(name for name in sys.modules if name.startswith(package))
+    finally:
+        for name in [name for name in sys.modules if name.startswith(package)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+    assert loaded == [package, f"{package}.callbacks", f"{package}.callbacks.plugin"]
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2.11 behaviour")

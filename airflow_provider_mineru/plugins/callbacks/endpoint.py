@@ -68,8 +68,8 @@ def create_app(
     """
     The FastAPI app with ``POST /callback/{conn_id}`` (Airflow 3; mounted under ``/mineru``).
 
-    Its state holds what a test or an operator may look at: ``seen_checksums`` (this worker's memory),
-    ``credentials`` (the settings cache) and ``record`` (the recorder, a :data:`Recorder`).
+    Its state holds what a test or an operator may look at: ``seen_checksums`` (this worker's memory)
+    and ``credentials`` (the settings cache).
 
     :param credentials: the connection-settings cache (default: a :class:`CredentialCache`).
     :param claims: the replay claims in the metadata database (default: a :class:`ReplayClaims`).
@@ -91,7 +91,6 @@ def create_app(
     app.state.seen_checksums = seen = RecentChecksums(replay_window)
     app.state.credentials = cache = credentials or CredentialCache()
     record: Recorder = partial(record_asset_event, claims=claims or ReplayClaims())
-    app.state.record = record
 
     async def receive_callback(request: Request) -> JSONResponse:
         """MinerU's task callback for the ``mineru`` connection ``conn_id``: 200 only when it verifies."""
@@ -111,7 +110,7 @@ def create_app(
             if isinstance(verified, Answer):
                 answer = verified
             else:
-                answer = await run_in_threadpool(accept, conn_id, verified, seen, app.state.record)
+                answer = await run_in_threadpool(accept, conn_id, verified, seen, record)
         return JSONResponse(answer.body, status_code=answer.status)
 
     # A plain Starlette route: the raw body is read here (FastAPI would answer its own 422s).
