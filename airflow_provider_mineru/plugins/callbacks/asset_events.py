@@ -25,9 +25,6 @@ if AIRFLOW_V_3_0_PLUS:  # callbacks are served on Airflow 3 only; 2.11 imports t
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetModel
 
-#: The task-state fields copied into the asset event's ``extra``.
-EVENT_FIELDS = ("task_id", "data_id", "state", "full_zip_url", "err_msg")
-
 
 class Recorded(enum.Enum):
     """What became of a verified callback."""
