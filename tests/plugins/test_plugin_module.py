@@ -102,3 +102,16 @@ def test_recent_checksums_is_bounded_and_thread_safe():
     for t in threads:
         t.join()
     assert wins.count(True) == 1
+
+
+async def test_ids_airflow_could_not_hold_are_never_looked_up_and_share_one_cache_entry():
+    from airflow_provider_mineru.plugins.callbacks.credentials import CredentialCache
+
+    asked: list[str] = []
+    cache = CredentialCache(lambda conn_id: asked.append(conn_id))
+    for conn_id in ("a:b", "x" * 251, "../etc/passwd", "line\nbreak", "", "sp ace"):
+        assert await cache.get(conn_id) is None
+    assert asked == []
+    assert len(cache._entries) == 1
+    assert await cache.get("mineru_eu") is None
+    assert asked == ["mineru_eu"]

@@ -29,7 +29,8 @@ _Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 def build_endpoint() -> FastAPI:
     """The endpoint's FastAPI app (:func:`~airflow_provider_mineru.plugins.callbacks.endpoint.create_app`)."""
     # Imported here: every process loading plugins imports this module, only the api-server serves it
-    # (measured after Airflow itself: this module 10-20 ms; the endpoint, FastAPI and the asset manager 2-3.5 s more).
+    # (measured after Airflow itself: this module 10-20 ms; the endpoint, FastAPI and the asset manager 2-3.5 s
+    # more, most of which the api-server has loaded already).
     from airflow_provider_mineru.plugins.callbacks.endpoint import create_app
 
     return create_app()
