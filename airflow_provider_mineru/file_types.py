@@ -48,6 +48,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 _JP2_MAGIC = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 _J2K_MAGIC = b"\xff\x4f\xff\x51"
+_GIF_MAGIC = (b"GIF87a", b"GIF89a")
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -70,7 +72,9 @@ class FileType:
 
 
 _PDF = FileType("a PDF: '%PDF-' within its first 1024 bytes", lambda h: PDF_MAGIC in h[:HEAD_BYTES])
-_ZIP = FileType("a zip archive (Office Open XML / OpenDocument): it starts with 'PK\\x03\\x04'", lambda h: h.startswith(ZIP_MAGIC))
+_ZIP = FileType(
+    "a zip archive (Office Open XML / OpenDocument): it starts with 'PK\\x03\\x04'", lambda h: h.startswith(ZIP_MAGIC)
+)
 _LEGACY_OFFICE = FileType(
     "a legacy Office file: an OLE2 compound file (D0 CF 11 E0 A1 B1 1A E1), or a zip (OOXML)",
     lambda h: h.startswith((OLE2_MAGIC, ZIP_MAGIC)),
@@ -92,11 +96,11 @@ FILE_TYPES: dict[str, FileType] = {
     **dict.fromkeys(
         (".jpg", ".jpeg"), FileType("a JPEG image: it starts with FF D8 FF", lambda h: h.startswith(JPEG_MAGIC))
     ),
-    ".gif": FileType("a GIF image: it starts with 'GIF87a' or 'GIF89a'", lambda h: h.startswith((b"GIF87a", b"GIF89a"))),
+    ".gif": FileType("a GIF image: it starts with 'GIF87a' or 'GIF89a'", lambda h: h.startswith(_GIF_MAGIC)),
     ".bmp": FileType("a BMP image: it starts with 'BM'", lambda h: h.startswith(b"BM")),
     **dict.fromkeys(
         (".tif", ".tiff"),
-        FileType("a TIFF image: it starts with 'II*\\x00' or 'MM\\x00*'", lambda h: h.startswith((b"II*\x00", b"MM\x00*"))),
+        FileType("a TIFF image: it starts with 'II*\\x00' or 'MM\\x00*'", lambda h: h.startswith(_TIFF_MAGIC)),
     ),
     ".webp": FileType("a WebP image: 'RIFF', 4 bytes, 'WEBP'", lambda h: h[:4] == b"RIFF" and h[8:12] == b"WEBP"),
     ".jp2": FileType("a JPEG 2000 image", lambda h: h.startswith((_JP2_MAGIC, _J2K_MAGIC))),
@@ -110,7 +114,7 @@ _LOOKS_LIKE: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("an OLE2 file (legacy Office)", lambda h: h.startswith(OLE2_MAGIC)),
     ("a PNG image", lambda h: h.startswith(PNG_MAGIC)),
     ("a JPEG image", lambda h: h.startswith(JPEG_MAGIC)),
-    ("a GIF image", lambda h: h.startswith((b"GIF87a", b"GIF89a"))),
+    ("a GIF image", lambda h: h.startswith(_GIF_MAGIC)),
     ("RTF", lambda h: h.startswith(RTF_MAGIC)),
     ("gzip data", lambda h: h.startswith(b"\x1f\x8b")),
     ("HTML or XML", lambda h: h.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")),
