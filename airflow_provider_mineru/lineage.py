@@ -24,7 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_mineru import __version__
+from airflow_provider_mineru.events import validate_wait_event
+from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
+from airflow_provider_mineru.xcom import read_results_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +151,6 @@ def _entries(value: Any) -> list[dict[str, Any]]:
             entries.append(item)
         results = item.get("results")
         if results is None and item.get("results_path"):  # a large XCom, kept in a JSONL file
-            from airflow_provider_mineru.xcom import read_results_jsonl
-
             try:
                 results = read_results_jsonl(item["results_path"])
             except Exception:  # lineage must never fail the task
@@ -234,9 +235,6 @@ def outcome_counts(event: Any, ids: Sequence[str]) -> dict[str, int] | None:
     """
     if event is None:
         return None
-    from airflow_provider_mineru.events import validate_wait_event
-    from airflow_provider_mineru.models import MinerUState
-
     try:
         documents = validate_wait_event(event, ids).documents
     except Exception:  # lineage must never fail the task (the event may be why it failed)

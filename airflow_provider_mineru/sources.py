@@ -23,6 +23,7 @@ from airflow_provider_mineru.file_types import HEAD_BYTES, check_head
 from airflow_provider_mineru.utils.storage_paths import is_local_location, is_object_storage_path, local_path_text
 from airflow_provider_mineru.validation import (
     MinerULimits,
+    allowed_extensions,
     count_pdf_pages,
     document_extension,
     validate_extension,
@@ -191,8 +192,6 @@ def _glob_root(pattern: str) -> Path:
 
 
 def _is_document(name: str, model_version: str | None) -> bool:
-    from airflow_provider_mineru.validation import allowed_extensions
-
     return document_extension(name) in allowed_extensions(model_version) and not name.startswith(".")
 
 
@@ -205,8 +204,6 @@ def _documents(files: list[Any], field: str, searched: str, model_version: str |
     """
     kept = [f for f in files if _is_document(f.name, model_version)]
     if len(kept) < len(files):
-        from airflow_provider_mineru.validation import allowed_extensions
-
         skipped = [str(f.name) for f in files if not _is_document(f.name, model_version)]
         shown = ", ".join(skipped[:SKIPPED_NAMES_SHOWN])
         if len(skipped) > SKIPPED_NAMES_SHOWN:

@@ -91,3 +91,23 @@ def test_an_extension_without_a_rule_is_not_checked_and_guesses_are_short():
     assert looks_like(b"") == "text"
     problem = check_head(".pdf", b"A" * 5000)
     assert problem is not None and "b'AAAAAAAAAAAAAAAA'" in problem and "A" * 17 not in problem
+
+
+def test_the_sample_documents_and_the_generators_pass(tmp_path):
+    from pathlib import Path
+
+    from airflow_provider_mineru.emulator._samples import sample_document, sample_names
+    from airflow_provider_mineru.file_types import check_head
+    from airflow_provider_mineru.validation import document_extension
+    from tests.helpers.selfhosted_samples import write_samples
+
+    samples = Path(__file__).resolve().parents[1] / "dags" / "sample_documents"
+    shipped = sorted(samples.iterdir())
+    assert shipped, "dags/sample_documents is empty"
+    for path in shipped:
+        assert check_head(path.suffix.lower(), path.read_bytes()[:HEAD_BYTES]) is None, path.name
+    for name in sample_names():
+        assert check_head(document_extension(name), (sample_document(name) or b"")[:HEAD_BYTES]) is None, name
+    write_samples(tmp_path)
+    for path in sorted(tmp_path.iterdir()):
+        assert check_head(path.suffix.lower(), path.read_bytes()[:HEAD_BYTES]) is None, path.name
