@@ -254,11 +254,11 @@ def failure_lineage(inputs: Sequence[Any], ids: Sequence[str], event: Any = None
     :param inputs: the URL or path of every document the run was given.
     :param ids: the MinerU task id or batch ids submitted (empty when the run failed before that).
     :param event: the wait's outcome, when the run got that far; without one, ``documents`` is the
-        number of inputs and ``done``/``failed`` are 0.
+        number of inputs once something was submitted (0 before), and ``done``/``failed`` are 0.
     """
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    counts = outcome_counts(event, ids) or {"documents": len([i for i in inputs if i])}
+    counts = outcome_counts(event, ids) or {"documents": len([i for i in inputs if i]) if ids else 0}
     return OperatorLineage(inputs=input_datasets(inputs), run_facets={"mineru": _run_facet(kind, ids, counts)})
 
 

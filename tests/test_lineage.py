@@ -213,9 +213,12 @@ def test_failure_lineage_carries_the_ids_and_counts_of_what_was_submitted():
     # a trigger event's payload is read the same way
     payload = failure_lineage(inputs, ["b-1"], _outcome(["done", "failed", "done"]).to_payload(), kind="batch")
     assert (payload.run_facets["mineru"].done, payload.run_facets["mineru"].failed) == (2, 1)
-    # failed before any wait (a submit refused): what was sent so far, and the number of inputs
+    # failed while submitting (a batch made, the next refused): the ids so far, the number of inputs
+    submitting = failure_lineage(inputs, ["b-1"], None, kind="batch").run_facets["mineru"]
+    assert (submitting.ids, submitting.documents, submitting.done, submitting.failed) == (["b-1"], 3, 0, 0)
+    # failed before anything was sent (an input refused): nothing submitted, nothing counted
     early = failure_lineage(inputs, [], None, kind="batch").run_facets["mineru"]
-    assert (early.ids, early.documents, early.done, early.failed) == ([], 3, 0, 0)
+    assert (early.ids, early.documents) == ([], 0)
 
 
 def test_the_operator_reports_its_submission_on_failure():
