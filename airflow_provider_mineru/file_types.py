@@ -16,9 +16,11 @@ extension                               the first bytes must be
 ``.docx .pptx .xlsx``                   a zip archive: ``PK\\x03\\x04`` (Office Open XML)
 ``.odt .ods .odp .epub .ofd``           a zip archive: ``PK\\x03\\x04``
 ``.doc .ppt .xls``                      an OLE2 compound file ``D0 CF 11 E0 A1 B1 1A E1``; also a zip
-                                        (an OOXML file saved under the old extension) and, for
-                                        ``.doc``, RTF (``{\\rtf``): Word and LibreOffice, which MinerU
-                                        converts with, open all three
+                                        (an OOXML file saved under the old extension), and for ``.doc``
+                                        and ``.xls`` RTF (``{\\rtf``, ``.doc``) or markup (``<`` after an
+                                        optional BOM and whitespace: Word/Excel 2003 XML, or the HTML
+                                        that web exports name ``.xls``): Office and LibreOffice, which
+                                        MinerU converts with, open them all
 ``.rtf``                                ``{\\rtf``
 ``.png``                                ``\\x89PNG\\r\\n\\x1a\\n``
 ``.jpg .jpeg``                          ``FF D8 FF``
@@ -53,6 +55,11 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
+def _is_markup(head: bytes) -> bool:
+    """``<`` after an optional UTF-8 byte-order mark and whitespace (XML, HTML)."""
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"<")
+
+
 def _is_text(head: bytes) -> bool:
     """Lenient: text unless a NUL byte shows it is binary (UTF-16 with a byte-order mark is text)."""
     return head.startswith(_UTF16_BOMS) or b"\x00" not in head
@@ -80,8 +87,12 @@ _LEGACY_OFFICE = FileType(
     lambda h: h.startswith((OLE2_MAGIC, ZIP_MAGIC)),
 )
 _DOC = FileType(
-    "a Word document: an OLE2 compound file (D0 CF 11 E0 A1 B1 1A E1), a zip (OOXML) or RTF ('{\\rtf')",
-    lambda h: h.startswith((OLE2_MAGIC, ZIP_MAGIC, RTF_MAGIC)),
+    "a Word document: an OLE2 compound file (D0 CF 11 E0 A1 B1 1A E1), a zip (OOXML), RTF ('{\\rtf') or markup",
+    lambda h: h.startswith((OLE2_MAGIC, ZIP_MAGIC, RTF_MAGIC)) or _is_markup(h),
+)
+_XLS = FileType(
+    "an Excel workbook: an OLE2 compound file (D0 CF 11 E0 A1 B1 1A E1), a zip (OOXML) or markup (XML, HTML)",
+    lambda h: h.startswith((OLE2_MAGIC, ZIP_MAGIC)) or _is_markup(h),
 )
 _TEXT = FileType("text (no NUL bytes, unless UTF-16 with a byte-order mark)", _is_text)
 
@@ -90,7 +101,8 @@ FILE_TYPES: dict[str, FileType] = {
     ".pdf": _PDF,
     **dict.fromkeys((".docx", ".pptx", ".xlsx", ".odt", ".ods", ".odp", ".epub", ".ofd"), _ZIP),
     ".doc": _DOC,
-    **dict.fromkeys((".ppt", ".xls"), _LEGACY_OFFICE),
+    ".ppt": _LEGACY_OFFICE,
+    ".xls": _XLS,
     ".rtf": FileType("RTF: it starts with '{\\rtf'", lambda h: h.startswith(RTF_MAGIC)),
     ".png": FileType("a PNG image: it starts with 89 50 4E 47 0D 0A 1A 0A", lambda h: h.startswith(PNG_MAGIC)),
     **dict.fromkeys(
@@ -117,7 +129,7 @@ _LOOKS_LIKE: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("a GIF image", lambda h: h.startswith(_GIF_MAGIC)),
     ("RTF", lambda h: h.startswith(RTF_MAGIC)),
     ("gzip data", lambda h: h.startswith(b"\x1f\x8b")),
-    ("HTML or XML", lambda h: h.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")),
+    ("HTML or XML", _is_markup),
     ("text", _is_text),
 )
 
