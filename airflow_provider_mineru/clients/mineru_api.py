@@ -170,6 +170,10 @@ class MinerUApiClient(MinerUClient):
                     f"is not supported by api_flavor '{API_FLAVOR_MINERU_API}' (the open-source mineru-api "
                     f"server); remove it or use api_flavor '{API_FLAVOR_CLOUD}'",
                 )
+        if options.language is not None:  # ignored by this server, but a typo is refused as on the cloud
+            from airflow_provider_mineru.validation import validate_language
+
+            validate_language(options.language)
         ignored = [name for name in IGNORED_OPTIONS if getattr(options, name) is not None]
         if ignored and tuple(ignored) not in self._warned:
             self._warned.add(tuple(ignored))  # type: ignore[arg-type]
