@@ -116,3 +116,14 @@ def comparable(value: Any) -> Any:
             out["category_id"] = 1
         return out
     return value
+
+
+def slice_first_blocks(content_list: list[dict[str, Any]], plan: SlicePlan) -> set[int]:
+    """Positions in ``content_list`` of each later slice's first block (the emulator makes it a title)."""
+    out: set[int] = set()
+    for piece in plan.slices[1:]:
+        for position, block in enumerate(content_list):
+            if piece.page_offset <= block["page_idx"] <= piece.last_page - 1:
+                out.add(position)
+                break
+    return out
