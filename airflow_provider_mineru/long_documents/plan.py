@@ -10,11 +10,11 @@ Numbering, once for the whole package:
   ``page_idx`` 200..399 of the stitched result (:attr:`PageSlice.page_offset` is 200);
 * a slice's :attr:`~PageSlice.index` is its 0-based position in the plan.
 
-An input of ``pages`` pages within ``max_pages`` is one slice (sent as it is); over it, it becomes ⌈pages / max_pages⌉ slices of
-``max_pages`` pages, the last one taking the rest (1,000 pages at 200: five slices of 200; 450
-at 200: 200, 200, 50). Equal leading slices keep a slice's absolute page numbers apart from its
-relative ones (slice *k* ≥ 1 starts at page *k* · ``max_pages`` + 1), which the stitcher relies
-on to tell which numbering a server used.
+An input of ``pages`` pages within ``max_pages`` is one slice (sent as it is); over it, it
+becomes ⌈pages / max_pages⌉ slices of ``max_pages`` pages, the last one taking the rest (1,000
+pages at 200: five slices of 200; 450 at 200: 200, 200, 50). Equal leading slices keep a slice's
+absolute page numbers apart from its relative ones (slice *k* ≥ 1 starts at page
+*k* · ``max_pages`` + 1), which the stitcher relies on to tell which numbering a server used.
 
 A request MinerU refuses is not billed, so a refusal at a lower limit than configured is
 learned (:class:`LearnedLimits`), logged once, kept for the rest of the task, and the work is
@@ -186,8 +186,10 @@ def replan_smaller(plan: SlicePlan, max_pages: int) -> SlicePlan:
         raise CannotSplitError(cannot_split_message(plan.name, max_pages, "its page count is unknown"))
     ranges: list[tuple[int, int]] = []
     for piece in plan.slices:
-        ranges += [(piece.first_page, piece.last_page)] if piece.pages <= max_pages else _cut(
-            piece.first_page, piece.last_page, max_pages
+        ranges += (
+            [(piece.first_page, piece.last_page)]
+            if piece.pages <= max_pages
+            else _cut(piece.first_page, piece.last_page, max_pages)
         )
     slices = tuple(PageSlice(i, a, b) for i, (a, b) in enumerate(ranges))
     return SlicePlan(plan.name, plan.total_pages, min(plan.max_pages, max_pages), slices)

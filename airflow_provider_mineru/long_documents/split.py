@@ -82,7 +82,9 @@ def split_pdf(source: str | os.PathLike[str], plan: SlicePlan, workdir: str | os
         )
     if counted != plan.total_pages:
         raise CannotSplitError(
-            cannot_split_message(name, plan.max_pages, f"it has {counted} pages now and {plan.total_pages} when planned")
+            cannot_split_message(
+                name, plan.max_pages, f"it has {counted} pages now and {plan.total_pages} when planned"
+            )
         )
     parts: list[SplitPart] = []
     written: list[Path] = []

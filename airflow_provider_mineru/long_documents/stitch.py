@@ -206,7 +206,7 @@ def _decide_numbering(found: _Slice) -> None:
         found.offset, found.numbering = piece.page_offset, "n/a"
         return
     absolute = piece.page_offset <= low and high <= piece.last_page - 1
-    relative = 0 <= low and high <= piece.pages - 1
+    relative = low >= 0 and high <= piece.pages - 1
     if absolute and relative:  # only when the two ranges overlap: the first page decides
         relative = low != piece.page_offset
     if relative:
@@ -225,8 +225,10 @@ def _adjust(value: Any, offset: int, strings: dict[str, str], parent: str = "") 
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if isinstance(item, int) and not isinstance(item, bool) and (
-                key == "page_idx" or (key == "page_no" and parent == "page_info")
+            if (
+                isinstance(item, int)
+                and not isinstance(item, bool)
+                and (key == "page_idx" or (key == "page_no" and parent == "page_info"))
             ):
                 out[key] = item + offset
             else:

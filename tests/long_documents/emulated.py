@@ -80,7 +80,8 @@ def land_slices(source: Path, plan: SlicePlan, target: Path, *, strategy: str, w
             piece: PageSlice = part.slice
             zip_path = build(part.path, workdir / f"part-{piece.index}.zip", list(range(piece.pages)), prefix="p")
             land_result_zip(str(zip_path), str(part_folder(target, piece)))
-            os.unlink(part.path)
+            if part.path != source:
+                os.unlink(part.path)
 
 
 def load(folder: Path, suffix: str) -> Any:

@@ -29,7 +29,9 @@ def test_the_xcom_parts_list():
     assert [r["page_range"] for r in rows] == ["1-200", "201-400", "401-600", "601-800", "801-1000"]
     assert rows[0] == {"page_range": "1-200", "state": "done", "err_msg": "", "task_id": "t0"}
     assert rows[2] == {"page_range": "401-600", "state": "failed", "err_msg": ERR, "data_id": "d2"}
-    assert parts_from_xcom([*rows, {"not": "a part"}]) == sorted(results(2), key=lambda p: int(p.page_range.split("-")[0]))
+    assert parts_from_xcom([*rows, {"not": "a part"}]) == sorted(
+        results(2), key=lambda p: int(p.page_range.split("-")[0])
+    )
 
 
 def test_a_failed_slice_is_the_only_one_sent_again():

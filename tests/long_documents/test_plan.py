@@ -114,7 +114,7 @@ def test_stated_limits():
 def test_request_groups():
     assert request_groups(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
     assert request_groups([], 3) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         request_groups([1], 0)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -65,7 +64,7 @@ def test_a_page_tree_that_lies_is_not_split_and_leaves_no_part(tmp_path):
     data = text_pdf(tmp_path / "liar.pdf", 5).read_bytes().replace(b"/Count 5", b"/Count 9")
     source.write_bytes(data)
     assert count_pdf_pages(source) == 9
-    with pytest.raises(CannotSplitError, match="liar.pdf is not split into parts of at most 4 pages"):
+    with pytest.raises(CannotSplitError, match=r"liar\.pdf is not split into parts of at most 4 pages"):
         split_pdf(source, plan_slices("liar.pdf", 9, 4), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["liar.pdf"]
 
@@ -77,7 +76,7 @@ def test_an_encrypted_pdf_is_not_split(tmp_path):
     with open(source, "wb") as out:
         writer.write(out)
     pages = count_pdf_pages(source)
-    with pytest.raises(CannotSplitError, match="locked.pdf is not split"):
+    with pytest.raises(CannotSplitError, match=r"locked\.pdf is not split"):
         split_pdf(source, plan_slices("locked.pdf", pages or 6, 4), tmp_path)
 
 
