@@ -14,6 +14,11 @@ Safety and memory:
   (bounded reads). A PDF it cannot count, an encrypted one, or one where pypdf sees another page
   count is not split: :class:`~.plan.CannotSplitError` names the file and the limit. pypdf never
   gets a file whose cross-reference table it would have to rebuild by reading the whole file;
+* a ``startxref`` that is a little off (bytes added or removed before the cross-reference table,
+  the usual state of scanned and concatenated PDFs) is corrected the way the page count finds the
+  table, within :data:`~airflow_provider_mineru.pdf_pages.XREF_SLACK` bytes, in a view of the file
+  whose last bytes are rewritten (nothing before the ``startxref`` line moves); anything further
+  off is refused;
 * each part is written by a fresh :class:`pypdf.PdfReader`, so objects read for one part are
   freed before the next: the memory held is about one part's objects (a 150 MB, 1,000-page scan
   at 200 pages per part: about 30 MB), never the whole file;
@@ -24,15 +29,19 @@ Safety and memory:
 from __future__ import annotations
 
 import gc
+import io
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PdfReadError
 
 from airflow_provider_mineru.long_documents.plan import CannotSplitError, PageSlice, SlicePlan, cannot_split_message
-from airflow_provider_mineru.pdf_pages import count_pdf_pages
+from airflow_provider_mineru.pdf_pages import XREF_SLACK, count_pdf_pages
 
 __all__ = ["SplitPart", "part_file_name", "split_pdf"]
 
@@ -108,8 +117,7 @@ def _write_part(source: Path, piece: PageSlice, counted: int, target: Path, max_
     temporary = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:12]}")
     try:
         with open(source, "rb") as handle:
-            # strict: a damaged structure raises instead of pypdf rebuilding it by reading the whole file.
-            reader = PdfReader(handle, strict=True)
+            reader = _open_reader(handle)
             if reader.is_encrypted:
                 raise CannotSplitError(cannot_split_message(name, max_pages, "it is encrypted"))
             if len(reader.pages) != counted:
@@ -138,3 +146,90 @@ def _write_part(source: Path, piece: PageSlice, counted: int, target: Path, max_
             cannot_split_message(name, max_pages, f"pypdf cannot read it ({type(exc).__name__}: {exc})")
         ) from exc
     return SplitPart(piece, target, target.stat().st_size)
+
+
+_STARTXREF_RE = re.compile(rb"startxref\s*(\d+)")
+#: Bytes at the end of a file searched for its ``startxref`` line.
+_TAIL_BYTES = 1024
+
+
+def _open_reader(handle: IO[bytes]) -> PdfReader:
+    """
+    A strict reader of the PDF in ``handle``; a slightly wrong ``startxref`` is corrected.
+
+    strict: a damaged structure raises instead of pypdf rebuilding the cross-reference table by
+    reading the whole file into memory (what pdf_pages exists to avoid).
+    """
+    try:
+        return PdfReader(handle, strict=True)
+    except PdfReadError as exc:
+        size = handle.seek(0, os.SEEK_END)
+        for head, tail in _corrected_tails(handle, size):
+            try:
+                return PdfReader(io.BufferedReader(_TailPatched(handle, head, tail), 1024 * 1024), strict=True)
+            except PdfReadError:
+                continue
+        raise exc
+
+
+def _corrected_tails(handle: IO[bytes], size: int, tries: int = 4) -> list[tuple[int, bytes]]:
+    """
+    ``(where the tail starts, the tail with startxref pointing elsewhere)``, most likely first.
+
+    The candidates are cross-reference tables (``xref``) within :data:`XREF_SLACK` bytes of the
+    offset ``startxref`` claims, nearest first, then objects (cross-reference streams); at most ``tries``.
+    """
+    head = max(0, size - _TAIL_BYTES)
+    handle.seek(head)
+    tail = handle.read(size - head)
+    found = list(_STARTXREF_RE.finditer(tail))
+    if not found:
+        return []
+    match = found[-1]
+    claimed = int(match.group(1))
+    start = max(0, claimed - XREF_SLACK)
+    handle.seek(start)
+    window = handle.read(2 * XREF_SLACK + 64)
+    tables = [start + m.start(1) for m in re.finditer(rb"(?:^|[\r\n])(xref)\s", window)]
+    streams = [start + m.start(1) for m in re.finditer(rb"(?:^|[\r\n])(\d+\s+\d+\s+obj)\b", window)]
+    ordered = sorted(tables, key=lambda c: abs(c - claimed)) + sorted(streams, key=lambda c: abs(c - claimed))
+    candidates = [c for c in ordered if c != claimed and c < head][:tries]
+    return [(head, tail[: match.start(1)] + b"%d" % c + tail[match.end(1) :]) for c in candidates]
+
+
+class _TailPatched(io.RawIOBase):
+    """A read-only view of a file whose bytes from ``head`` on are ``tail`` instead."""
+
+    def __init__(self, handle: IO[bytes], head: int, tail: bytes) -> None:
+        super().__init__()
+        self._handle, self._head, self._tail, self._pos = handle, head, tail, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._head + len(self._tail)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        wanted, got = len(view), 0
+        if self._pos < self._head:
+            self._handle.seek(self._pos)
+            chunk = self._handle.read(min(wanted, self._head - self._pos))
+            view[: len(chunk)] = chunk
+            got = len(chunk)
+        offset = self._pos + got - self._head
+        if got < wanted and 0 <= offset < len(self._tail):
+            chunk = self._tail[offset : offset + wanted - got]
+            view[got : got + len(chunk)] = chunk
+            got += len(chunk)
+        self._pos += got
+        return got
