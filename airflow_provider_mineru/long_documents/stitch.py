@@ -371,8 +371,13 @@ def _install(staging: Path, target: Path, names: list[str]) -> None:
     """Move the staged top-level entries into ``target``, removing top-level leftovers of an older stitch."""
     keep = set(names) | {PARTS_DIR, MARKER_NAME, staging.name}
     for entry in list(target.iterdir()):
-        if entry.name not in keep and not entry.name.startswith("."):
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        stale_staging = entry.name.startswith(".stitch-partial-")  # left by a stitch that was killed
+        if entry.name in keep or (entry.name.startswith(".") and not stale_staging):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
     for name in names:
         destination = target / name
         if destination.is_dir() and not destination.is_symlink():

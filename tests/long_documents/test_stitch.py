@@ -192,6 +192,7 @@ def test_stitching_again_replaces_the_older_result_and_never_touches_parts(tmp_p
     stitch_parts(target, plan, stem="first")
     before = {p: p.read_bytes() for p in (target / "parts").rglob("*") if p.is_file()}
     (target / "stale.txt").write_text("from an older result")
+    (target / ".stitch-partial-0123456789ab").mkdir()  # a stitch killed half-way
     result = stitch_parts(target, plan, stem="second", identity={"try": 2})
     names = {p.name for p in target.iterdir()}
     assert "stale.txt" not in names and "first_content_list.json" not in names
