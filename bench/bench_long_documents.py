@@ -183,7 +183,7 @@ def _send(emu: Any, files: list[tuple[str, str, str | None]], workdir: Path) -> 
 
 
 def _emulator(max_pages: int) -> Any:
-    from airflow_provider_mineru.emulator.server import MinerUEmulator, Timings
+    from mineru_emulator.server import MinerUEmulator, Timings
 
     return MinerUEmulator(
         token=TOKEN,
@@ -283,7 +283,7 @@ def main() -> int:
     import logging
 
     logging.getLogger("airflow_provider_mineru").setLevel(logging.WARNING)
-    from airflow_provider_mineru.emulator._pdf import make_pdf
+    from mineru_emulator._pdf import make_pdf
     from tests.helpers.pdf_samples import classic_pdf
 
     root = Path(tempfile.mkdtemp(prefix="mineru-bench-long-"))

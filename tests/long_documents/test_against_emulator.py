@@ -8,6 +8,7 @@ and sent again; a failed slice is re-billed alone. Plain HTTP (the operators are
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,11 @@ from airflow_provider_mineru.long_documents.plan import (
 from airflow_provider_mineru.long_documents.split import split_pdf
 from airflow_provider_mineru.long_documents.stitch import landed_page_ranges, part_folder, stitch_parts
 from airflow_provider_mineru.pdf_pages import count_pdf_pages
-from tests.helpers.emulator_client import Api
 from tests.long_documents.emulated import load, text_pdf
+
+# The emulator distribution's own tiny test client (emulator/tests is not a package: see its conftest).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "emulator" / "tests"))
+from emulator_client import Api
 
 CONTRACT_PAGES, CONTRACT_FILES = 600, 200
 
