@@ -149,8 +149,8 @@ class LedgerFiles:
         target = self.path(relative)
         if self.local and self.atomic_create:
             return _create_local(target, data)
-        fs, path = target.fs, target.path
         if self.atomic_create:
+            fs, path = target.fs, target.path
             try:
                 fs.pipe_file(path, data, mode="create")
             except FileExistsError:
