@@ -25,7 +25,11 @@ def land(root: Any, folder: str, task_id: str, text: bytes = b"# result") -> Non
             handle.write(text)
         return ExtractedResult.of(str(dest), ("full.md",), (), len(text))
 
-    land_result(extract, join_relative(storage_path(root), folder), identity={"task_id": task_id, "url": f"https://cdn/{task_id}.zip"})
+    land_result(
+        extract,
+        join_relative(storage_path(root), folder),
+        identity={"task_id": task_id, "url": f"https://cdn/{task_id}.zip"},
+    )
 
 
 def file_key(content: bytes = b"pdf bytes", flavor: str = "cloud", **options: Any) -> LedgerKey:

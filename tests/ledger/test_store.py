@@ -144,6 +144,11 @@ def test_an_entry_records_everything_the_issue_names(store) -> None:
     data = entry.to_dict()
     for field in ("key", "state", "attempts", "last_error_code", "last_error_message", "pages", "task_id"):
         assert field in data
-    assert (data["batch_id"], data["trace_id"], entry.output_folder, entry.source_name) == ("b1", "tr", "report", "r.pdf")
+    assert (data["batch_id"], data["trace_id"], entry.output_folder, entry.source_name) == (
+        "b1",
+        "tr",
+        "report",
+        "r.pdf",
+    )
     assert data["first_seen"] and data["last_seen"]
     assert TOKEN not in json.dumps(data)
