@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import airflow_home, machine, write_json  # noqa: E402
+from _common import airflow_home, machine, write_json
 
 airflow_home()
 

@@ -1,15 +1,18 @@
 """
 The plan of a run: per input, reuse its result, copy it from another folder, parse it, or skip it; and why.
 
-:func:`plan` reads nothing but the snapshot it is given (one store read per entry, taken once) and
-one fingerprint per result it reuses (:meth:`~.store.LedgerStore.verify`: a ``stat`` on local disk).
-It writes nothing: the operators pay, land, then record (:meth:`~.store.LedgerStore.record_done`).
+:func:`plan` reads, per input, its own entry (one store read; none when given a snapshot, which a
+scoped sync reads anyway), and for an input without one the entry last recorded for its source
+(to say why it is parsed); per result it reuses, the fingerprint of its folder's completion
+marker (:meth:`~.store.LedgerStore.verify`: one ``stat`` on local disk, one HEAD on S3). It writes
+nothing: the operators pay, land, then record (:meth:`~.store.LedgerStore.record_done`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from airflow_provider_mineru.ledger.attempts import DEFAULT_MAX_ATTEMPTS, attempts_exhausted
 from airflow_provider_mineru.ledger.entry import EntryState, LedgerEntry
@@ -17,7 +20,7 @@ from airflow_provider_mineru.ledger.key import LedgerKey
 from airflow_provider_mineru.ledger.reasons import Action, Reason
 from airflow_provider_mineru.ledger.store import LedgerSnapshot, LedgerStore
 
-__all__ = ["PlanInput", "PlanItem", "plan"]
+__all__ = ["LedgerLookup", "PlanInput", "PlanItem", "plan"]
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,19 @@ class PlanItem:
         return f"{name}: parsed ({self.reason.value})"
 
 
-def _reason_for_new(item: PlanInput, snapshot: LedgerSnapshot) -> Reason:
-    earlier = snapshot.for_source(item.source)
-    if not earlier:
+class LedgerLookup(Protocol):
+    """What a plan reads: a :class:`LedgerStore` (per input) or a :class:`LedgerSnapshot` (read once)."""
+
+    def get(self, key: LedgerKey) -> LedgerEntry | None: ...
+
+    def previous(self, source: str) -> LedgerEntry | None: ...
+
+
+def _reason_for_new(item: PlanInput, lookup: LedgerLookup) -> Reason:
+    earlier = lookup.previous(item.source)
+    if earlier is None or earlier.key.id == item.key.id:
         return Reason.NEW
-    return Reason.OPTIONS_CHANGED if earlier[0].key.same_content(item.key) else Reason.CONTENT_CHANGED
+    return Reason.OPTIONS_CHANGED if earlier.key.same_content(item.key) else Reason.CONTENT_CHANGED
 
 
 def plan(
@@ -105,9 +116,10 @@ def plan(
     - A done entry whose folder for this input verifies: reused. Else one of its other folders
       that verifies is copied (a copy or a rename, 0 pages); else parsed ("earlier result gone").
 
-    :param snapshot: the ledger read once (:meth:`LedgerStore.snapshot`); read here when None.
+    :param snapshot: the ledger read once (:meth:`LedgerStore.snapshot`), e.g. when a scoped sync
+        needs it too; without one, each input's entry is read from ``ledger``.
     """
-    snapshot = snapshot if snapshot is not None else ledger.snapshot()
+    lookup: LedgerLookup = snapshot if snapshot is not None else ledger
     parsing: dict[str, str] = {}
     verified: dict[tuple[str, str], bool] = {}
     items: list[PlanItem] = []
@@ -119,7 +131,7 @@ def plan(
         return known
 
     for item in inputs:
-        entry = snapshot.get(item.key)
+        entry = lookup.get(item.key)
         first = parsing.get(item.key.id)
         if first is not None:
             items.append(PlanItem(item, Action.COPY, Reason.SAME_CONTENT, entry, after=first))
@@ -134,14 +146,14 @@ def plan(
         elif not item.key.verifiable:
             parse(Reason.UNVERIFIABLE)
         elif entry is None:
-            parse(_reason_for_new(item, snapshot))
+            parse(_reason_for_new(item, lookup))
         elif entry.state is EntryState.FAILED:
             if attempts_exhausted(entry, max_attempts):
                 items.append(PlanItem(item, Action.SKIP, Reason.ATTEMPTS_EXHAUSTED, entry))
             else:
                 parse(Reason.EARLIER_FAILURE)
         elif entry.state is EntryState.DELETED:
-            parse(Reason.NEW)
+            parse(_reason_for_new(item, lookup))
         elif entry.output_for(item.folder) is not None and holds(entry, item.folder):
             items.append(PlanItem(item, Action.REUSE, Reason.UNCHANGED, entry, copy_from=item.folder))
         else:

@@ -5,6 +5,7 @@ Layout (one file per key, so an entry is inspectable with ``cat`` and updated al
 
     <output_path>/.mineru-ledger/entries/<key id>.json        a LedgerEntry, sealed
     <output_path>/.mineru-ledger/claims/<key id>/<n>.json     claim generation n, sealed
+    <output_path>/.mineru-ledger/sources/<sha256 of source>.json   the key last recorded for a source, sealed
     <output_path>/.mineru-ledger/content/<0-f>.json           the content index (content_index.py)
     <output_path>/.mineru-tombstones/<YYYY-MM-DD>/<folder>/   outputs whose source is gone (sync.py)
 
@@ -23,6 +24,8 @@ is superseded by the next generation, never overwritten.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 import logging
 import time
@@ -47,6 +50,7 @@ LEDGER_DIR = ".mineru-ledger"
 TOMBSTONE_DIR = ".mineru-tombstones"
 _ENTRIES = f"{LEDGER_DIR}/entries"
 _CLAIMS = f"{LEDGER_DIR}/claims"
+_SOURCES = f"{LEDGER_DIR}/sources"
 _MAX_RECORD_BYTES = 1024 * 1024
 
 
@@ -67,13 +71,8 @@ class LedgerSnapshot:
     def get(self, key: LedgerKey) -> LedgerEntry | None:
         return self.entries.get(key.id)
 
-    def for_source(self, source: str) -> list[LedgerEntry]:
-        """Entries with an output read from ``source`` (latest first)."""
-        found = [e for e in self.entries.values() if any(o.source == source for o in e.outputs)]
-        return sorted(found, key=lambda e: e.last_seen, reverse=True)
-
-    def by_source(self) -> dict[str, list[LedgerEntry]]:
-        """Every source and the entries with an output read from it (latest first)."""
+    @functools.cached_property
+    def _by_source(self) -> dict[str, list[LedgerEntry]]:
         index: dict[str, list[LedgerEntry]] = {}
         for entry in self.entries.values():
             for output in entry.outputs:
@@ -81,6 +80,15 @@ class LedgerSnapshot:
         for found in index.values():
             found.sort(key=lambda e: e.last_seen, reverse=True)
         return index
+
+    def for_source(self, source: str) -> list[LedgerEntry]:
+        """Entries with an output read from ``source`` (latest first)."""
+        return list(self._by_source.get(source, ()))
+
+    def previous(self, source: str) -> LedgerEntry | None:
+        """The latest entry recorded for ``source``, whatever its key (to tell why an input is parsed again)."""
+        found = self._by_source.get(source)
+        return found[0] if found else None
 
 
 class LedgerStore:
@@ -170,6 +178,27 @@ class LedgerStore:
         """:meth:`entries`, read once, for a plan and a sync."""
         return LedgerSnapshot({e.key.id: e for e in self.entries()})
 
+    def _source_rel(self, source: str) -> str:
+        return f"{_SOURCES}/{hashlib.sha256(source.encode('utf-8')).hexdigest()}.json"
+
+    def _point(self, source: str, key: LedgerKey) -> None:
+        body = {"source": source, "key_id": key.id}
+        self.files.write(self._source_rel(source), canonical_json(seal(body, self._token, "source")).encode("utf-8"))
+
+    def previous(self, source: str) -> LedgerEntry | None:
+        """
+        The entry last recorded for ``source``, whatever its key (two reads; only for inputs whose
+        own key has no entry, to tell "content changed" and "options changed" from "new").
+        """
+        try:
+            raw = self.files.read(self._source_rel(source))
+            body, _ = unseal(json.loads(raw or b"null"), self._token, "source")
+        except Exception:
+            return None
+        if body is None or body.get("source") != source or not isinstance(body.get("key_id"), str):
+            return None
+        return self._load(body["key_id"])
+
     # -- trust ------------------------------------------------------------------------------------
 
     def verify(self, entry: LedgerEntry, folder: str) -> bool:
@@ -251,6 +280,9 @@ class LedgerStore:
                 f"task {identity.get('task_id')}"
             )
         now = utc_now()
+        earlier = self.previous(source)
+        if earlier is not None and earlier.key.id != key.id and earlier.output_for(folder) is not None:
+            self._save(earlier.without_output(folder))  # the folder holds this key's result now
         current = self.get(key)
         output = Output(source=source, name=name, folder=folder, marker=fingerprint)
         base = current if current is not None and current.identity == identity else None
@@ -267,7 +299,9 @@ class LedgerStore:
             first_seen=current.first_seen if current else now,
             last_seen=now,
         ).with_output(output)
-        return self._save(entry)
+        self._save(entry)
+        self._point(source, key)
+        return entry
 
     def record_failure(
         self,
@@ -307,7 +341,9 @@ class LedgerStore:
             first_seen=current.first_seen if current else now,
             last_seen=now,
         )
-        return self._save(entry)
+        self._save(entry)
+        self._point(source, key)
+        return entry
 
     def copy_result(
         self, entry: LedgerEntry, from_folder: str, to_folder: str, *, source: str, name: str
@@ -340,7 +376,9 @@ class LedgerStore:
         updated = replace(current, last_seen=utc_now()).with_output(
             Output(source=source, name=name, folder=to_folder, marker=fingerprint)
         )
-        return self._save(updated)
+        self._save(updated)
+        self._point(source, entry.key)
+        return updated
 
     def tombstone(self, entry: LedgerEntry, folder: str, *, today: dt.date | None = None) -> str | None:
         """

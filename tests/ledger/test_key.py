@@ -48,7 +48,7 @@ def test_a_new_parse_option_counts_by_default(monkeypatch) -> None:
 
     names = (*OPTION_NAMES, "future_option")
     monkeypatch.setattr(
-        key_module, "OUTPUT_OPTIONS", tuple(n for n in names if n not in NON_OUTPUT_OPTIONS) + ("page_ranges",)
+        key_module, "OUTPUT_OPTIONS", (*(n for n in names if n not in NON_OUTPUT_OPTIONS), "page_ranges")
     )
     assert key_module.output_options({"future_option": 1}) == {"future_option": 1}
 
@@ -81,7 +81,7 @@ def test_a_key_survives_json_and_other_versions_are_not_read() -> None:
     assert LedgerKey.from_dict(key.to_dict()) == key
     assert LedgerKey.from_dict(key.to_dict()).id == key.id
     assert LedgerKey.from_dict({**key.to_dict(), "version": 99}) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a lowercase sha256"):
         LedgerKey.for_file("not-a-digest", None, "cloud")
 
 

@@ -113,3 +113,29 @@ def test_a_tombstoned_result_is_parsed_as_new(store) -> None:
     store.tombstone(entry, "a")
     [item] = plan([_input("a.pdf", key)], store)
     assert (item.action, item.reason) == (Action.PARSE, Reason.NEW)
+
+
+def test_a_plan_reads_one_entry_per_unchanged_input_and_a_snapshot_none(store) -> None:
+    keys = [file_key(f"doc {i}".encode()) for i in range(20)]
+    for i, key in enumerate(keys):
+        _done(store, f"d{i}.pdf", key, task_id=f"t{i}")
+    inputs = [_input(f"d{i}.pdf", key) for i, key in enumerate(keys)]
+    store.files.reads = 0
+    assert all(item.action is Action.REUSE for item in plan(inputs, store))
+    assert store.files.reads == 20
+    snapshot = store.snapshot()
+    store.files.reads = 0
+    changed = [*inputs[:19], _input("d19.pdf", file_key(b"edited"))]
+    items = plan(changed, store, snapshot)
+    assert store.files.reads == 0
+    assert [(i.input.name, i.reason) for i in items if i.pays] == [("d19.pdf", Reason.CONTENT_CHANGED)]
+
+
+def test_a_new_result_in_a_folder_supersedes_the_old_key(store) -> None:
+    old, new = file_key(b"v1"), file_key(b"v2")
+    _done(store, "a.pdf", old, task_id="t1")
+    _done(store, "a.pdf", new, task_id="t2")
+    assert store.get(old).outputs == () and store.get(new).output_folder == "a"
+    assert store.previous("/in/a.pdf").key == new
+    [back] = plan([_input("a.pdf", old)], store)  # the content went back to v1: its folder holds v2 now
+    assert (back.action, back.reason) == (Action.PARSE, Reason.CONTENT_CHANGED)

@@ -26,21 +26,25 @@ def test_s3_create_is_conditional_on_the_server(bucket) -> None:
     assert bucket.read("out/x/claim.json") == b"first"
 
 
+def _race_on_s3(url: str, key, owners: list[str]) -> dict[str, bool]:
+    barrier, results = threading.Barrier(len(owners)), {}
+
+    def run(owner: str) -> None:
+        store = LedgerStore(url, TOKEN)
+        barrier.wait()
+        results[owner] = store.claim(key, owner, ttl=600)
+
+    threads = [threading.Thread(target=run, args=(owner,)) for owner in owners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_one_of_many_claimers_wins_on_s3(bucket) -> None:
     for round_ in range(3):
-        key = file_key(f"s3 {round_}".encode())
-        barrier, results = threading.Barrier(6), {}
-
-        def run(owner: str) -> None:
-            store = LedgerStore(bucket.url("out"), TOKEN)
-            barrier.wait()
-            results[owner] = store.claim(key, owner, ttl=600)
-
-        threads = [threading.Thread(target=run, args=(f"ti-{i}",)) for i in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = _race_on_s3(bucket.url("out"), file_key(f"s3 {round_}".encode()), [f"ti-{i}" for i in range(6)])
         assert list(results.values()).count(True) == 1, results
 
 
