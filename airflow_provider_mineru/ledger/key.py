@@ -22,6 +22,7 @@ Nothing here does I/O except :func:`sha256_of_stream` and :func:`sha256_of_file`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -188,7 +189,7 @@ class LedgerKey:
             return None
         return cls(kind, content, _pairs(validators), _pairs(options), flavor)
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         """The sha256 (hex) of the key's canonical JSON: the entry's file name."""
         return hashlib.sha256(canonical_json(self.to_dict()).encode("utf-8")).hexdigest()
