@@ -10,7 +10,7 @@ nothing: the operators pay, land, then record (:meth:`~.store.LedgerStore.record
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,6 +104,7 @@ def plan(
     *,
     force: bool = False,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    markers: Mapping[str, str] | None = None,
 ) -> list[PlanItem]:
     """
     Decide, per input in order, whether this run reuses, copies, parses or skips it.
@@ -118,6 +119,8 @@ def plan(
 
     :param snapshot: the ledger read once (:meth:`LedgerStore.snapshot`), e.g. when a scoped sync
         needs it too; without one, each input's entry is read from ``ledger``.
+    :param markers: :meth:`LedgerStore.marker_fingerprints` (one listing), so reusing a result
+        costs no request for its folder on object storage.
     """
     lookup: LedgerLookup = snapshot if snapshot is not None else ledger
     parsing: dict[str, str] = {}
@@ -127,7 +130,7 @@ def plan(
     def holds(entry: LedgerEntry, folder: str) -> bool:
         known = verified.get((entry.key.id, folder))
         if known is None:
-            known = verified[(entry.key.id, folder)] = ledger.verify(entry, folder)
+            known = verified[(entry.key.id, folder)] = ledger.verify(entry, folder, markers=markers)
         return known
 
     for item in inputs:

@@ -201,7 +201,15 @@ class LedgerStore:
 
     # -- trust ------------------------------------------------------------------------------------
 
-    def verify(self, entry: LedgerEntry, folder: str) -> bool:
+    def marker_fingerprints(self) -> dict[str, str]:
+        """
+        ``{folder: fingerprint}`` of every completion marker under ``output_path``, from one listing:
+        hand it to :meth:`verify` / :func:`~.plan.plan` so a re-check on object storage costs no
+        request per document for its folder.
+        """
+        return self.files.fingerprints_of(MARKER_NAME)
+
+    def verify(self, entry: LedgerEntry, folder: str, *, markers: Mapping[str, str] | None = None) -> bool:
         """
         Whether ``folder`` (relative to ``output_path``) still holds ``entry``'s complete result.
 
@@ -209,12 +217,15 @@ class LedgerStore:
         the one recorded: the same fingerprint (no read), or, when the marker was rewritten, a
         marker naming the same MinerU result with every file it lists present. A missing or
         different marker makes the entry stale: logged, and False (the input is parsed again).
+
+        :param markers: :meth:`marker_fingerprints`, listed once; without it the marker is looked
+            at directly (a ``stat``, or a HEAD on object storage).
         """
         output = entry.output_for(folder)
         if entry.state is not EntryState.DONE or output is None:
             return False
         target = join_relative(self.root, folder)
-        fingerprint = self.files.fingerprint(target / MARKER_NAME)
+        fingerprint = markers.get(folder) if markers is not None else self.files.fingerprint(target / MARKER_NAME)
         if fingerprint is None:
             log.warning(
                 "The MinerU ledger says %s is done in %s, but the folder has no completion marker; parsing again.",

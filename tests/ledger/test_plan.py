@@ -139,3 +139,20 @@ def test_a_new_result_in_a_folder_supersedes_the_old_key(store) -> None:
     assert store.previous("/in/a.pdf").key == new
     [back] = plan([_input("a.pdf", old)], store)  # the content went back to v1: its folder holds v2 now
     assert (back.action, back.reason) == (Action.PARSE, Reason.CONTENT_CHANGED)
+
+
+def test_marker_fingerprints_from_one_listing_replace_a_look_per_folder(store, monkeypatch) -> None:
+    import shutil
+
+    keys = [file_key(f"doc {i}".encode()) for i in range(5)]
+    for i, key in enumerate(keys):
+        _done(store, f"d{i}.pdf", key, task_id=f"t{i}")
+    (store.root / ".mineru-tombstones" / "x").mkdir(parents=True)  # dot folders are not outputs
+    shutil.rmtree(store.root / "d4")
+    markers = store.marker_fingerprints()
+    assert sorted(markers) == ["d0", "d1", "d2", "d3"]
+    looks = []
+    monkeypatch.setattr(store.files, "fingerprint", lambda target: looks.append(target))
+    items = plan([_input(f"d{i}.pdf", key) for i, key in enumerate(keys)], store, markers=markers)
+    assert [i.action for i in items] == [Action.REUSE] * 4 + [Action.PARSE]
+    assert items[4].reason is Reason.RESULT_GONE and looks == []

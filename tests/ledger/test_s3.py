@@ -117,3 +117,23 @@ def test_tombstones_and_copies_on_s3(bucket) -> None:
     assert bucket.keys("out/d0/") == []
     after = store.get(entries[0].key)
     assert after.state is EntryState.DONE and [o.folder for o in after.outputs] == ["d0-copy"]
+
+
+def test_a_re_check_on_s3_reads_one_entry_per_document_and_lists_the_markers_once(bucket, monkeypatch) -> None:
+    from airflow_provider_mineru.ledger import Action, PlanInput, plan
+
+    store = LedgerStore(bucket.url("out"), TOKEN)
+    inputs = []
+    for i in range(6):
+        key = file_key(f"doc {i}".encode())
+        land(store.root, f"d{i}", f"t{i}")
+        store.record_done(key, f"d{i}", source=bucket.url(f"incoming/d{i}.pdf"), name=f"d{i}.pdf")
+        inputs.append(PlanInput(f"d{i}.pdf", bucket.url(f"incoming/d{i}.pdf"), key, f"d{i}"))
+    fresh = LedgerStore(bucket.url("out"), TOKEN)
+    markers = fresh.marker_fingerprints()
+    assert sorted(markers) == [f"d{i}" for i in range(6)]
+    heads = []
+    monkeypatch.setattr(fresh.files, "fingerprint", lambda target: heads.append(target))
+    items = plan(inputs, fresh, markers=markers)
+    assert all(item.action is Action.REUSE for item in items)
+    assert fresh.files.reads == 6 and heads == []
