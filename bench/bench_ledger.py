@@ -76,6 +76,7 @@ def _inputs(folder: Path, docs: int, kb: int) -> list[Path]:
 
 def _keys(store: LedgerStore, paths: list, use_index: bool, validators: dict | None = None) -> tuple[list, int]:
     index = ContentIndex(store.files, TOKEN)
+    index.prefetch(str(path) for path in paths)
     inputs = []
     for path in paths:
         if not use_index:

@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
 from airflow_provider_mineru.ledger.files import LedgerFiles, object_fingerprint
@@ -72,11 +72,19 @@ class ContentIndex:
         return self._shards[shard]
 
     def _read(self, shard: str) -> dict[str, list[str]]:
-        where = f"{_CONTENT}/{shard}.json"
         try:
-            raw = self._files.read(where)
-            if raw is None:
-                return {}
+            raw: bytes | Exception | None = self._files.read(f"{_CONTENT}/{shard}.json")
+        except Exception as exc:
+            raw = exc
+        return self._decode(shard, raw)
+
+    def _decode(self, shard: str, raw: bytes | Exception | None) -> dict[str, list[str]]:
+        where = f"{_CONTENT}/{shard}.json"
+        if raw is None:
+            return {}
+        try:
+            if isinstance(raw, Exception):
+                raise raw
             body, why = unseal(json.loads(raw), self._token, "content")
         except Exception as exc:
             body, why = None, f"it cannot be read ({exc})"
@@ -90,6 +98,13 @@ class ContentIndex:
             for k, v in body["items"].items()
             if isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)
         }
+
+    def prefetch(self, locations: Iterable[str]) -> None:
+        """Read the shards ``locations`` fall in, together (concurrently on object storage)."""
+        wanted = sorted({self._shard_of(loc) for loc in locations} - set(self._shards))
+        answers = self._files.read_many([f"{_CONTENT}/{shard}.json" for shard in wanted])
+        for shard in wanted:
+            self._shards[shard] = self._decode(shard, answers[f"{_CONTENT}/{shard}.json"])
 
     def lookup(self, location: str, validator: str | None) -> str | None:
         """The sha256 recorded for ``location`` with this ``validator``, or None."""

@@ -81,6 +81,31 @@ class LedgerFiles:
         except FileNotFoundError:
             return None
 
+    def read_many(self, relatives: list[str]) -> dict[str, bytes | Exception | None]:
+        """
+        :meth:`read` of many files: ``{relative: bytes, None when missing, or the error}``.
+
+        Object storage: fetched concurrently by the filesystem (``fs.cat`` of a list: s3fs sends
+        them together on its event loop), so a re-check is not one round trip per document.
+        """
+        self.reads += len(relatives)
+        found: dict[str, bytes | Exception | None] = {}
+        if self.local or len(relatives) < 2:
+            for relative in relatives:
+                self.reads -= 1
+                try:
+                    found[relative] = self.read(relative)
+                except Exception as exc:
+                    found[relative] = exc
+            return found
+        by_path = {self.path(r).path: r for r in relatives}
+        fs = self.root.fs
+        answers = fs.cat(list(by_path), on_error="return")
+        for path, relative in by_path.items():
+            answer = answers.get(path, FileNotFoundError(path))
+            found[relative] = None if isinstance(answer, FileNotFoundError) else answer
+        return found
+
     def names(self, relative: str) -> list[str]:
         """Names of the files directly in folder ``relative`` (sorted; empty when it does not exist)."""
         if self.local:

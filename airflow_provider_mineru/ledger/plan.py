@@ -90,6 +90,20 @@ class LedgerLookup(Protocol):
     def previous(self, source: str) -> LedgerEntry | None: ...
 
 
+class _Prefetched:
+    """The entries of a run's inputs, read together (:meth:`LedgerStore.get_many`), then looked up."""
+
+    def __init__(self, ledger: LedgerStore, inputs: Sequence[PlanInput]) -> None:
+        self._ledger = ledger
+        self._entries = ledger.get_many(item.key for item in inputs)
+
+    def get(self, key: LedgerKey) -> LedgerEntry | None:
+        return self._entries.get(key.id)
+
+    def previous(self, source: str) -> LedgerEntry | None:
+        return self._ledger.previous(source)
+
+
 def _reason_for_new(item: PlanInput, lookup: LedgerLookup) -> Reason:
     earlier = lookup.previous(item.source)
     if earlier is None or earlier.key.id == item.key.id:
@@ -122,7 +136,7 @@ def plan(
     :param markers: :meth:`LedgerStore.marker_fingerprints` (one listing), so reusing a result
         costs no request for its folder on object storage.
     """
-    lookup: LedgerLookup = snapshot if snapshot is not None else ledger
+    lookup: LedgerLookup = snapshot if snapshot is not None else _Prefetched(ledger, inputs)
     parsing: dict[str, str] = {}
     verified: dict[tuple[str, str], bool] = {}
     items: list[PlanItem] = []

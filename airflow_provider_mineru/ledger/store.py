@@ -133,9 +133,21 @@ class LedgerStore:
     def _load(self, key_id: str) -> LedgerEntry | None:
         where = f"{_ENTRIES}/{key_id}.json"
         try:
-            raw = self.files.read(where)
+            raw: bytes | Exception | None = self.files.read(where)
         except Exception as exc:
-            log.warning("Ignoring the MinerU ledger entry %s: it cannot be read (%s); parsing again.", where, exc)
+            raw = exc
+        return self._trusted(key_id, raw)
+
+    def get_many(self, keys: Iterable[LedgerKey]) -> dict[str, LedgerEntry | None]:
+        """:meth:`get` of many keys, read together (concurrently on object storage): ``{key id: entry or None}``."""
+        ids = list(dict.fromkeys(key.id for key in keys))
+        answers = self.files.read_many([f"{_ENTRIES}/{key_id}.json" for key_id in ids])
+        return {key_id: self._trusted(key_id, answers[f"{_ENTRIES}/{key_id}.json"]) for key_id in ids}
+
+    def _trusted(self, key_id: str, raw: bytes | Exception | None) -> LedgerEntry | None:
+        where = f"{_ENTRIES}/{key_id}.json"
+        if isinstance(raw, Exception):
+            log.warning("Ignoring the MinerU ledger entry %s: it cannot be read (%s); parsing again.", where, raw)
             return None
         if raw is None:
             return None

@@ -84,3 +84,17 @@ def test_validators(tmp_path) -> None:
     assert local_validator(path.stat()) != first
     assert object_validator({"ETag": '"abc"', "size": 3}) == "etag:abc"
     assert object_validator({"size": 3, "LastModified": "2026-01-01"}) == "size-mtime:3:2026-01-01"
+
+
+def test_prefetch_reads_the_needed_shards_together(tmp_path) -> None:
+    store = LedgerStore(tmp_path, TOKEN)
+    index = ContentIndex(store.files, TOKEN)
+    for i in range(100):
+        index.remember(f"/in/{i}.pdf", "v", "0" * 64)
+    index.flush()
+    again = ContentIndex(store.files, TOKEN)
+    store.files.reads = 0
+    again.prefetch(f"/in/{i}.pdf" for i in range(100))
+    reads = store.files.reads
+    assert reads <= 16 and all(again.lookup(f"/in/{i}.pdf", "v") for i in range(100))
+    assert store.files.reads == reads

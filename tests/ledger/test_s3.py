@@ -137,3 +137,5 @@ def test_a_re_check_on_s3_reads_one_entry_per_document_and_lists_the_markers_onc
     items = plan(inputs, fresh, markers=markers)
     assert all(item.action is Action.REUSE for item in items)
     assert fresh.files.reads == 6 and heads == []
+    many = fresh.get_many([inputs[0].key, file_key(b"never recorded"), inputs[1].key])
+    assert [bool(e) for e in many.values()] == [True, False, True]
