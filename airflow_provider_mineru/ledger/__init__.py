@@ -27,10 +27,19 @@ from airflow_provider_mineru.ledger.key import OUTPUT_OPTIONS, LedgerKey, output
 from airflow_provider_mineru.ledger.plan import PlanInput, PlanItem, plan
 from airflow_provider_mineru.ledger.reasons import Action, Reason
 from airflow_provider_mineru.ledger.store import LedgerSnapshot, LedgerStore, MinerULedgerError
-from airflow_provider_mineru.ledger.sync import Listing, SyncPlan, apply_sync, plan_sync
+from airflow_provider_mineru.ledger.sync import (
+    DEFAULT_MAX_DELETE_FRACTION,
+    Listing,
+    SyncPlan,
+    Tombstone,
+    TombstoneResult,
+    apply_sync,
+    plan_sync,
+)
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_DELETE_FRACTION",
     "OUTPUT_OPTIONS",
     "Action",
     "ContentIndex",
@@ -46,6 +55,8 @@ __all__ = [
     "PlanItem",
     "Reason",
     "SyncPlan",
+    "Tombstone",
+    "TombstoneResult",
     "apply_sync",
     "attempts_exhausted",
     "document_id",

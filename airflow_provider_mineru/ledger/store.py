@@ -54,6 +54,14 @@ _SOURCES = f"{LEDGER_DIR}/sources"
 _MAX_RECORD_BYTES = 1024 * 1024
 
 
+def _checked_folder(folder: str) -> str:
+    """``folder`` when it is a plain relative path inside ``output_path`` (no ``..``, no leading ``/`` or ``.``)."""
+    parts = folder.split("/")
+    if not folder or folder.startswith("/") or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        raise MinerULedgerError(f"not a result folder inside output_path: {folder!r}")
+    return folder
+
+
 class MinerULedgerError(MinerUResultError):
     """The ledger refused a write that would make it say something untrue (``done`` without a complete folder)."""
 
@@ -296,7 +304,7 @@ class LedgerStore:
         :param task_id: MinerU's task id; when given, the marker must name it.
         :raises MinerULedgerError: the folder holds no complete result, or another task's.
         """
-        identity, fingerprint, _ = self._read_marker_identity(folder)
+        identity, fingerprint, _ = self._read_marker_identity(_checked_folder(folder))
         if task_id is not None and identity.get("task_id") not in (None, task_id):
             raise MinerULedgerError(
                 f"not recording {folder} as done for MinerU task {task_id}: its completion marker names "
@@ -381,6 +389,7 @@ class LedgerStore:
         """
         from airflow_provider_mineru.landing import land_result
 
+        _checked_folder(to_folder)
         if not self.verify(entry, from_folder):
             raise MinerULedgerError(f"cannot copy {from_folder}: it no longer holds the recorded result")
         source_root = join_relative(self.root, from_folder)
@@ -412,6 +421,7 @@ class LedgerStore:
 
         :return: the tombstone folder (relative to ``output_path``), or None when there was no folder.
         """
+        _checked_folder(folder)
         day = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
         dest: str | None = None
         if self.files.exists(folder):

@@ -152,3 +152,13 @@ def test_an_entry_records_everything_the_issue_names(store) -> None:
     )
     assert data["first_seen"] and data["last_seen"]
     assert TOKEN not in json.dumps(data)
+
+
+def test_a_folder_outside_output_path_is_refused(store) -> None:
+    land(store.root, "report", "t1")
+    entry = store.record_done(file_key(), "report", source="/in/r.pdf", name="r.pdf")
+    for bad in ("../elsewhere", "/etc", ".mineru-ledger", "a/../../b", ""):
+        with pytest.raises(MinerULedgerError, match="not a result folder"):
+            store.record_done(file_key(), bad, source="/in/r.pdf", name="r.pdf")
+        with pytest.raises(MinerULedgerError, match="not a result folder"):
+            store.copy_result(entry, "report", bad, source="/in/x.pdf", name="x.pdf")
