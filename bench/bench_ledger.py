@@ -22,7 +22,7 @@ document, files hashed. Not a test; rerun it on your machine::
     python bench/bench_ledger.py --docs 1000 --json out.json
     python bench/bench_ledger.py --s3 --docs 1000 # on moto's standalone S3 server (loopback)
 
-With ``--s3`` the inputs and ``output_path`` are in a bucket of a moto server started in this
+With ``--s3`` the inputs and ``output_path`` are in a bucket of a moto server started in its own
 process; the validators come from one listing of the inputs (their ETags), the completion markers'
 fingerprints from one listing of ``output_path`` (``LedgerStore.marker_fingerprints``), so the
 re-check reads one entry object per document. The first run is done by 8 threads (setup only).
@@ -143,18 +143,29 @@ def re_check(output, paths: list, use_index: bool, listing: Callable[[], dict] |
 
 @contextlib.contextmanager
 def _s3_bucket():
-    """A moto server on loopback, an ``aws_moto`` connection to it, a fresh bucket: ``s3://aws_moto@<bucket>``."""
+    """
+    moto's standalone S3 server in its own process on loopback (so its CPU is not the measured
+    process's), an ``aws_moto`` connection to it, a fresh bucket: ``s3://aws_moto@bench``.
+    """
     import json
-    import logging
+    import socket
+    import subprocess
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = (
+        "import logging, time\n"
+        "from moto.server import ThreadedMotoServer\n"
+        f"server = ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False)\n"
+        "server.start()\n"
+        "logging.getLogger('werkzeug').setLevel(logging.WARNING)\n"
+        "time.sleep(10**9)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
     os.environ["AIRFLOW_CONN_AWS_MOTO"] = json.dumps(
         {
             "conn_type": "aws",
@@ -170,11 +181,17 @@ def _s3_bucket():
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
-    client.create_bucket(Bucket="bench")
     try:
+        for _ in range(600):
+            try:
+                client.create_bucket(Bucket="bench")
+                break
+            except Exception:
+                time.sleep(0.1)
         yield client, "s3://aws_moto@bench"
     finally:
-        server.stop()
+        process.terminate()
+        process.wait(30)
 
 
 def _s3_inputs(client, base: str, docs: int, kb: int) -> list:
