@@ -162,3 +162,21 @@ def test_a_folder_outside_output_path_is_refused(store) -> None:
             store.record_done(file_key(), bad, source="/in/r.pdf", name="r.pdf")
         with pytest.raises(MinerULedgerError, match="not a result folder"):
             store.copy_result(entry, "report", bad, source="/in/x.pdf", name="x.pdf")
+
+
+def test_a_failure_after_a_result_keeps_the_result(store) -> None:
+    key = file_key()
+    land(store.root, "report", "t1")
+    store.record_done(key, "report", source="/in/r.pdf", name="r.pdf")
+    after = store.record_failure(key, source="/in/r.pdf", name="r.pdf", code="-1", message="a forced re-parse failed")
+    assert after.state is EntryState.DONE and after.attempts == 2 and store.verify(after, "report")
+
+
+def test_max_attempts_is_checked_against_what_mineru_allows() -> None:
+    from airflow_provider_mineru.exceptions import MinerUValidationError
+    from airflow_provider_mineru.ledger import validate_max_attempts
+
+    assert validate_max_attempts(3) == 3
+    for bad in (0, 6, True, "3", 2.5):
+        with pytest.raises(MinerUValidationError, match="max_attempts_per_document"):
+            validate_max_attempts(bad)
