@@ -166,7 +166,11 @@ class DailyBudget:
                     pages if left[0] is None else min(pages, left[0]),
                     files if left[1] is None else min(files, left[1]),
                 )
-                status = BudgetStatus.PARTIAL if any(got) else BudgetStatus.EXHAUSTED
+                # A grant is partial only when it has some of each thing asked for (pages without a file is none).
+                if (got[0] or not pages) and (got[1] or not files):
+                    status = BudgetStatus.PARTIAL
+                else:
+                    got, status = (0, 0), BudgetStatus.EXHAUSTED
             else:
                 got, status = (0, 0), BudgetStatus.EXHAUSTED
             new = {"day": day, "pages": used[0] + got[0], "files": used[1] + got[1]}
