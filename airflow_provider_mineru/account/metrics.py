@@ -42,9 +42,7 @@ _WORD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONN_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _CODE_RE = re.compile(r"^-?[A-Za-z0-9]{1,16}$")
 #: A dotted value ending like a document or archive is a file name, not a conn id.
-_FILE_SUFFIX_RE = re.compile(
-    r"\.(pdf|docx?|pptx?|png|jpe?g|html?|zip|md|json|jsonl|txt|xlsx?|csv|tex)$", re.IGNORECASE
-)
+_FILE_SUFFIX_RE = re.compile(r"\.(pdf|docx?|pptx?|png|jpe?g|html?|zip|md|json|jsonl|txt|xlsx?|csv|tex)$", re.IGNORECASE)
 
 
 def tag_value(value: object, kind: str = "word") -> str:
@@ -64,9 +62,7 @@ def tag_value(value: object, kind: str = "word") -> str:
     return text if _WORD_RE.match(text) else OTHER
 
 
-def _tags(
-    conn_id: str, flavor: str | None = None, model: str | None = None, **words: object
-) -> dict[str, str]:
+def _tags(conn_id: str, flavor: str | None = None, model: str | None = None, **words: object) -> dict[str, str]:
     tags = {"conn_id": tag_value(conn_id, "conn")}
     if flavor is not None:
         tags["flavor"] = tag_value(flavor)

@@ -30,9 +30,8 @@ def _process_context():
 
 
 def _budget(backend, clock, pages=None, files=None) -> DailyBudget:
-    return DailyBudget(
-        JsonStore(backend), "mineru_default", AccountLimits(daily_page_budget=pages, daily_file_budget=files), clock=clock
-    )
+    limits = AccountLimits(daily_page_budget=pages, daily_file_budget=files)
+    return DailyBudget(JsonStore(backend), "mineru_default", limits, clock=clock)
 
 
 def test_reserve_grants_until_exactly_the_budget_then_exhausted(clock):
