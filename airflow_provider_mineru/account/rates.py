@@ -24,7 +24,7 @@ Other processes' leases in flight run out within ``lease_seconds``.
 **Waits in one process** (:func:`poll_interval_for`, :class:`WaitRegistry`, :class:`PollPacer`):
 the triggers of one triggerer share one query limiter and lengthen their poll interval with the
 number of waits, so N waits ask for at most 80 % of ``query_rpm``; a local bucket at that share
-makes it hold in every 60-second window, bursts included.
+of slots booked at that share makes it hold in every 60-second window, bursts included.
 
 One logic, two faces: :meth:`RateLimiter.try_acquire` (never sleeps: simulations and tests),
 :meth:`RateLimiter.acquire` (blocking, for workers) and :meth:`RateLimiter.acquire_async`
@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_mineru.account.store import JsonStore, MemoryBackend, key_part
+from airflow_provider_mineru.account.store import JsonStore, key_part
 
 SUBMIT = "submit"
 QUERY = "query"
@@ -104,8 +104,8 @@ def _take(doc: dict[str, Any] | None, now: float, want: int, policy: BucketPolic
         wait = 0.0
     elif now < penalty_until:
         wait = penalty_until - now
-    else:
-        wait = (1.0 - tokens) / (policy.rate * factor)
+    else:  # come back when a whole lease has refilled, not one token: one round trip per lease
+        wait = (min(want, policy.capacity) - tokens) / (policy.rate * factor)
     new = {"tokens": tokens, "at": max(at, now), "penalty_until": penalty_until, "factor": factor}
     return new, taken, wait
 
@@ -189,9 +189,10 @@ class RateLimiter:
             self._tokens, self._expires, self._spent_in_lease = taken - 1, now + self.policy.lease_seconds, 1
             return 0.0
 
-    def _lease(self, doc: dict[str, Any] | None, now: float) -> tuple[dict[str, Any], tuple[int, float]]:
+    def _lease(self, doc: dict[str, Any] | None, now: float) -> tuple[dict[str, Any] | None, tuple[int, float]]:
         new, taken, wait = _take(doc, now, self._ask, self.policy)
-        return new, (taken, wait)
+        # Nothing taken: the refill is computed from the stored time on the next read, no write needed.
+        return (new if taken or doc is None else None), (taken, wait)
 
     def acquire(self, timeout: float | None = None) -> float:
         """
@@ -286,7 +287,11 @@ class WaitRegistry:
 class PollPacer:
     """
     What one process's waits of one connection do before each poll: wait their (growing) interval,
-    then a token of this process's share, then a token of the deployment's query limiter.
+    then a slot of this process's share of ``query_rpm``, then a token of the deployment's limiter.
+
+    The share is paced by slots booked ``60 / (share × query_rpm)`` seconds apart (virtual scheduling):
+    it holds in every 60-second window, bursts included, and 2,000 waits starting at once each book
+    one slot instead of waking up together to race for a token.
 
     :param limiter: the deployment-wide query limiter (shared by the process).
     :param query_rpm: the connection's ``query_rpm``.
@@ -309,34 +314,37 @@ class PollPacer:
         self.query_rpm = query_rpm
         self.share = share
         self.registry = registry or wait_registry()
-        # This process's share as a bucket of its own, in memory: it holds in every window, bursts included.
-        self.local = RateLimiter(
-            JsonStore(MemoryBackend()),
-            conn_id,
-            "local-query",
-            max(1, math.floor(query_rpm * share)),
-            clock=clock,
-            sleep=sleep,
-        )
+        self._spacing = 60.0 / (share * query_rpm)
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
 
     def interval(self, base_interval: float) -> float:
         """This wait's poll interval now."""
         return poll_interval_for(self.registry.count(self.conn_id), self.query_rpm, base_interval, self.share)
 
-    def try_poll(self) -> float:
-        """Both tokens without sleeping: 0.0 when this wait may poll now, else the seconds to wait."""
-        wait = self.local.try_acquire()
-        if wait > 0:
-            return wait
-        return self.limiter.try_acquire()
+    def book_slot(self) -> float:
+        """Book the next slot of this process's share: the seconds until it (0.0: now)."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._spacing
+            return slot - now
 
     async def before_poll_async(self) -> float:
-        """Wait for both tokens in an event loop (after the interval). Returns the seconds waited."""
-        return await self.local.acquire_async() + await self.limiter.acquire_async()
+        """Wait for a slot, then a deployment token, in an event loop. Returns the seconds waited."""
+        slot = self.book_slot()
+        if slot:
+            await asyncio.sleep(slot)
+        return slot + await self.limiter.acquire_async()
 
     def before_poll(self) -> float:
-        """Wait for both tokens (blocking). Returns the seconds waited."""
-        return self.local.acquire() + self.limiter.acquire()
+        """Wait for a slot, then a deployment token (blocking). Returns the seconds waited."""
+        slot = self.book_slot()
+        if slot:
+            self._sleep(slot)
+        return slot + self.limiter.acquire()
 
 
 # One registry and one limiter per (store, connection, kind) in a process: the triggers of a

@@ -288,10 +288,11 @@ class JsonStore:
             ) from error
         return None if current is None else json.loads(current.body)
 
-    def update(self, key: str, change: Callable[[dict[str, Any] | None], tuple[dict[str, Any], T]]) -> T:
+    def update(self, key: str, change: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]]) -> T:
         """
         Apply ``change`` atomically: it gets the current document (None when there is none) and returns
-        the new document and a result. It may run several times (once per conflict): keep it pure.
+        the new document (None: leave it as it is, no write) and a result. It may run several times
+        (once per conflict): keep it pure.
 
         :returns: the result of the run whose write won.
         :raises AccountStoreUnavailable: the store failed, or stayed contended for ``attempts`` tries.
@@ -301,6 +302,8 @@ class JsonStore:
             try:
                 current = self.backend.read(key)
                 document, result = change(None if current is None else json.loads(current.body))
+                if document is None:  # nothing to change: no write
+                    return result
                 body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
                 if self.backend.write(key, body, expected=current.version if current else None):
                     return result
