@@ -112,7 +112,7 @@ def budget_remaining(conn_id: str, *, pages: int | None, files: int | None) -> N
     """What is left of today's budget (an unlimited budget sends nothing)."""
     for kind, value in (("pages", pages), ("files", files)):
         if value is not None:
-            Stats.gauge(f"{PREFIX}.budget_remaining", float(value), tags=_tags(conn_id, kind=kind))
+            Stats.gauge(f"{PREFIX}.budget_remaining", int(value), tags=_tags(conn_id, kind=kind))
 
 
 def token_expiry_days(conn_id: str, token: str, *, now: float | None = None) -> float | None:
