@@ -130,7 +130,7 @@ def test_a_real_statsd_listener_receives_names_and_tags(tmp_path):
         while True:
             try:
                 packets.extend(listener.recv(65535).decode().splitlines())
-            except socket.timeout:
+            except TimeoutError:
                 break
     finally:
         listener.close()
@@ -146,7 +146,7 @@ def test_a_real_statsd_listener_receives_names_and_tags(tmp_path):
         "airflow.mineru.rate_limited,conn_id=mineru_default,kind=submit:1|c",
         "airflow.mineru.budget_remaining,conn_id=mineru_default,kind=pages:1958|g",
         "airflow.mineru.token_expiry_days,conn_id=mineru_default:2.5|g",
-        f"airflow.mineru.documents,conn_id=other,flavor=cloud,model=vlm,outcome=done,error_code=none:1|c",
+        "airflow.mineru.documents,conn_id=other,flavor=cloud,model=vlm,outcome=done,error_code=none:1|c",
     ]
     for prefix in expected_prefixes:
         assert any(packet.startswith(prefix) for packet in got), (prefix, got)
