@@ -184,7 +184,7 @@ class RateLimiter:
             taken, wait = self.store.update(self.key, lambda doc: self._lease(doc, now))
             if not taken:
                 self._tokens = 0
-                self._not_before = now + wait * random.uniform(1.0, 1.1)
+                self._not_before = now + wait + random.uniform(0.0, min(0.05, wait / 10))  # processes apart
                 return self._not_before - now
             self._tokens, self._expires, self._spent_in_lease = taken - 1, now + self.policy.lease_seconds, 1
             return 0.0
