@@ -98,7 +98,10 @@ def _take(doc: dict[str, Any] | None, now: float, want: int, policy: BucketPolic
     factor = min(1.0, float(doc["factor"]) + FACTOR_RECOVERY_PER_MINUTE / 60.0 * max(0.0, now - at))
     refill_from = max(at, penalty_until)
     tokens = min(policy.capacity, float(doc["tokens"]) + max(0.0, now - refill_from) * policy.rate * factor)
-    taken = min(want, math.floor(tokens)) if now >= penalty_until else 0
+    # At least half the lease or nothing: taking the one token that just refilled would shrink leases to 1
+    # (a store write per request); waiting for half a lease keeps round trips few and costs no throughput.
+    available = math.floor(tokens)
+    taken = min(want, available) if now >= penalty_until and available >= max(1, want // 2) else 0
     tokens -= taken
     if taken:
         wait = 0.0
