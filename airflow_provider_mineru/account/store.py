@@ -286,7 +286,18 @@ class JsonStore:
             raise AccountStoreUnavailable(
                 f"cannot read {key} from the account store {self.backend.where}: {error}"
             ) from error
-        return None if current is None else json.loads(current.body)
+        return None if current is None else self._decode(key, current.body)
+
+    def _decode(self, key: str, body: bytes) -> dict[str, Any]:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise AccountStoreUnavailable(
+                f"{key} in the account store {self.backend.where} is not a JSON object: delete it to reset that counter"
+            )
+        return document
 
     def update(self, key: str, change: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]]) -> T:
         """
@@ -301,7 +312,7 @@ class JsonStore:
             self.round_trips += 1
             try:
                 current = self.backend.read(key)
-                document, result = change(None if current is None else json.loads(current.body))
+                document, result = change(None if current is None else self._decode(key, current.body))
                 if document is None:  # nothing to change: no write
                     return result
                 body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

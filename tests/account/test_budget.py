@@ -178,3 +178,18 @@ def test_local_lock_is_held_by_threads_of_one_process(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(bump, range(8)))
     assert store.read("c") == {"n": 200}
+
+
+def test_a_corrupt_document_grants_nothing(tmp_path, clock):
+    budget = _budget(LocalBackend(tmp_path), clock, pages=10)
+    budget.reserve(1)
+    (path,) = tmp_path.rglob("*.json")
+    path.write_text("{not json")
+    with pytest.raises(AccountStoreUnavailable, match="delete it to reset"):
+        budget.reserve(1)
+
+
+def test_s3_errors_other_than_a_lost_race_fail_closed(s3_client, clock):
+    budget = _budget(S3Backend(s3_client, "no-such-bucket-for-account"), clock, pages=10)
+    with pytest.raises(AccountStoreUnavailable, match="NoSuchBucket"):
+        budget.reserve(1)
