@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
@@ -99,11 +99,16 @@ def _whole(extra: Mapping[str, Any], name: str) -> int | None:
     return int(number)
 
 
+def default_store() -> str:
+    """``$AIRFLOW_HOME/mineru-account``: the store of an unset ``account_store`` (this machine only)."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.path.join(home, DEFAULT_STORE_FOLDER)
+
+
 def _store(value: Any) -> str:
     """The ``account_store`` location, normalised (blank: the default local folder)."""
     if _blank(value):
-        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-        return os.path.join(home, DEFAULT_STORE_FOLDER)
+        return default_store()
     if not isinstance(value, str):
         raise MinerUValidationError("connection extra account_store", value, "must be text")
     text = value.strip()
@@ -141,7 +146,7 @@ class AccountLimits:
     daily_file_budget: int | None = None
     submit_rpm: int = DEFAULT_SUBMIT_RPM
     query_rpm: int = DEFAULT_QUERY_RPM
-    account_store: str = ""
+    account_store: str = field(default_factory=default_store)
 
     @property
     def store_is_shared_across_machines(self) -> bool:

@@ -23,8 +23,12 @@ Other processes' leases in flight run out within ``lease_seconds``.
 
 **Waits in one process** (:func:`poll_interval_for`, :class:`WaitRegistry`, :class:`PollPacer`):
 the triggers of one triggerer share one query limiter and lengthen their poll interval with the
-number of waits, so N waits ask for at most 80 % of ``query_rpm``; a local bucket at that share
-of slots booked at that share makes it hold in every 60-second window, bursts included.
+number of waits, so N waits ask for at most 80 % of ``query_rpm``; poll slots booked
+``60 / (0.8 × query_rpm)`` seconds apart make it hold in every 60-second window, bursts included.
+
+**Leases take half or wait.** A round trip takes at least half of what it asks for, or nothing and
+comes back when a whole lease has refilled: taking the one token that just refilled would shrink
+every lease to one token (a store write per request).
 
 One logic, two faces: :meth:`RateLimiter.try_acquire` (never sleeps: simulations and tests),
 :meth:`RateLimiter.acquire` (blocking, for workers) and :meth:`RateLimiter.acquire_async`
