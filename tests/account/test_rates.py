@@ -164,3 +164,31 @@ def test_2000_waits_in_one_process_stay_under_80_percent(clock):
         heapq.heappush(queue, (at + pacer.interval(10), i, False))
     assert max_in_window(polls) <= 0.8 * 1000
     assert len(polls) >= 0.9 * 0.8 * 1000 * 15 * 0.9  # the waits are not starved either
+
+
+def test_pacer_async_books_slots_apart_and_takes_deployment_tokens(tmp_path):
+    store = JsonStore(LocalBackend(tmp_path))
+    limiter = RateLimiter(store, "c", "query", 60_000)
+    pacer = PollPacer(limiter, "c", 60_000, registry=WaitRegistry())  # slots 1.25 ms apart
+
+    async def polls() -> list[float]:
+        return await asyncio.gather(*(pacer.before_poll_async() for _ in range(20)))
+
+    waited = asyncio.run(polls())
+    assert sorted(waited)[-1] >= 19 * 60 / 48_000 * 0.8  # the 20th slot is 19 spacings after the first
+    assert store.read("rate/c/query") is not None
+
+
+def test_shared_limiter_is_one_per_process_and_connection(tmp_path):
+    from airflow_provider_mineru.account.rates import shared_limiter
+
+    store = JsonStore(LocalBackend(tmp_path))
+    first = shared_limiter(store, str(tmp_path), "c", "query", 1000)
+    assert shared_limiter(store, str(tmp_path), "c", "query", 1000) is first
+    assert shared_limiter(store, str(tmp_path), "d", "query", 1000) is not first
+
+
+def test_penalize_async(clock):
+    limiter = RateLimiter(JsonStore(MemoryBackend()), "c", "submit", 300, clock=clock)
+    asyncio.run(limiter.penalize_async(12))
+    assert limiter.try_acquire() >= 12
