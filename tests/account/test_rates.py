@@ -166,16 +166,16 @@ def test_2000_waits_in_one_process_stay_under_80_percent(clock):
     assert len(polls) >= 0.9 * 0.8 * 1000 * 15 * 0.9  # the waits are not starved either
 
 
-def test_pacer_async_books_slots_apart_and_takes_deployment_tokens(tmp_path):
+def test_pacer_async_books_slots_apart_and_takes_deployment_tokens(tmp_path, clock):
     store = JsonStore(LocalBackend(tmp_path))
-    limiter = RateLimiter(store, "c", "query", 60_000)
-    pacer = PollPacer(limiter, "c", 60_000, registry=WaitRegistry())  # slots 1.25 ms apart
+    limiter = RateLimiter(store, "c", "query", 60_000, clock=clock)
+    pacer = PollPacer(limiter, "c", 60_000, registry=WaitRegistry(), clock=clock)  # slots 1.25 ms apart
 
     async def polls() -> list[float]:
         return await asyncio.gather(*(pacer.before_poll_async() for _ in range(20)))
 
     waited = asyncio.run(polls())
-    assert sorted(waited)[-1] >= 19 * 60 / 48_000 * 0.8  # the 20th slot is 19 spacings after the first
+    assert sorted(waited) == pytest.approx([i * 60 / 48_000 for i in range(20)], abs=1e-5)
     assert store.read("rate/c/query") is not None
 
 
