@@ -10,6 +10,7 @@ Operating at account scale: MinerU's limits belong to the account, not to a task
 | ``rates.py`` | deployment-wide submit and query limiters (leased tokens), poll pacing of waits |
 | ``metrics.py`` | one typed function per metric, through Airflow's ``Stats`` |
 | ``manifest.py`` | the run manifest beside the outputs |
+| ``shared.py`` | ``account_for(conn_id, limits)``: the store, budget and limiters of a connection, once per process |
 
 Not wired into the operators, the hook or the triggers yet: see ``docs/operations.md``.
 """

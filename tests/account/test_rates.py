@@ -192,3 +192,27 @@ def test_penalize_async(clock):
     limiter = RateLimiter(JsonStore(MemoryBackend()), "c", "submit", 300, clock=clock)
     asyncio.run(limiter.penalize_async(12))
     assert limiter.try_acquire() >= 12
+
+
+def test_account_for_shares_store_and_limiters_in_a_process(tmp_path):
+    from airflow_provider_mineru.account.limits import AccountLimits
+    from airflow_provider_mineru.account.shared import account_for
+
+    limits = AccountLimits.from_extra({"account_store": str(tmp_path), "daily_page_budget": 5, "query_rpm": 600})
+    first, second = account_for("c", limits), account_for("c", limits)
+    assert first.store is second.store and first.queries is second.queries and first.submits is second.submits
+    assert first.queries.policy.rpm == 600
+    assert first.budget.reserve(5).pages == 5
+    assert second.budget.reserve(1).pages == 0
+
+
+def test_limiters_share_the_bucket_on_s3(s3_client, s3_bucket, clock):
+    from airflow_provider_mineru.account.store import S3Backend
+
+    backend = S3Backend(s3_client, s3_bucket, "acct")
+    first, second = (RateLimiter(JsonStore(backend), "c", "submit", 300, clock=clock) for _ in range(2))
+    granted = simulate([first, second], clock, clock.now + 30)
+    assert max_in_window(granted) <= 300
+    first.penalize(20)
+    clock.now += 2.5
+    assert second.try_acquire() >= 17
