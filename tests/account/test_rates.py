@@ -59,7 +59,7 @@ def test_leases_save_store_round_trips(clock):
     limiter = RateLimiter(JsonStore(backend), "c", "query", 1000, clock=clock)
     granted = simulate([limiter], clock, clock.now + 60)
     assert len(granted) >= 900
-    assert backend.writes < len(granted) / 8  # ~15 tokens a lease at 1,000 rpm
+    assert backend.writes < len(granted) / 8  # up to 31 tokens a lease at 1,000 rpm
 
 
 def test_policy_arithmetic():
