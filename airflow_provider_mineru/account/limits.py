@@ -1,0 +1,171 @@
+"""
+An account's limits, from the connection's extras: daily budgets, request rates, and where the
+shared counters live.
+
+:data:`ACCOUNT_CONN_FIELDS` is in the shape of ``connection_form.CONN_FIELDS`` (Airflow 3.2+
+``conn-fields``) so the integration step can merge it into the form; :meth:`AccountLimits.from_extra`
+checks the same rules with the same words, for connections made elsewhere (CLI, environment,
+secrets backends).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_mineru.exceptions import MinerUValidationError
+
+#: MinerU's reported limits per account (users report ~300 submits and ~1,000 queries a minute).
+DEFAULT_SUBMIT_RPM = 300
+DEFAULT_QUERY_RPM = 1000
+#: Where the counters live when ``account_store`` is unset: one machine only (see docs/operations.md).
+DEFAULT_STORE_FOLDER = "mineru-account"
+
+#: ``s3://[aws_conn_id@]bucket[/prefix]``.
+S3_STORE_PATTERN = r"^s3://([A-Za-z0-9_.-]+@)?[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_.=/-]*)?$"
+
+#: The account extras, in the ``conn-fields`` shape of ``connection_form.CONN_FIELDS``.
+ACCOUNT_CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "daily_page_budget": {
+        "label": "Daily page budget",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100_000_000},
+        "description": "Pages this connection may submit per UTC day, across the whole deployment. Empty: unlimited.",
+    },
+    "daily_file_budget": {
+        "label": "Daily file budget",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100_000_000},
+        "description": "Files this connection may submit per UTC day, across the whole deployment. Empty: unlimited.",
+    },
+    "submit_rpm": {
+        "label": "Submits per minute",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_SUBMIT_RPM, "minimum": 1, "maximum": 100_000},
+        "description": "Submit and upload-URL requests per minute for the whole deployment (MinerU: about 300).",
+    },
+    "query_rpm": {
+        "label": "Queries per minute",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_QUERY_RPM, "minimum": 1, "maximum": 100_000},
+        "description": "State queries per minute for the whole deployment (MinerU: about 1,000).",
+    },
+    "account_store": {
+        "label": "Account store",
+        "schema": {"type": ["string", "null"]},
+        "description": "Where budgets and rate limits are counted: s3://[aws_conn_id@]bucket/prefix for a deployment "
+        "on several machines, or a local directory. Empty: $AIRFLOW_HOME/mineru-account (this machine only).",
+    },
+}
+
+_KIND_WORDS = {"integer": "a whole number", "string": "text"}
+
+
+def _rule(name: str) -> str:
+    schema = ACCOUNT_CONN_FIELDS[name]["schema"]
+    kind = next(k for k in schema["type"] if k != "null")
+    words = f"must be {_KIND_WORDS[kind]}"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        words += f" from {low} to {high}"
+    return words
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _whole(extra: Mapping[str, Any], name: str) -> int | None:
+    """A whole-number extra within its schema's bounds, None when blank."""
+    value = extra.get(name)
+    if _blank(value):
+        return None
+    schema = ACCOUNT_CONN_FIELDS[name]["schema"]
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, (int, float))
+        or not math.isfinite(number)
+        or not float(number).is_integer()
+        or number < schema["minimum"]
+        or number > schema["maximum"]
+    ):
+        raise MinerUValidationError(f"connection extra {name}", value, _rule(name))
+    return int(number)
+
+
+def default_store() -> str:
+    """``$AIRFLOW_HOME/mineru-account``: the store of an unset ``account_store`` (this machine only)."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return os.path.join(home, DEFAULT_STORE_FOLDER)
+
+
+def _store(value: Any) -> str:
+    """The ``account_store`` location, normalised (blank: the default local folder)."""
+    if _blank(value):
+        return default_store()
+    if not isinstance(value, str):
+        raise MinerUValidationError("connection extra account_store", value, "must be text")
+    text = value.strip()
+    if text.startswith("s3://"):
+        if not re.match(S3_STORE_PATTERN, text):
+            raise MinerUValidationError(
+                "connection extra account_store", value, "must be s3://[aws_conn_id@]bucket[/prefix]"
+            )
+        return text.rstrip("/")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", text) and not text.startswith("file://"):
+        raise MinerUValidationError(
+            "connection extra account_store",
+            value,
+            "must be an s3:// URL or a local directory (other object stores are not supported yet)",
+        )
+    path = os.path.expanduser(text.removeprefix("file://"))
+    if not os.path.isabs(path):
+        raise MinerUValidationError("connection extra account_store", value, "must be an absolute directory path")
+    return path
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """
+    One connection's account limits.
+
+    :param daily_page_budget: pages per UTC day for the deployment; None is unlimited.
+    :param daily_file_budget: files per UTC day for the deployment; None is unlimited.
+    :param submit_rpm: submits (and upload-URL requests) per minute for the deployment.
+    :param query_rpm: state queries per minute for the deployment.
+    :param account_store: where the shared counters live: an ``s3://`` URL or a local directory.
+    """
+
+    daily_page_budget: int | None = None
+    daily_file_budget: int | None = None
+    submit_rpm: int = DEFAULT_SUBMIT_RPM
+    query_rpm: int = DEFAULT_QUERY_RPM
+    account_store: str = field(default_factory=default_store)
+
+    @property
+    def store_is_shared_across_machines(self) -> bool:
+        """Whether processes on other machines count against the same budget (an ``s3://`` store)."""
+        return self.account_store.startswith("s3://")
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> AccountLimits:
+        """
+        Read and check the account extras; blank values keep the defaults.
+
+        :raises MinerUValidationError: naming the extra, its value and the rule it breaks.
+        """
+        submit = _whole(extra, "submit_rpm")
+        query = _whole(extra, "query_rpm")
+        return cls(
+            daily_page_budget=_whole(extra, "daily_page_budget"),
+            daily_file_budget=_whole(extra, "daily_file_budget"),
+            submit_rpm=DEFAULT_SUBMIT_RPM if submit is None else submit,
+            query_rpm=DEFAULT_QUERY_RPM if query is None else query,
+            account_store=_store(extra.get("account_store")),
+        )
