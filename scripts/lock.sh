@@ -2,9 +2,10 @@
 # Regenerate the locked installs (constraints/*.txt): one lock of the whole environment per supported
 # pair, the way Airflow publishes a constraints file per release and Python version.
 #
-#   bash scripts/lock.sh            # re-resolve every lock to the newest releases allowed by pyproject.toml
+#   bash scripts/lock.sh            # follow pyproject.toml (a new or dropped dependency), keeping every other pin
+#   bash scripts/lock.sh --upgrade  # move every lock to the newest releases allowed by pyproject.toml
 #   bash scripts/lock.sh --check    # fail if a lock no longer matches pyproject.toml (nothing written)
-#   bash scripts/lock.sh --test     # re-resolve, then run the unit suites of both lines on the new locks
+#   bash scripts/lock.sh --test     # --upgrade, then run the unit suites of both lines on the new locks
 #
 # Moving to new upstream releases is this script plus a commit of constraints/: never a side effect of
 # a fresh clone. The pairs: Airflow 3 on the newest Python (3.13), Airflow 2.11 on the oldest (3.10),
@@ -16,6 +17,8 @@ source scripts/_env.sh
 ensure_uv
 mode="${1:-}"
 out="constraints"
+upgrade=()  # uv keeps the pins of an existing output file unless told to upgrade
+case "$mode" in --upgrade | --test) upgrade=(--upgrade) ;; esac
 [ "$mode" = "--check" ] && out="$(mktemp -d)"
 
 # Drop the `-e emulator` entry (and its "# via" lines) uv pip compile writes for the path source.
@@ -32,7 +35,7 @@ for lock in "${LOCKS[@]}"; do
   read -r line python extras <<<"$lock"
   args=()
   for extra in ${extras//,/ } "$line"; do args+=(--extra "$extra"); done
-  uv pip compile pyproject.toml "${args[@]}" --python-version "$python" --quiet --no-header \
+  uv pip compile pyproject.toml "${args[@]}" "${upgrade[@]}" --python-version "$python" --quiet --no-header \
     --custom-compile-command "bash scripts/lock.sh" -o "$out/$line-python$python.txt"
   # mineru-emulator comes from emulator/ in this repository ([tool.uv.sources]), as the provider comes
   # from the root: neither is a pin (a constraints file refuses a path). Its dependencies stay pinned.
@@ -40,7 +43,7 @@ for lock in "${LOCKS[@]}"; do
   echo "locked $line on Python $python: $(grep -c '==' "$out/$line-python$python.txt") packages"
 done
 echo "mineru==${MINERU_LIVE_VERSION:-4.0.12}" >"$out/mineru-api.in"
-uv pip compile "$out/mineru-api.in" --python-version 3.11 --quiet --no-header -o "$out/mineru-api-python3.11.txt"
+uv pip compile "$out/mineru-api.in" "${upgrade[@]}" --python-version 3.11 --quiet --no-header -o "$out/mineru-api-python3.11.txt"
 echo "locked mineru-api on Python 3.11: $(grep -c '==' "$out/mineru-api-python3.11.txt") packages"
 
 if [ "$mode" = "--check" ]; then

@@ -43,6 +43,8 @@ COMES_WITH_AIRFLOW = {
 }
 #: Imported, not declared: the module runs only when that distribution is installed.
 OPTIONAL = {
+    "apache-airflow-providers-amazon": "account/store.py reaches an s3:// account store through S3Hook, imported only "
+    "when the connection's account_store is an s3:// URL (the [s3] extra)",
     "apache-airflow-providers-openlineage": "lineage.py builds OperatorLineage only when the OpenLineage "
     "listener, i.e. that provider, calls the operators' get_openlineage_facets_* methods",
 }
