@@ -232,3 +232,14 @@ def test_contract_limits_and_cli_flags() -> None:
     )
     args = parser.parse_args(["--submit-rpm", "7", "--priority-pages-per-day", "1000"])
     assert account_limits(args) == AccountLimits(submit_rpm=7, priority_pages_per_day=1000)
+
+
+def test_pages_are_billed_in_queue_order_whichever_task_is_polled(make) -> None:
+    emu, api = make(priority_pages_per_day=5, strict_page_budget=True)
+    url = emu.sample_url("invoice.pdf")  # 2 pages each
+    first, second, third = (api.submit(url) for _ in range(3))
+    time.sleep(0.1)  # every document fetched, every pending time over
+    late = api.wait_task(third)  # only the last one is polled: the first two start before it
+    assert late["state"] == "failed" and "needs 2 pages, 1 of today's 5 remain" in late["err_msg"]
+    assert [api.wait_task(t)["state"] for t in (first, second)] == ["done", "done"]
+    assert emu.account_usage()["today"]["pages_billed"] == 4

@@ -9,6 +9,7 @@ callback, or post that callback.
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 import time
@@ -166,6 +167,7 @@ class CloudState:
         """Forget every task and batch; background work of the old ones stops (caller holds the lock)."""
         self.tasks: dict[str, Task] = {}
         self.active: dict[str, Task] = {}  # not yet terminal, in creation order
+        self.to_start: list[tuple[float, float, str]] = []  # heap: queued, not started (queued_at, created, id)
         self.batches: dict[str, Batch] = {}
         self.uploads: dict[tuple[str, str], str] = {}  # (batch_id, key) -> task_id
         self.zips: dict[str, str] = {}  # zip_id -> task_id
@@ -208,6 +210,7 @@ class CloudState:
         self.file_count += 1
         if url:
             task.queued_at = task.created
+            self._queue(task)
             self.start_fetch(task)
         return task
 
@@ -264,9 +267,33 @@ class CloudState:
                 raise self.account.refuse(-60017, f"all {quota} pages of the quota are used")
 
     def queued_count(self) -> int:
-        """Tasks ``pending`` now: submitted, not yet running (caller holds the lock)."""
-        self.advance_for_request(self.active.values())
-        return sum(1 for task in self.active.values() if task.state == "pending")
+        """Tasks ``pending`` now: queued (submitted or uploaded), not yet running (caller holds the lock)."""
+        self.start_due(time.time())
+        return len(self.to_start)
+
+    def _queue(self, task: Task) -> None:
+        """Put a queued task in line to start (caller holds the lock); stuck tasks never start."""
+        if task.forced_state is None and task.queued_at is not None:
+            heapq.heappush(self.to_start, (task.queued_at, task.created, task.task_id))
+
+    def start_due(self, now: float) -> None:
+        """
+        Advance, in the order they were queued, the tasks whose pending time is over, so pages are
+        billed in queue order (caller holds the lock). Costs the number of due tasks, not of all
+        tasks.
+        """
+        waiting: list[tuple[float, float, str]] = []
+        line = self.to_start
+        while line and line[0][0] + self.timings.pending <= now:
+            entry = heapq.heappop(line)
+            task = self.tasks.get(entry[2])
+            if task is None:
+                continue
+            self.advance(task, now)
+            if task.running_at is None and task.state not in TERMINAL_STATES:
+                waiting.append(entry)  # its document is not there yet
+        for entry in waiting:
+            heapq.heappush(line, entry)
 
     # -- the state machine -----------------------------------------------------------------------
 
@@ -333,14 +360,11 @@ class CloudState:
             self._finish(task, "done", done_at)
 
     def advance_for_request(self, tasks: Iterable[Task]) -> None:
-        """Advance the tasks a request looks at (all active ones when a page quota is set)."""
+        """Advance the tasks a request looks at (after every due one when pages are billed from a budget)."""
         now = time.time()
         if self.limits.page_quota is not None or self.account.bills_in_order():
-            # Pages are charged as tasks start running: advance everything in start order.
-            tasks = sorted(
-                self.active.values(),
-                key=lambda t: (t.queued_at is None, (t.queued_at or 0.0), t.created),
-            )
+            # Pages are charged as tasks start running: start the due ones in queue order first.
+            self.start_due(now)
         for task in list(tasks):
             self.advance(task, now)
 
@@ -412,6 +436,7 @@ class CloudState:
             task.doc_ready_at = now
             if queue:
                 task.queued_at = now
+                self._queue(task)
                 if task.forced_state is None:
                     task.state = "pending"
             needs_driver = bool(task.options.get("callback")) and task.forced_state is None
