@@ -25,7 +25,8 @@ table, and reuses the rest):
 - ``faults.py``: :class:`Fault`, the ``fail_next_tasks``/``stick`` rules, their application.
 - ``callbacks.py``: callback delivery with retries. ``admin.py``: the ``/__emulator__`` API.
 - ``cloud/``: the MinerU cloud API: ``contract.py`` (codes, validation), ``state.py`` (tasks,
-  batches, the state machine, the quota; no HTTP), ``documents.py`` (fetch, inspect, zip),
+  batches, the state machine, the quota; no HTTP), ``account.py`` (rates, daily limits, their
+  counters and clock; no HTTP), ``documents.py`` (fetch, inspect, zip),
   ``responses.py`` (handlers), ``routes.py`` (route table).
 - ``mineru_api/``: the open-source ``mineru-api`` server (V1), on the same ``HTTPService``:
   ``state.py`` (tasks, retention, restarts, flash parsing; no HTTP), ``contract.py`` (limits,
