@@ -25,12 +25,14 @@ table, and reuses the rest):
 - ``faults.py``: :class:`Fault`, the ``fail_next_tasks``/``stick`` rules, their application.
 - ``callbacks.py``: callback delivery with retries. ``admin.py``: the ``/__emulator__`` API.
 - ``cloud/``: the MinerU cloud API: ``contract.py`` (codes, validation), ``state.py`` (tasks,
-  batches, the state machine, the quota; no HTTP), ``documents.py`` (fetch, inspect, zip),
-  ``result_zip.py`` (zip contents), ``responses.py`` (handlers), ``routes.py`` (route table).
+  batches, the state machine, the quota; no HTTP), ``account.py`` (rates, daily limits, their
+  counters and clock; no HTTP), ``documents.py`` (fetch, inspect, zip),
+  ``responses.py`` (handlers), ``routes.py`` (route table).
 - ``mineru_api/``: the open-source ``mineru-api`` server (V1), on the same ``HTTPService``:
   ``state.py`` (tasks, retention, restarts, flash parsing; no HTTP), ``contract.py`` (limits,
   errors, job validation), ``payloads.py`` (answer bodies, zips), ``faults.py`` (its ``Fault``),
   ``responses.py`` (handlers), ``routes.py`` (route table), ``server.py`` (``MinerUApiEmulator``).
+- ``results.py`` (public): result zips (``ResultSpec``, ``build_result_zip``, ``make_pdf``) for tests of clients.
 - ``_samples.py``, ``_pdf.py``: the bundled sample documents; ``cli.py``, ``pytest_plugin.py``.
 """
 
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mineru_emulator.server import (
         ENDPOINTS,
+        AccountLimits,
         Fault,
         MinerUEmulator,
         RecordedRequest,
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["ENDPOINTS", "Fault", "MinerUEmulator", "RecordedRequest", "Timings"]
+__all__ = ["ENDPOINTS", "AccountLimits", "Fault", "MinerUEmulator", "RecordedRequest", "Timings"]
 
 
 def __getattr__(name: str) -> Any:

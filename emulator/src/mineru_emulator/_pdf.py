@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 PAGE_WIDTH = 612
 PAGE_HEIGHT = 792
@@ -39,12 +39,12 @@ def _pdf_string(text: str) -> bytes:
     return bytes(out)
 
 
-def _page_content(lines: list[str], *, title: bool) -> bytes:
-    """The content stream of one page: the lines top to bottom, the first in bold if ``title``."""
+def _page_content(lines: list[str], *, headings: set[int]) -> bytes:
+    """The content stream of one page: the lines top to bottom, those in ``headings`` in bold."""
     ops: list[bytes] = [b"BT"]
     y = _TOP
     for index, line in enumerate(lines):
-        is_title = title and index == 0
+        is_title = index in headings
         font = b"/F2 %d Tf" % _TITLE_SIZE if is_title else b"/F1 %d Tf" % _BODY_SIZE
         ops.append(font)
         ops.append(b"1 0 0 1 %d %d Tm" % (_LEFT, y))
@@ -54,7 +54,7 @@ def _page_content(lines: list[str], *, title: bool) -> bytes:
     return b"\n".join(ops) + b"\n"
 
 
-def make_pdf(pages: list[list[str]], *, title: bool = True) -> bytes:
+def make_pdf(pages: list[list[str]], *, title: bool = True, headings: Iterable[tuple[int, int]] = ()) -> bytes:
     """
     Write a PDF with one page per item of ``pages``, each a list of text lines.
 
@@ -63,6 +63,8 @@ def make_pdf(pages: list[list[str]], *, title: bool = True) -> bytes:
     everything else in Helvetica 11 pt.
 
     :param pages: the text of each page, one string per line. An empty list makes a blank page.
+    :param headings: more lines set like the title, as ``(page index, line index)`` pairs
+        (0-based): the emulator's results make them ``#`` titles.
     :return: the PDF file's bytes.
     """
     if not pages:
@@ -78,8 +80,13 @@ def make_pdf(pages: list[list[str]], *, title: bool = True) -> bytes:
     font_regular = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     font_bold = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>")
     page_ids: list[int] = []
+    bold: dict[int, set[int]] = {}
+    for page_index, line_index in headings:
+        bold.setdefault(page_index, set()).add(line_index)
+    if title:
+        bold.setdefault(0, set()).add(0)
     for index, lines in enumerate(pages):
-        stream = _page_content(list(lines), title=title and index == 0)
+        stream = _page_content(list(lines), headings=bold.get(index, set()))
         content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"endstream")
         page_ids.append(
             add(

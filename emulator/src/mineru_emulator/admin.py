@@ -1,13 +1,14 @@
 """
-The admin API under ``/__emulator__/``: health, faults, the request log, callbacks, reset and
-the task rules, over HTTP (no auth). It scripts the emulator through its public methods.
+The admin API under ``/__emulator__/``: health, faults, the request log, callbacks, reset, the
+task rules, and (cloud flavor) the account's limits, counters and clock, over HTTP
+(no auth). It scripts the emulator through its public methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from mineru_emulator.faults import Fault
 from mineru_emulator.http import RecordedRequest, Request
@@ -39,6 +40,19 @@ class Scriptable(Protocol):
     def fail_next_tasks(self, err_msg: str, count: int = 1, match: str | None = None) -> None: ...
 
     def stick(self, state: str, count: int = 1, match: str | None = None) -> None: ...
+
+
+@runtime_checkable
+class AccountScriptable(Scriptable, Protocol):
+    """An emulator with account limits (the cloud flavor): ``account``, ``clock`` actions."""
+
+    def account_usage(self) -> dict[str, Any]: ...
+
+    def set_account_limits(self, **changes: Any) -> Any: ...
+
+    def advance_clock(self, seconds: float) -> None: ...
+
+    def next_day(self) -> None: ...
 
 
 class AdminApi:
@@ -95,7 +109,29 @@ class AdminApi:
                     raise ValueError("state is required")
                 emu.stick(state, int(payload.get("count", 1)), payload.get("match"))
                 request.send_json({"ok": True})
+            elif action in ("account", "clock") and isinstance(emu, AccountScriptable):
+                self._account(request, emu, action, payload)
             else:
                 request.send_json({"error": f"no admin action {method} /{action}"}, 404)
         except (TypeError, ValueError) as exc:
             request.send_json({"error": str(exc)}, 400)
+
+    @staticmethod
+    def _account(request: Request, emu: AccountScriptable, action: str, payload: dict[str, Any]) -> None:
+        """``GET|POST account`` (usage; change limits), ``POST clock`` (``advance`` seconds or ``next_day``)."""
+        if action == "account" and request.method == "GET":
+            request.send_json(emu.account_usage())
+        elif action == "account" and request.method == "POST":
+            emu.set_account_limits(**payload)
+            request.send_json(emu.account_usage())
+        elif action == "clock" and request.method == "POST":
+            if payload.get("next_day"):
+                emu.next_day()
+            else:
+                seconds = payload.get("advance")
+                if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                    raise ValueError("advance (seconds) or next_day: true is required")
+                emu.advance_clock(float(seconds))
+            request.send_json(emu.account_usage())
+        else:
+            request.send_json({"error": f"no admin action {request.method} /{action}"}, 404)

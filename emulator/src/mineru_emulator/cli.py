@@ -24,7 +24,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from mineru_emulator.server import MinerUEmulator, Timings
+from mineru_emulator.server import AccountLimits, MinerUEmulator, Timings
 
 DEFAULT_PORT = 8710
 DEFAULT_TOKEN = "emulator-token"
@@ -70,6 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-file-bytes", type=int, default=200 * 1024 * 1024)
     parser.add_argument("--max-pages", type=int, default=600)
     parser.add_argument("--max-batch-files", type=int, default=200)
+    parser.add_argument(
+        "--page-ranges-count-for-limit",
+        action="store_true",
+        help="--max-pages applies to the pages page_ranges selects (default: to the whole file)",
+    )
+    parser.add_argument(
+        "--images-per-page", type=int, default=0, help="figures added to every PDF page of results (default: 0)"
+    )
+    account = parser.add_argument_group("account limits (default: none; --contract-limits: the published ones)")
+    account.add_argument(
+        "--contract-limits",
+        action="store_true",
+        help="300 submits and 1,000 queries a minute, 2,000 priority pages a day; the flags below override",
+    )
+    account.add_argument("--submit-rpm", type=int, default=None, help="submits a minute, over it HTTP 429")
+    account.add_argument("--query-rpm", type=int, default=None, help="queries a minute, over it HTTP 429")
+    account.add_argument(
+        "--priority-pages-per-day", type=int, default=None, help="pages a UTC day at the highest priority"
+    )
+    account.add_argument(
+        "--strict-page-budget",
+        action="store_true",
+        help="past the priority pages refuse with -60018 (default: parse at a lower priority, slower)",
+    )
+    account.add_argument(
+        "--low-priority-factor", type=float, default=None, help="slowdown past the priority pages (default: 4)"
+    )
+    account.add_argument("--tasks-per-day", type=int, default=None, help="tasks a UTC day, over it -60018")
+    account.add_argument("--max-queued-tasks", type=int, default=None, help="pending tasks at most, over it -60009")
     parser.add_argument("--expired-token", action="append", default=[], help="a token answered with A0211 (repeatable)")
     parser.add_argument(
         "--offline-demo",
@@ -102,6 +131,9 @@ def make_emulator(args: argparse.Namespace, *, port: int) -> Any:
         callback_backoff=args.callback_backoff,
     )
     return MinerUEmulator(
+        account=account_limits(args),
+        page_ranges_count_for_limit=args.page_ranges_count_for_limit,
+        images_per_page=args.images_per_page,
         token=args.token,
         prefix=args.prefix,
         host=args.host,
@@ -118,6 +150,27 @@ def make_emulator(args: argparse.Namespace, *, port: int) -> Any:
         expired_tokens=args.expired_token,
         fetch_demo_urls=not args.offline_demo,
     )
+
+
+def account_limits(args: argparse.Namespace) -> AccountLimits:
+    """The account limits the flags ask for."""
+    limits = AccountLimits.contract() if args.contract_limits else AccountLimits()
+    changes: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in (
+            "submit_rpm",
+            "query_rpm",
+            "priority_pages_per_day",
+            "low_priority_factor",
+            "tasks_per_day",
+            "max_queued_tasks",
+        )
+        if getattr(args, name) is not None
+    }
+    if args.strict_page_budget:
+        changes["strict_page_budget"] = True
+    limits.update(changes)
+    return limits
 
 
 def _run_command(emulator: Any, command: list[str]) -> int:

@@ -18,13 +18,14 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
 from mineru_emulator.admin import AdminApi
 from mineru_emulator.callbacks import CallbackDelivery
 from mineru_emulator.cloud import documents
+from mineru_emulator.cloud.account import Account, AccountLimits
 from mineru_emulator.cloud.contract import err_msg
 from mineru_emulator.cloud.responses import CloudResponses
 from mineru_emulator.cloud.routes import cloud_routes
@@ -35,7 +36,15 @@ from mineru_emulator.http import EmulatorHTTPServer, HTTPService, RecordedReques
 #: The server class (``bench/`` tunes its backlog and wraps it in TLS).
 _Server = EmulatorHTTPServer
 
-__all__ = ["ENDPOINTS", "WILDCARD_ENDPOINTS", "Fault", "MinerUEmulator", "RecordedRequest", "Timings"]
+__all__ = [
+    "ENDPOINTS",
+    "WILDCARD_ENDPOINTS",
+    "AccountLimits",
+    "Fault",
+    "MinerUEmulator",
+    "RecordedRequest",
+    "Timings",
+]
 
 
 def _counter(name: str, doc: str) -> Any:
@@ -68,6 +77,13 @@ class MinerUEmulator(HTTPService):
     :param expired_tokens: tokens answered with ``A0211``.
     :param fetch_demo_urls: try the network for MinerU's public demo URLs before falling back
         to the built-in stand-ins (False: always use the stand-ins, deterministic and offline).
+    :param account: the account's rates, daily page budget, tasks a day and queue
+        (:class:`AccountLimits`; default: none of them).
+    :param clock: the account's wall clock (default ``time.time``): UTC days and rate windows;
+        :meth:`advance_clock` moves it forward.
+    :param page_ranges_count_for_limit: ``max_pages`` applies to the pages ``page_ranges``
+        selects (default False: to the whole file; the live service does not document it).
+    :param images_per_page: figures added to every PDF page with text in result zips.
     """
 
     def __init__(
@@ -87,6 +103,10 @@ class MinerUEmulator(HTTPService):
         member_prefix: str = "stem",
         expired_tokens: Iterable[str] = (),
         fetch_demo_urls: bool = True,
+        account: AccountLimits | None = None,
+        clock: Callable[[], float] | None = None,
+        page_ranges_count_for_limit: bool = False,
+        images_per_page: int = 0,
     ) -> None:
         if auth_error_style not in ("http401", "envelope"):
             raise ValueError("auth_error_style must be 'http401' or 'envelope'")
@@ -106,6 +126,8 @@ class MinerUEmulator(HTTPService):
         self.member_prefix = member_prefix
         self.expired_tokens = frozenset(expired_tokens)
         self.fetch_demo_urls = fetch_demo_urls
+        self.images_per_page = images_per_page
+        self.account = Account(account or AccountLimits(), clock)
         self._secret = os.urandom(32)
 
         self.fault_book = FaultBook(self._lock)
@@ -113,7 +135,7 @@ class MinerUEmulator(HTTPService):
         self._state = CloudState(
             lock=self._lock,
             timings=self.timings,
-            limits=Limits(page_quota, max_file_bytes, max_pages, fetch_demo_urls),
+            limits=Limits(page_quota, max_file_bytes, max_pages, fetch_demo_urls, page_ranges_count_for_limit),
             uid=uid,
             fault_book=self.fault_book,
             callbacks=self._callbacks,
@@ -121,6 +143,7 @@ class MinerUEmulator(HTTPService):
             workdir=self._dir,
             root_url=lambda: self.root_url,
             fetch=documents.fetch,
+            account=self.account,
         )
         self.answers = CloudResponses(self._state, self)
         admin = AdminApi(self, self._health, default_fail_msg=err_msg(-60010))
@@ -167,6 +190,38 @@ class MinerUEmulator(HTTPService):
     file_count = _counter("file_count", "Tasks created, single and in batches.")
     pages_used = _counter("pages_used", "Pages charged to the quota.")
 
+    # -- the account's limits --------------------------------------------------------------------
+
+    @property
+    def account_limits(self) -> AccountLimits:
+        """The account's limits in force (change them with :meth:`set_account_limits`)."""
+        return self.account.limits
+
+    def set_account_limits(self, **changes: Any) -> AccountLimits:
+        """Change some account limits at run time, e.g. ``set_account_limits(submit_rpm=10)``."""
+        with self._lock:
+            self.account.limits.update(changes)
+            return self.account.limits
+
+    def account_usage(self) -> dict[str, Any]:
+        """
+        The limits and counters: ``day``, ``today`` (``pages_billed``, ``priority_pages``,
+        ``low_priority_pages``, ``priority_pages_left``, ``tasks_created``), the same per UTC day,
+        ``http_429`` per kind, ``refusals`` and ``failed_tasks`` per error code.
+        """
+        with self._lock:
+            return self.account.usage()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the account's clock forward: past a rate window (60 s), to the next UTC day."""
+        with self._lock:
+            self.account.advance(seconds)
+
+    def next_day(self) -> None:
+        """Move the account's clock to the start of the next UTC day."""
+        with self._lock:
+            self.account.advance(self.account.seconds_to_next_day())
+
     # -- inspection and scripting ----------------------------------------------------------------
 
     @property
@@ -202,7 +257,7 @@ class MinerUEmulator(HTTPService):
             self.fault_book.stick_rules.append(Rule(state, count, match))
 
     def reset(self) -> None:
-        """Forget all tasks, batches, faults, rules, callbacks and the request log."""
+        """Forget all tasks, batches, faults, rules, callbacks, the request log and the account's usage."""
         with self._lock:
             self._state.reset()
             self.fault_book.clear()

@@ -25,7 +25,14 @@ def _kind(ext: str) -> str:
 
 
 def inspect_document(
-    task: Task, path: str, size: int, too_big: bool, *, max_file_bytes: int, max_pages: int
+    task: Task,
+    path: str,
+    size: int,
+    too_big: bool,
+    *,
+    max_file_bytes: int,
+    max_pages: int,
+    page_ranges_count_for_limit: bool = False,
 ) -> dict[str, Any]:
     """
     Check a fetched/uploaded document.
@@ -36,6 +43,8 @@ def inspect_document(
     :param too_big: it is over ``max_file_bytes`` (and was not stored whole).
     :param max_file_bytes: the size limit (for the message).
     :param max_pages: the page limit.
+    :param page_ranges_count_for_limit: the limit applies to the pages ``page_ranges`` selects
+        (False: to the whole file, whatever ``page_ranges`` says; the live service does not say).
     :return: the fields to set on the task.
     """
     kind = _kind(task.ext)
@@ -58,10 +67,12 @@ def inspect_document(
             out["doc_error"] = err_msg(-60003, f"not a readable PDF: {type(exc).__name__}")
             return out
     out["total_pages"] = total
-    if total > max_pages:
-        out["doc_error"] = err_msg(-60006, f"{total} pages, the limit is {max_pages}")
-        return out
     selected = contract.resolve_page_ranges(task.page_ranges, total) if kind == "pdf" else [0]
+    counted = len(selected) if page_ranges_count_for_limit and task.page_ranges else total
+    if counted > max_pages:
+        what = f"{counted} pages selected" if counted != total else f"{total} pages"
+        out["doc_error"] = err_msg(-60006, f"{what}, the limit is {max_pages}")
+        return out
     if not selected:
         out["doc_error"] = err_msg(
             -10002, f"page_ranges {task.page_ranges!r} selects no page of a {total}-page document"
@@ -73,7 +84,15 @@ def inspect_document(
 def inspect_for(state: CloudState, task: Task, path: str, size: int, too_big: bool) -> dict[str, Any]:
     """:func:`inspect_document` with the state's limits."""
     limits = state.limits
-    return inspect_document(task, path, size, too_big, max_file_bytes=limits.max_file_bytes, max_pages=limits.max_pages)
+    return inspect_document(
+        task,
+        path,
+        size,
+        too_big,
+        max_file_bytes=limits.max_file_bytes,
+        max_pages=limits.max_pages,
+        page_ranges_count_for_limit=limits.page_ranges_count_for_limit,
+    )
 
 
 def fetch(state: CloudState, task_id: str, generation: int, url: str, path: str) -> None:
@@ -123,16 +142,17 @@ def fetch(state: CloudState, task_id: str, generation: int, url: str, path: str)
     state.document_ready(task_id, generation, info, queue=False)
 
 
-def ensure_zip(task: Task, zips_dir: str, member_prefix: str) -> str:
+def ensure_zip(task: Task, zips_dir: str, member_prefix: str, images_per_page: int = 0) -> str:
     """
     Build the task's result zip once (at first download).
 
     :param task: a ``done`` task.
     :param zips_dir: where zips are stored.
     :param member_prefix: ``"stem"`` (the input's stem) or ``"id"`` (a server-side id).
+    :param images_per_page: figures added to every PDF page with text (``images/``).
     :return: the zip's path.
     """
-    from mineru_emulator.cloud.result_zip import ResultSpec, build_result_zip, member_stem
+    from mineru_emulator.results import ResultSpec, build_result_zip, member_stem
 
     with task.build_lock:
         if task.zip_path and os.path.exists(task.zip_path):
@@ -148,6 +168,7 @@ def ensure_zip(task: Task, zips_dir: str, member_prefix: str) -> str:
             size=task.doc_size,
             extra_formats=list(task.options.get("extra_formats") or []),
             model_version=task.options.get("model_version") or "pipeline",
+            images_per_page=images_per_page,
         )
         path = os.path.join(zips_dir, f"{task.zip_id}.zip")
         build_result_zip(spec, path)

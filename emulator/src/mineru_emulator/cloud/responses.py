@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qs, quote, urlsplit
 
 from mineru_emulator.cloud import contract, documents
+from mineru_emulator.cloud.account import RATED_ENDPOINTS
 from mineru_emulator.cloud.contract import ApiError
 from mineru_emulator.faults import Fault
 from mineru_emulator.http import Handler, Request, Route, answer_transport_fault
@@ -36,6 +37,7 @@ class EmulatorSettings(Protocol):
     max_batch_files: int
     upload_url_ttl: float
     member_prefix: str
+    images_per_page: int
     _public_host: str
     _secret: bytes
 
@@ -150,10 +152,13 @@ class CloudResponses:
     # -- auth and envelopes ----------------------------------------------------------------------
 
     def api(self, handler: Callable[[Request], None]) -> Handler:
-        """``handler`` behind the bearer-token check, with :class:`ApiError` answered as an envelope."""
+        """
+        ``handler`` behind the bearer-token check and the account's rate of its kind (submit or
+        query, :data:`~.account.RATED_ENDPOINTS`), with :class:`ApiError` answered as an envelope.
+        """
 
         def answer(request: Request) -> None:
-            if not self._authorized(request):
+            if not self._authorized(request) or self._rate_limited(request):
                 return
             try:
                 handler(request)
@@ -161,6 +166,26 @@ class CloudResponses:
                 send_envelope(request, exc.code, exc.message, exc.http_status)
 
         return answer
+
+    def _rate_limited(self, request: Request) -> bool:
+        """Answer HTTP 429 with ``Retry-After`` when the request's kind has no free slot this minute."""
+        kind = next((k for k, names in RATED_ENDPOINTS.items() if request.endpoint in names), None)
+        if kind is None:
+            return False
+        account = self.state.account
+        with self.state.lock:
+            retry_after = account.admit(kind)
+            limit = account.limits.submit_rpm if kind == "submit" else account.limits.query_rpm
+        if retry_after is None:
+            return False
+        payload = {
+            "code": -10001,
+            "msg": f"Too many requests: at most {limit} {kind} requests a minute, retry in {retry_after} s",
+            "trace_id": trace_id(),
+            "data": None,
+        }
+        request.send_json(payload, 429, {"Retry-After": str(retry_after)})
+        return True
 
     def _send_auth_error(
         self, request: Request, code: str, *, style: str | None = None, msg: str | dict[str, Any] | None = None
@@ -374,5 +399,5 @@ class CloudResponses:
         if not ready or task is None:
             self._send_oss_error(request, 404, "NoSuchKey", "The specified key does not exist.")
             return
-        path = documents.ensure_zip(task, self.emu._dir("zips"), self.emu.member_prefix)
+        path = documents.ensure_zip(task, self.emu._dir("zips"), self.emu.member_prefix, self.emu.images_per_page)
         request.send_file(path, "application/zip")

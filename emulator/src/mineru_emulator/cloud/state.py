@@ -1,5 +1,6 @@
 """
-The cloud API's state: tasks, batches, the state machine and the page quota. No HTTP.
+The cloud API's state: tasks, batches, the state machine, the page quota and the account's
+daily limits (:mod:`.account`). No HTTP.
 
 Task states are computed lazily from timestamps (:meth:`CloudState.advance`), so no thread runs
 per task except the short-lived ones that fetch a document URL, drive a task that has a
@@ -8,6 +9,7 @@ callback, or post that callback.
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 import time
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mineru_emulator.callbacks import CallbackDelivery, signed_body
-from mineru_emulator.cloud.contract import ApiError, err_msg
+from mineru_emulator.cloud.account import Account, AccountLimits
+from mineru_emulator.cloud.contract import err_msg
 from mineru_emulator.faults import FaultBook
 
 TERMINAL_STATES = frozenset({"done", "failed"})
@@ -75,6 +78,7 @@ class Task:
     running_at: float | None = None
     finished_at: float | None = None
     err_msg: str = ""
+    slowdown: float = 1.0  # > 1 when started past the day's priority pages
     zip_path: str | None = None
     build_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,12 +98,15 @@ class Limits:
     :param max_file_bytes: largest accepted document.
     :param max_pages: most pages per document.
     :param fetch_demo_urls: try the network for MinerU's public demo URLs first.
+    :param page_ranges_count_for_limit: ``max_pages`` applies to the pages ``page_ranges``
+        selects (False: to the whole file).
     """
 
     page_quota: int | None
     max_file_bytes: int
     max_pages: int
     fetch_demo_urls: bool
+    page_ranges_count_for_limit: bool = False
 
 
 def spawn(target: Callable[..., None], *args: Any) -> None:
@@ -124,6 +131,7 @@ class CloudState:
     :param root_url: ``http://host:port`` of the running emulator.
     :param fetch: fetches a URL task's document in the background, then calls
         :meth:`document_ready` (:func:`~mineru_emulator.cloud.documents.fetch`).
+    :param account: the account's rates and daily limits, and their counters.
     """
 
     def __init__(
@@ -139,6 +147,7 @@ class CloudState:
         workdir: Callable[[str], str],
         root_url: Callable[[], str],
         fetch: Callable[..., None],
+        account: Account | None = None,
     ) -> None:
         self.lock = lock
         self.timings = timings
@@ -150,6 +159,7 @@ class CloudState:
         self.workdir = workdir
         self.root_url = root_url
         self.fetch = fetch
+        self.account = account or Account(AccountLimits())
         self.generation = 0
         self.reset()
 
@@ -157,6 +167,7 @@ class CloudState:
         """Forget every task and batch; background work of the old ones stops (caller holds the lock)."""
         self.tasks: dict[str, Task] = {}
         self.active: dict[str, Task] = {}  # not yet terminal, in creation order
+        self.to_start: list[tuple[float, float, str]] = []  # heap: queued, not started (queued_at, created, id)
         self.batches: dict[str, Batch] = {}
         self.uploads: dict[tuple[str, str], str] = {}  # (batch_id, key) -> task_id
         self.zips: dict[str, str] = {}  # zip_id -> task_id
@@ -164,6 +175,7 @@ class CloudState:
         self.batch_count = 0
         self.file_count = 0
         self.pages_used = 0
+        self.account.reset()
         self.generation += 1
 
     # -- creating tasks and batches --------------------------------------------------------------
@@ -198,6 +210,7 @@ class CloudState:
         self.file_count += 1
         if url:
             task.queued_at = task.created
+            self._queue(task)
             self.start_fetch(task)
         return task
 
@@ -205,7 +218,9 @@ class CloudState:
         """A single-URL task, its fetch started."""
         with self.lock:
             self.check_quota()
+            self.account.check_submit(1, self.queued_count)
             task = self.new_task(file_name=file_name, ext=ext, url=url, batch_id=None, options=options)
+            self.account.created(1)
             self.task_count += 1
         return task
 
@@ -222,6 +237,8 @@ class CloudState:
         """
         with self.lock:
             self.check_quota()
+            self.account.check_submit(len(files), self.queued_count)
+            self.account.created(len(files))
             batch = Batch(str(uuid.uuid4()), [])
             tasks: list[Task] = []
             for item in files:
@@ -247,12 +264,45 @@ class CloudState:
         if quota is not None:
             self.advance_for_request([])
             if self.pages_used >= quota:
-                raise ApiError(-60017, f"all {quota} pages of the quota are used")
+                raise self.account.refuse(-60017, f"all {quota} pages of the quota are used")
+
+    def queued_count(self) -> int:
+        """Tasks ``pending`` now: queued (submitted or uploaded), not yet running (caller holds the lock)."""
+        self.start_due(time.time())
+        return len(self.to_start)
+
+    def _queue(self, task: Task) -> None:
+        """Put a queued task in line to start (caller holds the lock); stuck tasks never start."""
+        if task.forced_state is None and task.queued_at is not None:
+            heapq.heappush(self.to_start, (task.queued_at, task.created, task.task_id))
+
+    def start_due(self, now: float) -> None:
+        """
+        Advance, in the order they were queued, the tasks whose pending time is over, so pages are
+        billed in queue order (caller holds the lock). Costs the number of due tasks, not of all
+        tasks.
+        """
+        waiting: list[tuple[float, float, str]] = []
+        line = self.to_start
+        while line and line[0][0] + self.timings.pending <= now:
+            entry = heapq.heappop(line)
+            task = self.tasks.get(entry[2])
+            if task is None:
+                continue
+            self.advance(task, now)
+            if task.running_at is None and task.state not in TERMINAL_STATES:
+                waiting.append(entry)  # its document is not there yet
+        for entry in waiting:
+            heapq.heappush(line, entry)
 
     # -- the state machine -----------------------------------------------------------------------
 
     def _selected_count(self, task: Task) -> int:
         return max(1, len(task.selected))
+
+    def _run_time(self, task: Task) -> float:
+        """Seconds in ``running``: per page, slower past the day's priority pages."""
+        return self.timings.per_page * self._selected_count(task) * task.slowdown
 
     def _finish(self, task: Task, state: str, at: float, err_msg: str = "") -> None:
         task.state = state
@@ -281,17 +331,22 @@ class CloudState:
             if task.doc_error is not None:
                 self._finish(task, "failed", start, task.doc_error)
                 return
+            pages = self._selected_count(task)
             quota = self.limits.page_quota
-            if quota is not None:
-                pages = self._selected_count(task)
-                left = quota - self.pages_used
-                if pages > left:
-                    detail = f"the task needs {pages} pages, {max(left, 0)} of {quota} remain"
-                    self._finish(task, "failed", start, err_msg(-60017, detail))
-                    return
-                self.pages_used += pages
+            if quota is not None and pages > quota - self.pages_used:
+                detail = f"the task needs {pages} pages, {max(quota - self.pages_used, 0)} of {quota} remain"
+                self.account.task_failed(-60017)
+                self._finish(task, "failed", start, err_msg(-60017, detail))
+                return
+            verdict = self.account.start(pages)
+            if verdict.kind == "refused":
+                self._finish(task, "failed", start, err_msg(-60018, verdict.detail))
+                return
+            if verdict.kind == "low":
+                task.slowdown = max(1.0, self.account.limits.low_priority_factor)
+            self.pages_used += pages
             task.running_at = start
-        converting_at = task.running_at + self.timings.per_page * self._selected_count(task)
+        converting_at = task.running_at + self._run_time(task)
         if now < converting_at:
             task.state = "running"
             return
@@ -305,14 +360,11 @@ class CloudState:
             self._finish(task, "done", done_at)
 
     def advance_for_request(self, tasks: Iterable[Task]) -> None:
-        """Advance the tasks a request looks at (all active ones when a page quota is set)."""
+        """Advance the tasks a request looks at (after every due one when pages are billed from a budget)."""
         now = time.time()
-        if self.limits.page_quota is not None:
-            # Quota is charged as tasks start running: advance everything in start order.
-            tasks = sorted(
-                self.active.values(),
-                key=lambda t: (t.queued_at is None, (t.queued_at or 0.0), t.created),
-            )
+        if self.limits.page_quota is not None or self.account.bills_in_order():
+            # Pages are charged as tasks start running: start the due ones in queue order first.
+            self.start_due(now)
         for task in list(tasks):
             self.advance(task, now)
 
@@ -323,7 +375,7 @@ class CloudState:
         if task.running_at is None:
             target = task.queued_at + self.timings.pending
         else:
-            converting_at = task.running_at + self.timings.per_page * self._selected_count(task)
+            converting_at = task.running_at + self._run_time(task)
             target = converting_at if now < converting_at else converting_at + self.timings.converting
         return min(1.0, max(0.002, target - now + 0.001))
 
@@ -346,7 +398,7 @@ class CloudState:
                 extracted = 0
             else:
                 elapsed = time.time() - task.running_at
-                per_page = self.timings.per_page or 1e-9
+                per_page = (self.timings.per_page * task.slowdown) or 1e-9
                 extracted = min(self._selected_count(task), int(elapsed / per_page))
             view["extract_progress"] = {
                 "extracted_pages": extracted,
@@ -384,6 +436,7 @@ class CloudState:
             task.doc_ready_at = now
             if queue:
                 task.queued_at = now
+                self._queue(task)
                 if task.forced_state is None:
                     task.state = "pending"
             needs_driver = bool(task.options.get("callback")) and task.forced_state is None

@@ -115,7 +115,10 @@ def file_zip(task: TaskRecord, index: int) -> bytes:
     """One parsed file's self-contained zip: ``markdown.md``, the JSON files and ``images/``."""
     outcome = task.files[index].outcome
     structured = {
-        "pages": [{"page_idx": i, "blocks": blocks} for i, blocks in enumerate(outcome.pages)],
+        "pages": [
+            {"page_idx": page_idx, "blocks": blocks}
+            for page_idx, blocks in zip(outcome.page_numbers, outcome.pages, strict=True)
+        ],
         "metadata": {"producer": {"name": "mineru", "version": "4.0.12"}},
         "extensions": {"mineru": {"tier": task.tier, "parse_mode": "txt"}},
         "is_full_document": True,

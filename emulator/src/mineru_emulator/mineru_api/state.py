@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from mineru_emulator.results import page_lines
+
 #: Types the flash tier parses without model weights (``mineru.filetypes``: flash-only).
 FLASH_ONLY = frozenset(
     "csv doc docx epub htm html mht mhtml odp ods odt ofd ppt pptx rtf shtml tsv xls xlsx".split()  # noqa: SIM905
@@ -63,6 +65,9 @@ class Outcome:
 
     markdown: str = ""
     pages: list[list[dict[str, Any]]] = field(default_factory=list)
+    #: each item of ``pages``'s ``page_idx``: its page number - 1 in the whole document (blank
+    #: pages give no item, and the pages after them keep their index, as MinerU's ``parse_svc``)
+    page_numbers: list[int] = field(default_factory=list)
     images: dict[str, bytes] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     slow: bool = False  # fails only after the OCR-weights attempt
@@ -190,10 +195,11 @@ def _error(code: str, message: str, error_type: str = "engine_error") -> dict[st
     return {"type": error_type, "code": code, "message": message, "param": None}
 
 
-def _blocks_from_lines(lines: list[str], *, title_first: bool) -> list[dict[str, Any]]:
+def _blocks_from_lines(lines: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    """One page's blocks from its ``(text, is_heading)`` lines (headings judged on the page's layout)."""
     blocks = []
-    for index, line in enumerate(lines):
-        if index == 0 and title_first:
+    for line, heading in lines:
+        if heading:
             blocks.append({"type": "doc_title", "level": 1, "content": line})
         else:
             blocks.append({"type": "text", "content": line})
@@ -279,21 +285,14 @@ def _office_text(data: bytes) -> list[str]:
         return lines
 
 
-def _pdf_pages(data: bytes) -> list[list[str]]:
+def _pdf_pages(data: bytes) -> list[list[tuple[str, bool]]]:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
-    pages = []
-    for page in reader.pages:
-        try:
-            text = page.extract_text() or ""
-        except Exception:
-            text = ""
-        pages.append([line.strip() for line in text.splitlines() if line.strip()])
-    return pages
+    return [page_lines(page) for page in reader.pages]
 
 
-def _select(pages: list[list[str]], page_range: str) -> list[tuple[int, list[str]]]:
+def _select(pages: list[list[tuple[str, bool]]], page_range: str) -> list[tuple[int, list[tuple[str, bool]]]]:
     """The pages a V1 ``page_range`` (``1-5,8,r3-r1``, ``all``) selects, sorted and deduplicated."""
     total = len(pages)
     if not page_range or page_range == "all":
@@ -321,11 +320,13 @@ def parse_document(name: str, data: bytes, *, page_range: str, ocr_mode: str) ->
     try:
         if ext == "pdf":
             chosen = _select(_pdf_pages(data), page_range)
-            text = sum(len(" ".join(lines)) for _, lines in chosen)
+            text = sum(len(" ".join(t for t, _ in lines)) for _, lines in chosen)
             selected = [(i, lines) for i, lines in chosen if lines]
             if not selected or text < MIN_TEXT_PER_PAGE * len(chosen):  # no usable text layer: OCR needed
                 return Outcome(error=_error("parse_failed", _WEIGHTS_ERROR), slow=True)
-            pages = [_blocks_from_lines(lines, title_first=i == 0) for i, lines in selected]
+            # A blank page gives no blocks; the others keep their own index (page number - 1).
+            pages = [_blocks_from_lines(lines) for _, lines in selected]
+            page_numbers = [i for i, _ in selected]
             images: dict[str, bytes] = {}
         elif ext in ("html", "htm", "shtml", "mht", "mhtml"):
             parser = _Html()
@@ -340,10 +341,12 @@ def parse_document(name: str, data: bytes, *, page_range: str, ocr_mode: str) ->
             table = {"type": "table", "content": _table_markdown(rows), "captions": [], "footnotes": []}
             pages, images = [[table]], {}
         else:
-            pages, images = [_blocks_from_lines(_office_text(data), title_first=False)], {}
+            pages, images = [_blocks_from_lines([(line, False) for line in _office_text(data)])], {}
     except Exception as exc:  # a corrupt file fails that file only, as on the real server
         return Outcome(error=_error("parse_failed", f"{type(exc).__name__}: {exc}"))
-    return Outcome(markdown=render_markdown(pages), pages=pages, images=images)
+    if ext != "pdf":
+        page_numbers = list(range(len(pages)))
+    return Outcome(markdown=render_markdown(pages), pages=pages, images=images, page_numbers=page_numbers)
 
 
 def _table_markdown(rows: list[list[str]]) -> str:
