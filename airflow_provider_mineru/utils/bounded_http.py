@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 #: The most of an error body that is read; the rest is cut (its start is quoted in the error).
 MAX_ERROR_BODY_BYTES = 64 * 1024
+#: Characters of a body quoted in an error message.
+BODY_QUOTE_CHARS = 200
+
+
+def body_excerpt(body: bytes) -> str:
+    """The start of a body for an error message, decoded leniently and on one line."""
+    text = body[:BODY_QUOTE_CHARS].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text + ("…" if len(body) > BODY_QUOTE_CHARS else "")
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

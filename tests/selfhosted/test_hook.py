@@ -8,13 +8,9 @@ import time
 
 import pytest
 
-from airflow_provider_mineru.clients.mineru_api import (
-    FORGOT_TASK,
-    MinerUApiClient,
-    MinerUUnsupportedServerError,
-    content_list_from_structured,
-    to_v1_page_range,
-)
+from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
+from airflow_provider_mineru.clients.mineru_api_results import content_list_from_structured
+from airflow_provider_mineru.clients.mineru_api_wire import FORGOT_TASK, MinerUUnsupportedServerError, to_v1_page_range
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
 from airflow_provider_mineru.emulator.mineru_api import Fault
 from airflow_provider_mineru.exceptions import (
