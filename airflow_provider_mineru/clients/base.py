@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_provider_mineru.exceptions import MinerUValidationError
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.transport import MinerUTransport
     from airflow_provider_mineru.clients.v4_wire import ParseOptions
     from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
     from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.transport import MinerUTransport
     from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
     from airflow_provider_mineru.validation import MinerULimits
 
@@ -95,7 +95,9 @@ class MinerUClient(ABC):
         if not self.tiers:
             offering = " or ".join(f"'{flavor}'" for flavor, cls in CLIENTS.items() if cls.tiers)
             raise MinerUValidationError(
-                "tier", tier, f"is an option of api_flavor {offering} only; this connection's api_flavor is '{self.flavor}'"
+                "tier",
+                tier,
+                f"is an option of api_flavor {offering} only; this connection's api_flavor is '{self.flavor}'",
             )
         if tier not in self.tiers:
             raise MinerUValidationError("tier", tier, f"must be one of {list(self.tiers)}")
@@ -139,21 +141,39 @@ class MinerUClient(ABC):
 
     @abstractmethod
     def submit_task(
-        self, transport: MinerUTransport, url: str, options: ParseOptions, *, data_id: str | None, page_ranges: str | None
+        self,
+        transport: MinerUTransport,
+        url: str,
+        options: ParseOptions,
+        *,
+        data_id: str | None,
+        page_ranges: str | None,
     ) -> str:
         """Submit one document URL; return its task id."""
 
     async def asubmit_task(
-        self, transport: MinerUTransport, url: str, options: ParseOptions, *, data_id: str | None, page_ranges: str | None
+        self,
+        transport: MinerUTransport,
+        url: str,
+        options: ParseOptions,
+        *,
+        data_id: str | None,
+        page_ranges: str | None,
     ) -> str:
         """Async :meth:`submit_task` (by default the sync call, in a thread)."""
-        return await asyncio.to_thread(self.submit_task, transport, url, options, data_id=data_id, page_ranges=page_ranges)
+        return await asyncio.to_thread(
+            self.submit_task, transport, url, options, data_id=data_id, page_ranges=page_ranges
+        )
 
     @abstractmethod
-    def submit_batch(self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions) -> str:
+    def submit_batch(
+        self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> str:
         """Submit URLs as one server-side batch; return its id."""
 
-    async def asubmit_batch(self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions) -> str:
+    async def asubmit_batch(
+        self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> str:
         """Async :meth:`submit_batch` (by default the sync call, in a thread)."""
         return await asyncio.to_thread(self.submit_batch, transport, files, options)
 
@@ -199,7 +219,9 @@ class MinerUClient(ABC):
         """
 
     @abstractmethod
-    def send_uploads(self, transport: MinerUTransport, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
+    def send_uploads(
+        self, transport: MinerUTransport, files: UploadFiles, upload: Uploader, log: Any
+    ) -> Iterator[Sent]:
         """
         Send local or object-storage files; yield each server-side batch as soon as it exists (with
         failures ``None`` when its upload URLs are granted and nothing is sent yet, so it is recorded
@@ -216,7 +238,9 @@ class MinerUClient(ABC):
         """Download one document's result and extract it safely into ``target`` in the cloud's layout."""
 
     @abstractmethod
-    def land_download(self, transport: MinerUTransport, url: str, target: Any, identity: dict[str, Any]) -> ExtractedResult:
+    def land_download(
+        self, transport: MinerUTransport, url: str, target: Any, identity: dict[str, Any]
+    ) -> ExtractedResult:
         """
         Download one document's result and land it atomically in ``target`` with its completion
         marker (see :mod:`airflow_provider_mineru.landing`).

@@ -84,22 +84,38 @@ class CloudClient(MinerUClient):
     # -- endpoints ---------------------------------------------------------------------------------
 
     def submit_task(
-        self, transport: MinerUTransport, url: str, options: ParseOptions, *, data_id: str | None, page_ranges: str | None
+        self,
+        transport: MinerUTransport,
+        url: str,
+        options: ParseOptions,
+        *,
+        data_id: str | None,
+        page_ranges: str | None,
     ) -> str:
         body = self.task_body(url, options, data_id=data_id, page_ranges=page_ranges)
         return _task_id(transport.send(self._post(transport, SUBMIT_TASK_PATH, body), _decode))
 
     async def asubmit_task(
-        self, transport: MinerUTransport, url: str, options: ParseOptions, *, data_id: str | None, page_ranges: str | None
+        self,
+        transport: MinerUTransport,
+        url: str,
+        options: ParseOptions,
+        *,
+        data_id: str | None,
+        page_ranges: str | None,
     ) -> str:
         body = self.task_body(url, options, data_id=data_id, page_ranges=page_ranges)
         return _task_id(await transport.asend(self._post(transport, SUBMIT_TASK_PATH, body), _decode))
 
-    def submit_batch(self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions) -> str:
+    def submit_batch(
+        self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> str:
         body = self.batch_body(files, options, key="url", limits=transport.config.limits)
         return _batch_id(transport.send(self._post(transport, SUBMIT_BATCH_PATH, body), _decode))
 
-    async def asubmit_batch(self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions) -> str:
+    async def asubmit_batch(
+        self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
+    ) -> str:
         body = self.batch_body(files, options, key="url", limits=transport.config.limits)
         return _batch_id(await transport.asend(self._post(transport, SUBMIT_BATCH_PATH, body), _decode))
 
@@ -132,7 +148,9 @@ class CloudClient(MinerUClient):
     ) -> Iterator[Sent]:
         yield self.submit_batch(transport, files, options), list(range(len(files))), {}
 
-    def send_uploads(self, transport: MinerUTransport, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
+    def send_uploads(
+        self, transport: MinerUTransport, files: UploadFiles, upload: Uploader, log: Any
+    ) -> Iterator[Sent]:
         """
         Request upload URLs and upload the files; files whose URL had expired before the upload are
         sent once more in a new batch (their entry in the first batch counts as failed).
@@ -164,7 +182,9 @@ class CloudClient(MinerUClient):
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
-    def land_download(self, transport: MinerUTransport, url: str, target: Any, identity: dict[str, Any]) -> ExtractedResult:
+    def land_download(
+        self, transport: MinerUTransport, url: str, target: Any, identity: dict[str, Any]
+    ) -> ExtractedResult:
         """The zip is downloaded beside ``target`` on a local disk (one file system), else to a temporary file."""
         if is_local_path(target):
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +201,7 @@ class CloudClient(MinerUClient):
                 zip_path.unlink()
 
     def test_connection(self, transport: MinerUTransport) -> tuple[bool, str]:
-        """One request for a made-up task id (no quota): see :func:`~airflow_provider_mineru.connection.check_connection`."""
+        """One request for a made-up task id (no quota): :func:`~airflow_provider_mineru.connection.check_connection`."""
         return check_connection(transport.config)
 
     def _post(self, transport: MinerUTransport, path: str, body: dict[str, Any]) -> Request:

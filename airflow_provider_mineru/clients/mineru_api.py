@@ -165,9 +165,7 @@ class MinerUApiClient(MinerUClient):
         """Async :meth:`ensure_supported` (triggers)."""
         if self.server_version is None:
             root = transport.config.base_url
-            self.server_version = await transport.asend(
-                self._health(transport), lambda a: wire.health_version(a, root)
-            )
+            self.server_version = await transport.asend(self._health(transport), lambda a: wire.health_version(a, root))
         return self.server_version
 
     # -- calls ---------------------------------------------------------------------------------------
@@ -186,7 +184,13 @@ class MinerUApiClient(MinerUClient):
     # -- endpoints ---------------------------------------------------------------------------------
 
     def submit_task(
-        self, transport: MinerUTransport, url: str, options: ParseOptions, *, data_id: str | None, page_ranges: str | None
+        self,
+        transport: MinerUTransport,
+        url: str,
+        options: ParseOptions,
+        *,
+        data_id: str | None,
+        page_ranges: str | None,
     ) -> str:
         """One URL as a V1 task with one URL source (``POST /v1/tasks``, JSON); returns the task id."""
         body = self.task_body(url, options, data_id=data_id, page_ranges=page_ranges)
@@ -231,7 +235,9 @@ class MinerUApiClient(MinerUClient):
         for task_id, held in self.submit_url_batch(transport, files, options):
             yield task_id, held, {}
 
-    def send_uploads(self, transport: MinerUTransport, files: UploadFiles, upload: Uploader, log: Any) -> Iterator[Sent]:
+    def send_uploads(
+        self, transport: MinerUTransport, files: UploadFiles, upload: Uploader, log: Any
+    ) -> Iterator[Sent]:
         """Streamed multipart ``POST /v1/tasks``: one V1 task per ``is_ocr``/``page_ranges``, 100 files each."""
         for task_id, held in self.submit_uploads(transport, files.entries, files.sources, files.options):
             yield task_id, held, {}

@@ -25,13 +25,11 @@ from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
 from airflow_provider_mineru.transport import SHARED_SESSIONS, Transport
-from airflow_provider_mineru.transport.policy import safe_url
 from airflow_provider_mineru.utils.bounded_http import check_answer_url
 from airflow_provider_mineru.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
     import aiohttp
-    import requests
     from typing_extensions import Unpack
 
     from airflow_provider_mineru.clients import MinerUClient
@@ -258,7 +256,9 @@ class MinerUHook(BaseHook):
             ``language``, ``callback``, ``seed``, ``extra_formats``, ``model_version``, ``no_cache``,
             ``cache_tolerance``; ``tier`` for ``api_flavor="mineru-api"``.
         """
-        return self.client.submit_task(self.transport, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
+        return self.client.submit_task(
+            self.transport, url, parse_options(options), data_id=data_id, page_ranges=page_ranges
+        )
 
     async def asubmit_task(
         self,
@@ -270,7 +270,9 @@ class MinerUHook(BaseHook):
     ) -> str:
         """Async :meth:`submit_task`."""
         client, transport = await self.aclient(), await self.atransport()
-        return await client.asubmit_task(transport, url, parse_options(options), data_id=data_id, page_ranges=page_ranges)
+        return await client.asubmit_task(
+            transport, url, parse_options(options), data_id=data_id, page_ranges=page_ranges
+        )
 
     def get_task(self, task_id: str) -> DocumentResult:
         """State of one task (``GET /extract/task/{task_id}``), with progress while running."""

@@ -110,6 +110,4 @@ class Transport:
         authenticated: bool = False,
         refuse: Callable[[Answer], None] | None = None,
     ) -> Path:
-        return self.sync.download(
-            url, destination, max_bytes=max_bytes, authenticated=authenticated, refuse=refuse
-        )
+        return self.sync.download(url, destination, max_bytes=max_bytes, authenticated=authenticated, refuse=refuse)

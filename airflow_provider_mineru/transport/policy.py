@@ -181,6 +181,14 @@ def transport_error(exc: BaseException, what: str, origin: Origin) -> MinerUConn
     return error
 
 
+def explain(error: MinerUError, origin: Origin) -> MinerUError:
+    """Give a whole-request deadline error the Test's sentence (the async face's time-out has it already)."""
+    seconds = getattr(error, "deadline", None)
+    if seconds is not None and getattr(error, "sentence", None) is None:
+        error.sentence = f"{origin.where} accepted the connection but sent no answer within {seconds:.0f} s"  # type: ignore[attr-defined]
+    return error
+
+
 # -------------------------------------------------------------------------------------------------
 # Retries
 
@@ -195,7 +203,9 @@ def _submitted_names(body: Mapping[str, Any] | None) -> list[str]:
         if not isinstance(entry, Mapping):
             continue
         source = entry.get("source")
-        url = str(entry.get("url") or entry.get("name") or (source.get("url") if isinstance(source, Mapping) else "") or "")
+        url = str(
+            entry.get("url") or entry.get("name") or (source.get("url") if isinstance(source, Mapping) else "") or ""
+        )
         names.append(str(entry.get("data_id") or url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or url))
     return names
 
@@ -287,7 +297,6 @@ class Attempts:
         final.sentence = sentence  # type: ignore[attr-defined]
         final.__cause__ = error
         return final
-
 
     def missing_endpoint(self, error: MinerUError) -> MinerUError:
         """A 404 that is not about an id we sent: the connection's path prefix is wrong (the Test's words)."""

@@ -33,6 +33,7 @@ from airflow_provider_mineru.transport.policy import (
     Origin,
     Request,
     check_file_response,
+    explain,
     safe_url,
     transport_error,
 )
@@ -55,7 +56,9 @@ CHUNK_SIZE = 1024 * 1024
 FILE_POOL_SIZE = 32
 
 
-def new_session(config: MinerUConnectionConfig, headers: dict[str, str], pool_maxsize: int | None = None) -> requests.Session:
+def new_session(
+    config: MinerUConnectionConfig, headers: dict[str, str], pool_maxsize: int | None = None
+) -> requests.Session:
     """
     A ``requests`` session with TCP keep-alive probes (idle 120 s, every 30 s, 20 times: a long
     upload or a quiet poll survives NAT and load-balancer idle time-outs), ``pool_maxsize``
@@ -130,7 +133,7 @@ class SyncTransport:
             except requests.RequestException as exc:
                 error: MinerUError = transport_error(exc, request.what, self.origin)
             except MinerUError as exc:
-                error = exc
+                error = explain(exc, self.origin)
             time.sleep(attempts.after(error))
 
     # -- API calls --------------------------------------------------------------------------------

@@ -173,6 +173,7 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 def deadline_error(what: str, timeout: float) -> MinerUConnectionError:
     error = MinerUConnectionError(f"{what}: no complete answer within the {timeout:g} s time-out")
     error.ambiguous = True  # type: ignore[attr-defined]
+    error.deadline = timeout  # type: ignore[attr-defined]
     return error
 
 

@@ -118,7 +118,7 @@ class TestEndpoints:
         hook = MinerUHook()
         names = [*texts, SCAN]
         submitted = hook.client.submit_uploads(
-            hook, [{"name": n} for n in names], _sources(folder, names), ParseOptions(tier="flash")
+            hook.transport, [{"name": n} for n in names], _sources(folder, names), ParseOptions(tier="flash")
         )
         assert len(submitted) == 1 and submitted[0][1] == list(range(len(names)))
         batch = _wait(hook, submitted[0][0])
