@@ -241,15 +241,17 @@ class TestRetryDecision:
             "extra": {"retry_backoff": 0.01, "max_retries": 2, "timeout": 2},
         }
         monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", json.dumps(conn))
+        from airflow_provider_mineru.utils.retries import RetryPolicy
+
         attempts = []
         hook = MinerUHook()
-        original = hook._retry_or_raise
+        original = RetryPolicy.delay
 
-        def counted(attempt, error, what):
+        def counted(policy, attempt, error):
             attempts.append(type(error).__name__)
-            return original(attempt, error, what)
+            return original(policy, attempt, error)
 
-        monkeypatch.setattr(hook, "_retry_or_raise", counted)
+        monkeypatch.setattr(RetryPolicy, "delay", counted)
         with pytest.raises(MinerUConnectionError) as info:
             hook.submit_batch(["https://example.invalid/a.pdf"])
         assert not isinstance(info.value, MinerUAmbiguousSubmitError)

@@ -201,7 +201,7 @@ class CloudClient(MinerUClient):
                 zip_path.unlink()
 
     def test_connection(self, transport: MinerUTransport) -> tuple[bool, str]:
-        """One request for a made-up task id (no quota): :func:`~airflow_provider_mineru.connection.check_connection`."""
+        """A made-up task id (no quota): :func:`~airflow_provider_mineru.connection.check_connection`."""
         return check_connection(transport.config)
 
     def _post(self, transport: MinerUTransport, path: str, body: dict[str, Any]) -> Request:
