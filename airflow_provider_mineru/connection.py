@@ -331,7 +331,11 @@ def _probe_once(config: MinerUConnectionConfig, timeout: float) -> tuple[bool, s
     except MinerURefusedResponseError as exc:
         status = exc.http_status
         if status is not None and 300 <= status < 400:
-            return False, f"{config.base_url} redirects (HTTP {status}); use the URL it redirects to as the base URL."
+            target = getattr(exc, "redirect_to", "another URL")
+            return False, (
+                f"{config.base_url} redirects (HTTP {status}) to {target}; nothing was sent there. "
+                "Use the URL it redirects to as the base URL."
+            )
         return False, f"No MinerU API at {config.base_url}: {exc.message}."
     finally:
         probe.sync.close()

@@ -71,11 +71,13 @@ def refuse_redirect(what: str, url: str, status: int, headers: Mapping[str, str]
         target = f"{scheme}://{host}:{port}" if host else repr(location[:100])
         same = _origin(absolute) == _origin(url)
     where = "the same host" if same else "another host"
-    raise MinerURefusedResponseError(
+    error = MinerURefusedResponseError(
         f"{what} was answered with a redirect (HTTP {status}) to {where}, {target}; API calls and uploads do "
         "not follow redirects, so nothing was sent there (set the connection's host to the final URL)",
         http_status=status,
     )
+    error.redirect_to = target  # type: ignore[attr-defined]
+    raise error
 
 
 def read_answer(what: str, status: int, headers: Mapping[str, str], iter_content: Callable[[int], Any]) -> bytes:
