@@ -132,16 +132,16 @@ class CloudClient(MinerUClient):
         return _upload_grant(await transport.asend(self._post(transport, FILE_URLS_PATH, body), _decode), len(files))
 
     def get_task(self, transport: MinerUTransport, task_id: str) -> DocumentResult:
-        return self.task_result(transport.send(_get(transport, _task_path(task_id)), _decode_poll), task_id)
+        return self.task_result(transport.send(_get(transport, _task_path(task_id)), _decode), task_id)
 
     async def aget_task(self, transport: MinerUTransport, task_id: str) -> DocumentResult:
-        return self.task_result(await transport.asend(_get(transport, _task_path(task_id)), _decode_poll), task_id)
+        return self.task_result(await transport.asend(_get(transport, _task_path(task_id)), _decode), task_id)
 
     def get_batch(self, transport: MinerUTransport, batch_id: str) -> BatchResult:
-        return self.batch_result(transport.send(_get(transport, _batch_path(batch_id)), _decode_poll), batch_id)
+        return self.batch_result(transport.send(_get(transport, _batch_path(batch_id)), _decode), batch_id)
 
     async def aget_batch(self, transport: MinerUTransport, batch_id: str) -> BatchResult:
-        return self.batch_result(await transport.asend(_get(transport, _batch_path(batch_id)), _decode_poll), batch_id)
+        return self.batch_result(await transport.asend(_get(transport, _batch_path(batch_id)), _decode), batch_id)
 
     def send_url_batch(
         self, transport: MinerUTransport, files: Sequence[str | Mapping[str, Any]], options: ParseOptions
@@ -213,11 +213,7 @@ def _get(transport: MinerUTransport, path: str) -> Request:
 
 
 def _decode(answer: Answer) -> Any:
-    return parse_response(*answer)
-
-
-def _decode_poll(answer: Answer) -> Any:
-    """A poll's answer: a 404 that is not MinerU's "no such task" means a wrong base URL."""
+    """An answer's ``data``; a 404 that is not MinerU's "no such task" means a wrong base URL."""
     try:
         return parse_response(*answer)
     except MinerUError as error:

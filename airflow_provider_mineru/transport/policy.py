@@ -122,7 +122,9 @@ def _chain(exc: BaseException) -> list[BaseException]:
     found = [exc]
     for _ in range(10):
         cause = found[-1]
+        held = getattr(cause, "os_error", None)  # aiohttp's ClientConnectorError holds the OSError apart
         inner = cause.__cause__ or (cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None)
+        inner = inner or (held if isinstance(held, BaseException) else None)
         if inner is None or inner in found:
             break
         found.append(inner)
@@ -154,7 +156,7 @@ def unreachable(exc: BaseException, where: str, timeout: float) -> str:
         return f"cannot reach {where}: no answer to the connection within {timeout:.0f} s"
     if names & {"ReadTimeout", "SocketTimeoutError", "ServerTimeoutError", "TimeoutError"}:
         return f"{where} accepted the connection but sent no answer within {timeout:.0f} s"
-    if "refused" in text:
+    if "refused" in text or "ConnectionRefusedError" in names or "connect call failed" in text:
         return f"cannot reach {where}: connection refused"
     if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
         return f"cannot reach {where}: the host name does not resolve"
@@ -290,8 +292,7 @@ class Attempts:
             return error
         attempts = self.tries + 1
         final = MinerUConnectionError(
-            self.origin.describe(f"{sentence}: {error.message}")
-            + f"; gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
+            self.origin.describe(error.message) + f"; gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
         )
         final.ambiguous = getattr(error, "ambiguous", False)  # type: ignore[attr-defined]
         final.sentence = sentence  # type: ignore[attr-defined]
