@@ -1,11 +1,11 @@
 """
-The cloud v4 API on the wire (sans I/O), shared by the sync and async halves of the hook.
+The cloud v4 API on the wire (sans I/O), used by :class:`~airflow_provider_mineru.clients.cloud.CloudClient`.
 
 Everything that does not depend on the HTTP library lives here: endpoint paths, the parsing
 options (:class:`ParseOptions`, the one list of their names: :data:`OPTION_NAMES`), request
 bodies (validated before they are built), decoding MinerU's envelope into data or a typed error,
-and which requests must never be re-sent. How long to wait before a retry is
-:mod:`airflow_provider_mineru.utils.retries`.
+and which submits are paid (:data:`PAID_SUBMIT_PATHS`: never re-sent once their answer is lost,
+by :mod:`airflow_provider_mineru.transport`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from airflow_provider_mineru.exceptions import (
     error_class_for,
 )
 from airflow_provider_mineru.utils.bounded_http import body_excerpt
-from airflow_provider_mineru.utils.retries import answer_lost, parse_retry_after
+from airflow_provider_mineru.utils.retries import parse_retry_after
 from airflow_provider_mineru.validation import (
     MinerULimits,
     validate_batch_size,
@@ -282,8 +282,3 @@ def _make_error(
 #: POSTs that make MinerU parse (and bill) documents: never re-sent once they may have arrived.
 #: (``POST /file-urls/batch`` is retried: a duplicate grant is an empty batch nobody uploads to.)
 PAID_SUBMIT_PATHS = (SUBMIT_TASK_PATH, SUBMIT_BATCH_PATH)
-
-
-def retry_may_duplicate(method: str, path: str | None, error: BaseException) -> bool:
-    """Whether re-sending this request could make MinerU parse the same documents twice."""
-    return method.upper() == "POST" and path in PAID_SUBMIT_PATHS and answer_lost(error)

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from airflow.providers.common.compat import connection as compat
+
 from airflow_provider_mineru.clients import client_class
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
 from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
@@ -112,6 +114,7 @@ class MinerUHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form (Airflow 2.x and 3.0-3.1), from ``CONN_FIELDS``."""
+        # Here, not at the top: FAB and WTForms exist only where the 2.x/3.0-3.1 webserver runs.
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import BooleanField, IntegerField, PasswordField, StringField
@@ -177,8 +180,6 @@ class MinerUHook(BaseHook):
     async def aget_config(self) -> MinerUConnectionConfig:
         """The parsed connection, fetched without blocking the event loop (for triggers)."""
         if self._config is None:
-            from airflow.providers.common.compat import connection as compat
-
             conn = await compat.get_async_connection(self.mineru_conn_id, self)
             get_extra = getattr(compat, "get_async_extra_dejson", None)  # common-compat 1.23+
             extra = conn.extra_dejson if get_extra is None else await get_extra(conn)

@@ -17,10 +17,14 @@ import functools
 import logging
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
+
+import requests
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_mineru.exceptions import MinerUConnectionError, MinerURefusedResponseError
 
@@ -143,8 +147,6 @@ def bounded_request(
     :param kwargs: the rest of ``session.request``'s arguments (``json``, ``params``, ``data``…).
     :returns: ``(status, headers, body)``.
     """
-    import requests
-
     with Deadline(deadline) if deadline is not None else contextlib.nullcontext() as guard:
         try:
             response = session.request(method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs)
@@ -240,8 +242,6 @@ class Deadline:
 
 @functools.cache
 def _deadline_pool_classes() -> dict[str, type]:
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
     def watched(base: type) -> type:
         def _make_request(self: Any, conn: Any, *args: Any, **kwargs: Any) -> Any:
             current = getattr(_deadline_local, "current", None)
@@ -312,6 +312,4 @@ def ssl_option(verify: bool | str) -> Any:
 
 @functools.lru_cache(maxsize=16)
 def _ssl_context(cafile: str) -> Any:
-    import ssl
-
     return ssl.create_default_context(cafile=cafile)

@@ -71,14 +71,15 @@ def test_a_wrong_path_prefix_says_the_base_url_is_not_an_api(mineru_emulator, mo
     conn["extra"].update({"max_retries": 0})
     monkeypatch.setenv("AIRFLOW_CONN_MINERU_DIAG", json.dumps(conn))
     hook = MinerUHook("mineru_diag")
-    for call in ("get_task", "submit_task"):
+    pdf = "https://example.org/a.pdf"
+    calls = (
+        [lambda: hook.get_task("t-1"), lambda: hook.submit_task(pdf)]
+        if mode == "sync"
+        else [lambda: asyncio.run(hook.aget_task("t-1")), lambda: asyncio.run(hook.asubmit_task(pdf))]
+    )
+    for call in calls:
         with pytest.raises(MinerUError) as info:
-            if call == "get_task":
-                hook.get_task("t-1") if mode == "sync" else asyncio.run(hook.aget_task("t-1"))
-            else:
-                hook.submit_task("https://example.org/a.pdf") if mode == "sync" else asyncio.run(
-                    hook.asubmit_task("https://example.org/a.pdf")
-                )
+            call()
         message = str(info.value)
         assert f"{base} is not the base URL of a MinerU API" in message, message
         assert "connection 'mineru_diag'" in message
