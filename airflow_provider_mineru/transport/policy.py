@@ -177,7 +177,9 @@ def transport_error(exc: BaseException, what: str, origin: Origin) -> MinerUConn
     name = type(exc).__name__
     text = strip_urls(str(exc))
     sentence = unreachable(exc, origin.where, origin.timeout)
-    error = MinerUConnectionError(f"{strip_urls(what)}: {sentence} ({name}: {reason(exc)})")
+    # aiohttp's own words are short ("Cannot connect to host …"); urllib3's are pool reprs: keep their cause.
+    detail = text[:200] if type(exc).__module__.startswith("aiohttp") and text else reason(exc)
+    error = MinerUConnectionError(f"{strip_urls(what)}: {sentence} ({name}: {detail})")
     error.ambiguous = not any(marker in name or marker in text for marker in _NOT_SENT_ERRORS)  # type: ignore[attr-defined]
     error.sentence = sentence  # type: ignore[attr-defined]
     return error
