@@ -8,19 +8,35 @@ key, ``file`` + absolute path, ``https://host`` + path for URLs, query strings d
 presigned signatures never reach a lineage backend). Each output folder carries a ``mineru``
 dataset facet (:class:`MinerUDocumentDatasetFacet`: state, pages, MinerU task/batch ids,
 ``data_id``, file name); the run carries a ``mineru`` run facet (:class:`MinerURunFacet`) with the
-counts.
+ids and counts, on ``COMPLETE`` and on ``FAIL`` alike (:func:`failure_lineage`). Inputs are one
+dataset per document (files after folders and globs are expanded), at most :data:`MAX_DATASETS`
+per event. The custom facets name this package as their ``_producer`` (:data:`PRODUCER`).
 
 Nothing here is imported unless the OpenLineage provider is installed and calls the methods.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_mineru import __version__
+from airflow_provider_mineru.events import validate_wait_event
+from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
+from airflow_provider_mineru.xcom import read_results_jsonl
+
+log = logging.getLogger(__name__)
+
+#: The ``_producer`` of the custom facets: this package and version, as a package URL (purl). Not
+#: the OpenLineage provider's URL, which the client would put there by default: it did not make them.
+PRODUCER = f"pkg:pypi/airflow-provider-mineru@{__version__}"
+#: Most input datasets, and most output datasets, one event lists (a batch of 5,000 files would
+#: otherwise make an event of megabytes); the run facet still counts every document.
+MAX_DATASETS = 1000
 
 #: Schema URIs of the custom facets (documented in ``docs/lineage.md``).
 DOCUMENT_FACET_SCHEMA = "urn:airflow-provider-mineru:openlineage:MinerUDocumentDatasetFacet:1-0-0"
@@ -133,7 +149,13 @@ def _entries(value: Any) -> list[dict[str, Any]]:
             continue
         if "task_id" in item:
             entries.append(item)
-        entries.extend(e for e in item.get("results") or [] if isinstance(e, dict))
+        results = item.get("results")
+        if results is None and item.get("results_path"):  # a large XCom, kept in a JSONL file
+            try:
+                results = read_results_jsonl(item["results_path"])
+            except Exception:  # lineage must never fail the task
+                results = None
+        entries.extend(e for e in results or [] if isinstance(e, dict))
     return entries
 
 
@@ -152,7 +174,7 @@ def output_datasets(value: Any) -> tuple[list[Any], dict[str, int]]:
         counts["done"] += state == "done"
         counts["failed"] += state == "failed"
         folder = entry.get("output_path")
-        if not folder:
+        if not folder or len(outputs) >= MAX_DATASETS:
             continue
         pages = _pages(folder)
         counts["pages"] += pages or 0
@@ -165,22 +187,79 @@ def output_datasets(value: Any) -> tuple[list[Any], dict[str, int]]:
             dataId=entry.get("data_id"),
             fileName=entry.get("file_name"),
             errMsg=entry.get("err_msg"),
+            producer=PRODUCER,
         )
         outputs.append(dataset)
+    _say_capped("output", len(outputs), counts["documents"])
     return outputs, counts
 
 
+def _say_capped(kind: str, listed: int, total: int) -> None:
+    if listed >= MAX_DATASETS and total > listed:
+        log.info("OpenLineage: the event lists the first %d %s datasets of %d documents", listed, kind, total)
+
+
 def input_datasets(locations: Iterable[Any]) -> list[Any]:
-    """The input ``Dataset`` of every URL or path, in order, without repeats."""
-    seen, inputs = set(), []
+    """The input ``Dataset`` of every URL or path, in order, without repeats; the first :data:`MAX_DATASETS`."""
+    seen, inputs, total = set(), [], 0
     for location in locations:
         if not location:
+            continue
+        total += 1
+        if len(inputs) >= MAX_DATASETS:
             continue
         dataset = dataset_for(location)
         if (dataset.namespace, dataset.name) not in seen:
             seen.add((dataset.namespace, dataset.name))
             inputs.append(dataset)
+    _say_capped("input", len(inputs), total)
     return inputs
+
+
+def _run_facet(kind: str | None, ids: Sequence[str], counts: dict[str, int]) -> Any:
+    return _facet_classes()["run"](
+        kind=kind or "batch",
+        ids=list(ids),
+        documents=counts.get("documents", 0),
+        done=counts.get("done", 0),
+        failed=counts.get("failed", 0),
+        pages=counts.get("pages", 0),
+        producer=PRODUCER,
+    )
+
+
+def outcome_counts(event: Any, ids: Sequence[str]) -> dict[str, int] | None:
+    """
+    ``documents``, ``done``, ``failed`` of a wait's outcome (a trigger event or the blocking wait's),
+    or None when there is none or it cannot be read.
+    """
+    if event is None:
+        return None
+    try:
+        documents = validate_wait_event(event, ids).documents
+    except Exception:  # lineage must never fail the task (the event may be why it failed)
+        return None
+    return {
+        "documents": len(documents),
+        "done": sum(d.state is MinerUState.DONE for d in documents),
+        "failed": sum(d.state is MinerUState.FAILED for d in documents),
+    }
+
+
+def failure_lineage(inputs: Sequence[Any], ids: Sequence[str], event: Any = None, *, kind: str | None = None) -> Any:
+    """
+    The ``OperatorLineage`` of a failed run: its inputs and a ``mineru`` run facet naming what was
+    submitted (``ids``) and how the documents ended, as far as MinerU answered. No outputs.
+
+    :param inputs: the URL or path of every document the run was given.
+    :param ids: the MinerU task id or batch ids submitted (empty when the run failed before that).
+    :param event: the wait's outcome, when the run got that far; without one, ``documents`` is the
+        number of inputs once something was submitted (0 before), and ``done``/``failed`` are 0.
+    """
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    counts = outcome_counts(event, ids) or {"documents": len([i for i in inputs if i]) if ids else 0}
+    return OperatorLineage(inputs=input_datasets(inputs), run_facets={"mineru": _run_facet(kind, ids, counts)})
 
 
 def operator_lineage(inputs: Sequence[Any], value: Any = None, *, kind: str | None = None) -> Any:
@@ -201,11 +280,7 @@ def operator_lineage(inputs: Sequence[Any], value: Any = None, *, kind: str | No
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, dict):
             ids.extend([item["task_id"]] if item.get("task_id") else list(item.get("batch_ids") or []))
-    run_facet = _facet_classes()["run"](kind=kind or "batch")
-    run_facet.ids = ids
-    run_facet.documents, run_facet.done = counts["documents"], counts["done"]
-    run_facet.failed, run_facet.pages = counts["failed"], counts["pages"]
-    return OperatorLineage(inputs=datasets, outputs=outputs, run_facets={"mineru": run_facet})
+    return OperatorLineage(inputs=datasets, outputs=outputs, run_facets={"mineru": _run_facet(kind, ids, counts)})
 
 
 def start_locations(paths: Any) -> list[str]:

@@ -3,12 +3,15 @@ Documents to upload: local files or any Airflow object-storage path, with name a
 
 :func:`resolve_sources` expands what a DAG author writes (paths, globs, folders, ``s3://…`` URLs,
 ``ObjectStoragePath`` objects) into :class:`SourceFile` items, checking each against MinerU's limits
-before any request is made.
+before any request is made: the type (by name, then by the file's first bytes:
+:mod:`airflow_provider_mineru.file_types`), the size and, for local PDFs, the page count. The files a
+folder or a glob held that are not documents MinerU takes are logged, never silently dropped.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,9 +19,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.file_types import HEAD_BYTES, check_head
 from airflow_provider_mineru.utils.storage_paths import is_local_location, is_object_storage_path, local_path_text
 from airflow_provider_mineru.validation import (
     MinerULimits,
+    allowed_extensions,
     count_pdf_pages,
     document_extension,
     validate_extension,
@@ -27,7 +32,11 @@ from airflow_provider_mineru.validation import (
     validate_page_count,
 )
 
+log = logging.getLogger(__name__)
+
 _GLOB_CHARS = frozenset("*?[")
+#: Most skipped file names one log line lists (then "and N more").
+SKIPPED_NAMES_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,17 @@ class SourceFile:
             f"the file changed {when}; not reported uploaded",
         )
 
+    def head(self, size: int = HEAD_BYTES) -> bytes:
+        """
+        The file's first ``size`` bytes (fewer when it is shorter): one bounded read, a ranged
+        request on object storage.
+        """
+        local = self.local_path
+        if local is not None:
+            with open(local, "rb") as handle:
+                return handle.read(size)
+        return _read_object_head(_object_storage_path(self.location), size)
+
     def page_count(self) -> int | None:
         """Pages of a local PDF (bounded reads of its trailer and page tree), or None when unknown."""
         local = self.local_path
@@ -99,6 +119,18 @@ def _object_storage_path(location: str) -> Any:
     from airflow_provider_mineru.version_compat import ObjectStoragePath
 
     return ObjectStoragePath(location)
+
+
+def _read_object_head(path: Any, size: int) -> bytes:
+    """The first ``size`` bytes of an object: ``fs.cat_file`` with a range, else a read of an open file."""
+    fs, key = getattr(path, "fs", None), getattr(path, "path", None)
+    if fs is not None and isinstance(key, str) and callable(getattr(fs, "cat_file", None)):
+        try:
+            return bytes(fs.cat_file(key, start=0, end=size))[:size]
+        except (NotImplementedError, TypeError, ValueError, OSError):  # no ranged reads, or another key form
+            pass
+    with path.open("rb") as handle:
+        return handle.read(size)
 
 
 def _split_glob(path: Any) -> tuple[Any, str] | None:
@@ -160,9 +192,32 @@ def _glob_root(pattern: str) -> Path:
 
 
 def _is_document(name: str, model_version: str | None) -> bool:
-    from airflow_provider_mineru.validation import allowed_extensions
-
     return document_extension(name) in allowed_extensions(model_version) and not name.startswith(".")
+
+
+def _documents(files: list[Any], field: str, searched: str, model_version: str | None) -> list[Any]:
+    """
+    The files of a folder or a glob that MinerU takes; the others are logged (count and names), not dropped silently.
+
+    :param files: every file found (``Path`` or ``ObjectStoragePath``), in order.
+    :param searched: the folder or pattern, for the log line.
+    """
+    kept = [f for f in files if _is_document(f.name, model_version)]
+    if len(kept) < len(files):
+        skipped = [str(f.name) for f in files if not _is_document(f.name, model_version)]
+        shown = ", ".join(skipped[:SKIPPED_NAMES_SHOWN])
+        if len(skipped) > SKIPPED_NAMES_SHOWN:
+            shown += f" and {len(skipped) - SKIPPED_NAMES_SHOWN} more"
+        log.warning(
+            "%s: skipped %d of %d files in %s, not documents MinerU takes (hidden, or not one of %s): %s",
+            field,
+            len(skipped),
+            len(files),
+            searched,
+            " ".join(sorted(allowed_extensions(model_version))),
+            shown,
+        )
+    return kept
 
 
 def _expand_one(item: Any, field: str, model_version: str | None, follow_symlinks: bool = False) -> list[SourceFile]:
@@ -171,9 +226,8 @@ def _expand_one(item: Any, field: str, model_version: str | None, follow_symlink
         split = _split_glob(path)
         if split is not None:
             root, pattern = split
-            matches = sorted(
-                (p for p in root.glob(pattern) if p.is_file() and _is_document(p.name, model_version)), key=str
-            )
+            found = sorted((p for p in root.glob(pattern) if p.is_file()), key=str)
+            matches = _documents(found, field, str(path), model_version)
             if not matches:
                 raise MinerUValidationError(field, str(path), "the pattern matches no supported document")
             return [SourceFile(location=str(p), name=p.name, size=_stat_size(p)) for p in matches]
@@ -181,8 +235,7 @@ def _expand_one(item: Any, field: str, model_version: str | None, follow_symlink
             children = sorted((p for p in path.rglob("*") if p.is_file()), key=str)
             return [
                 SourceFile(location=str(p), name=p.name, size=_stat_size(p))
-                for p in children
-                if _is_document(p.name, model_version)
+                for p in _documents(children, field, str(path), model_version)
             ]
         if not path.exists():
             raise MinerUValidationError(field, str(path), "no such object")
@@ -190,18 +243,18 @@ def _expand_one(item: Any, field: str, model_version: str | None, follow_symlink
 
     text = os.path.expanduser(local_path_text(os.fspath(item)))
     if _GLOB_CHARS & set(text):
-        matches = sorted(glob.glob(text, recursive=True))
-        files = [Path(m) for m in matches if Path(m).is_file() and _is_document(Path(m).name, model_version)]
+        found = [Path(m) for m in sorted(glob.glob(text, recursive=True)) if Path(m).is_file()]
+        files = _documents(found, field, text, model_version)
         if not files:
             raise MinerUValidationError(field, text, "the pattern matches no supported document")
         root = _glob_root(text)
         return [_local_source(_inside(p, root, field, follow_symlinks), field) for p in files]
     path = Path(text)
     if path.is_dir():
+        children = [p for p in sorted(path.rglob("*")) if p.is_file()]
         return [
             _local_source(_inside(p, path, field, follow_symlinks), field)
-            for p in sorted(path.rglob("*"))
-            if p.is_file() and _is_document(p.name, model_version)
+            for p in _documents(children, field, str(path), model_version)
         ]
     return [_local_source(path, field)]
 
@@ -219,8 +272,10 @@ def resolve_sources(
     Expand ``paths`` into the documents to upload and check each one before anything is sent.
 
     Folders are searched recursively for supported documents and globs (``docs/**/*.pdf``) are
-    expanded; an explicitly named file must have a supported extension, be non-empty, within
-    ``limits.max_file_bytes`` and, for local PDFs, within ``limits.max_pages``.
+    expanded; the other files they hold are logged (a WARNING with their count and first names).
+    Every document must have a supported extension, start with the bytes that extension promises
+    (:mod:`airflow_provider_mineru.file_types`), be non-empty, within ``limits.max_file_bytes``
+    and, for local PDFs, within ``limits.max_pages``.
 
     :param paths: one path or a list: local paths, globs, folders, URLs or ``ObjectStoragePath``.
     :param field: the argument name used in error messages; a list's items are named ``field[i]``.
@@ -239,8 +294,25 @@ def resolve_sources(
             validate_file_name(source.name, where)
             validate_extension(source.name, where, model_version)
             validate_file_size(source.size, limits, where)
+            validate_file_type(source, where)
             validate_page_count(source.page_count(), limits, where, page_ranges)
             sources.append(source)
     if not sources:
         raise MinerUValidationError(field, [str(p) for p in items], "no supported document found")
     return sources
+
+
+def validate_file_type(source: SourceFile, field: str) -> None:
+    """
+    Refuse a file whose first bytes are not what its extension says (a ``.pdf`` that is HTML).
+
+    One bounded read of :data:`~airflow_provider_mineru.file_types.HEAD_BYTES` bytes; the rules are
+    in :mod:`airflow_provider_mineru.file_types`.
+    """
+    try:
+        head = source.head()
+    except OSError as error:
+        raise MinerUValidationError(field, source.name, f"the file cannot be read: {error}") from None
+    problem = check_head(document_extension(source.name), head)
+    if problem:
+        raise MinerUValidationError(field, source.name, problem)

@@ -8,6 +8,7 @@ and can be set per connection.
 
 from __future__ import annotations
 
+import difflib
 import os
 import posixpath
 import re
@@ -79,6 +80,58 @@ def allowed_extensions(model_version: str | None = None) -> frozenset[str]:
         return SELF_HOSTED_EXTENSIONS
     return SUPPORTED_EXTENSIONS | (HTML_EXTENSIONS if model_version == "MinerU-HTML" else frozenset())
 
+
+#: ``language``: the PP-OCRv5 codes MinerU's API reference points to ("PaddleOCR Multi Languages",
+#: seeds/000: https://www.paddleocr.ai/latest/en/version3.x/algorithm/PP-OCRv5/PP-OCRv5_multi_languages.html
+#: section 4, "Supported Languages and Abbreviations"; PaddlePaddle/PaddleOCR
+#: docs/version3.x/algorithm/PP-OCRv5/PP-OCRv5_multi_languages.en.md).
+PADDLEOCR_LANGUAGES: frozenset[str] = frozenset(
+    """
+    ch en fr de japan korean chinese_cht af it es bs pt cs cy da et ga hr uz ru uk hu rs_latin id oc is
+    lt mi ms nl no pl sk sl sq sv sw tl tr la be th el az ku lv mt pi ro vi fi eu gl lb rm ca qu te sr
+    bg mn ab ady kbd av dar inh ce lki lez tab kk ky tg mk tt cv ba mhr mo udm kv os bua xal tyv sah
+    kaa ar fa ug ur ps sd bal hi mr ne bh mai ang bho mah sck new gom sa bgc ta
+    """.split()  # noqa: SIM905 (a list of codes reads better as words)
+)
+#: ``language``: what MinerU's own OCR takes besides (opendatalab/MinerU: the language choices of
+#: ``mineru/cli/gradio_app.py``, ``other_lang`` + ``add_lang``, and the aliases it maps to a model in
+#: ``mineru/model/ocr/pytorch_paddle.py``: ``latin_lang``, ``arabic_lang``, ``cyrillic_lang``,
+#: ``east_slavic_lang``, ``devanagari_lang``).
+MINERU_OCR_LANGUAGES: frozenset[str] = frozenset(
+    """
+    ch ch_server ch_lite en korean japan chinese_cht ta te ka th el latin arabic east_slavic cyrillic
+    devanagari french german rs_cyrillic abq ava che lbe
+    """.split()  # noqa: SIM905 (a list of codes reads better as words)
+)
+#: Every ``language`` accepted: a value outside it is refused before any request.
+LANGUAGES: frozenset[str] = PADDLEOCR_LANGUAGES | MINERU_OCR_LANGUAGES
+#: Names people write instead of a code, and the code they mean (for the error's suggestion only).
+_LANGUAGE_HINTS = {
+    "zh": "ch",
+    "cn": "ch",
+    "chinese": "ch",
+    "zh-cn": "ch",
+    "zh_cn": "ch",
+    "zh-hans": "ch",
+    "zh-tw": "chinese_cht",
+    "zh_tw": "chinese_cht",
+    "zh-hant": "chinese_cht",
+    "english": "en",
+    "ja": "japan",
+    "jp": "japan",
+    "japanese": "japan",
+    "ko": "korean",
+    "kr": "korean",
+    "russian": "ru",
+    "spanish": "es",
+    "arabic": "arabic",
+    "hindi": "hi",
+    "greek": "el",
+    "thai": "th",
+    "tamil": "ta",
+    "telugu": "te",
+    "kannada": "ka",
+}
 
 _DATA_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _SEED_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -271,10 +324,35 @@ def validate_model_version(value: str, field: str = "model_version") -> str:
     return value
 
 
+def language_suggestions(value: str) -> list[str]:
+    """Up to three codes of :data:`LANGUAGES` close to ``value`` (``"EN"`` → ``en``, ``"japanese"`` → ``japan``)."""
+    text = value.strip().lower()
+    close = difflib.get_close_matches(text, sorted(LANGUAGES | _LANGUAGE_HINTS.keys()), n=3, cutoff=0.6)
+    found = [_LANGUAGE_HINTS.get(word, word) for word in ([text] if text in LANGUAGES else []) + close]
+    if text in _LANGUAGE_HINTS:
+        found.insert(0, _LANGUAGE_HINTS[text])
+    return list(dict.fromkeys(found))[:3]
+
+
 def validate_language(value: str, field: str = "language") -> str:
+    """
+    ``language``: one of :data:`LANGUAGES` (PaddleOCR's PP-OCRv5 codes and MinerU's OCR languages);
+    the error suggests close matches.
+    """
     if not isinstance(value, str) or not value.strip():
         raise MinerUValidationError(field, value, "must be a non-empty PaddleOCR language code such as 'ch' or 'en'")
-    return value.strip()
+    code = value.strip()
+    if code not in LANGUAGES:
+        close = language_suggestions(code)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise MinerUValidationError(
+            field,
+            value,
+            f"not a language MinerU knows. {hint}Use a PaddleOCR language code such as 'ch' (Chinese and English, "
+            "the default), 'en', 'japan', 'korean', 'chinese_cht', 'fr', 'de', 'latin', 'arabic', 'cyrillic' "
+            "(the full list: airflow_provider_mineru.validation.LANGUAGES)",
+        )
+    return code
 
 
 def validate_callback(value: str, field: str = "callback") -> str:

@@ -37,9 +37,9 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=900.0, help="stop by itself after this long")
     args = parser.parse_args()
 
-    from airflow_provider_mineru.emulator import server
+    from mineru_emulator import server
 
-    logging.getLogger("airflow_provider_mineru.emulator").setLevel(logging.WARNING)
+    logging.getLogger("mineru_emulator").setLevel(logging.WARNING)
     server._Server.request_queue_size = args.backlog
     cafile = _enable_tls(server._Server, args.tls) if args.tls else None
     emu = server.MinerUEmulator(

@@ -86,7 +86,7 @@ print(json.dumps({"state": str(ti.state), "wall_s": wall, "cpu_s": cpu, "started
 
 
 def make_files(folder: Path, count: int) -> None:
-    from airflow_provider_mineru.emulator._pdf import make_pdf
+    from mineru_emulator._pdf import make_pdf
 
     for i in range(count):
         (folder / f"doc-{i:05d}.pdf").write_bytes(make_pdf([[f"Document {i}", "A line of text."]]))

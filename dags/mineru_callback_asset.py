@@ -27,8 +27,8 @@ import pendulum
 from _example_settings import DEFAULT_OUTPUT, DEMO_URLS
 from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, task
 
+from airflow_provider_mineru.callbacks import callback_asset, callback_seed_template, callback_url
 from airflow_provider_mineru.operators.mineru import MinerUDownloadResultsOperator, MinerUSubmitTaskOperator
-from airflow_provider_mineru.plugins import callback_asset, callback_seed_template, callback_url
 
 CONN_ID = "mineru_default"
 #: How MinerU reaches the api-server (public HTTPS in production; see docs/callbacks.md).

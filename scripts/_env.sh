@@ -56,6 +56,8 @@ lock_args() {
 }
 
 # ensure_venv EXTRAS  e.g. ensure_venv "test"  -> installs .[test,<airflow line>]
+# The extras `emulator` and `test` bring mineru-emulator, which uv installs editable from emulator/
+# (pyproject.toml's [tool.uv.sources]: it is not on PyPI).
 ensure_venv() {
   local extras="$1" python
   ensure_uv

@@ -18,7 +18,12 @@ mode="${1:-}"
 out="constraints"
 [ "$mode" = "--check" ] && out="$(mktemp -d)"
 
-# line python extras
+# Drop the `-e emulator` entry (and its "# via" lines) uv pip compile writes for the path source.
+strip_own() {
+  awk '/^-e /{skip=1; next} skip && /^    #/{next} {skip=0; print}' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
+# line python extras (test brings the emulator: airflow-provider-mineru[emulator])
 LOCKS=(
   "airflow3 3.13 test,deployment,docs,package,browser,s3"
   "airflow2 3.10 test,deployment,s3"
@@ -29,6 +34,9 @@ for lock in "${LOCKS[@]}"; do
   for extra in ${extras//,/ } "$line"; do args+=(--extra "$extra"); done
   uv pip compile pyproject.toml "${args[@]}" --python-version "$python" --quiet --no-header \
     --custom-compile-command "bash scripts/lock.sh" -o "$out/$line-python$python.txt"
+  # mineru-emulator comes from emulator/ in this repository ([tool.uv.sources]), as the provider comes
+  # from the root: neither is a pin (a constraints file refuses a path). Its dependencies stay pinned.
+  strip_own "$out/$line-python$python.txt"
   echo "locked $line on Python $python: $(grep -c '==' "$out/$line-python$python.txt") packages"
 done
 echo "mineru==${MINERU_LIVE_VERSION:-4.0.12}" >"$out/mineru-api.in"

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from airflow_provider_mineru.emulator._samples import sample_document, sample_names
+from mineru_emulator._samples import sample_document, sample_names
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "dags" / "sample_documents"
 

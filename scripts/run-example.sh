@@ -3,7 +3,7 @@
 # no token, no network. Prints where the Markdown landed.
 #   bash scripts/run-example.sh [dag_id]
 source "$(dirname "$0")/_env.sh"
-ensure_venv ""
+ensure_venv emulator  # the provider and mineru-emulator (the MinerU it runs against)
 cd "$ROOT"
 DAG_ID="${1:-mineru_parse_files}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.airflow-home-$MINERU_AIRFLOW}"  # one per Airflow line: their airflow.cfg differ

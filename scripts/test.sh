@@ -7,4 +7,5 @@ source "$(dirname "$0")/_env.sh"
 ensure_venv test
 cd "$ROOT"
 echo "Testing on $(python -c 'import airflow, sys; print(f"Airflow {airflow.__version__}, Python {sys.version.split()[0]}")' 2>/dev/null)"
-exec python -m pytest -p no:cacheprovider "$@"
+# -rs: every skipped test says why (a missing service, another Airflow line, an opt-in suite).
+exec python -m pytest -p no:cacheprovider -rs "$@"

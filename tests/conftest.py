@@ -25,7 +25,7 @@ import pytest  # noqa: E402
 
 from tests.helpers import TEST_TOKEN  # noqa: E402
 
-pytest_plugins = ["airflow_provider_mineru.emulator.pytest_plugin"]
+pytest_plugins = ["mineru_emulator.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,7 @@ def airflow_db() -> str:
 @pytest.fixture
 def emulator():
     """A started emulator with fast timings and a known token."""
-    from airflow_provider_mineru.emulator import MinerUEmulator, Timings
+    from mineru_emulator import MinerUEmulator, Timings
 
     with MinerUEmulator(token=TEST_TOKEN, timings=Timings(pending=0.05, per_page=0.02, converting=0.05)) as emu:
         yield emu

@@ -76,7 +76,7 @@ def refused_url():
 
 class TestMinerUAnswers:
     def test_right_token_is_valid_and_costs_no_quota(self, monkeypatch):
-        from airflow_provider_mineru.emulator import MinerUEmulator
+        from mineru_emulator import MinerUEmulator
 
         with MinerUEmulator(token=TOKEN) as emu:
             ok, message, seconds = _timed(_use(monkeypatch, emu.base_url))
@@ -87,7 +87,7 @@ class TestMinerUAnswers:
         assert seconds < 5
 
     def test_wrong_token_is_refused_in_minerus_words(self, monkeypatch):
-        from airflow_provider_mineru.emulator import MinerUEmulator
+        from mineru_emulator import MinerUEmulator
 
         with MinerUEmulator(token=TOKEN, auth_error_style="envelope") as emu:
             base = emu.base_url
@@ -97,7 +97,7 @@ class TestMinerUAnswers:
         assert "made-up" not in message and "connection-test" not in message
 
     def test_wrong_token_http401_style_is_refused(self, monkeypatch):
-        from airflow_provider_mineru.emulator import MinerUEmulator
+        from mineru_emulator import MinerUEmulator
 
         with MinerUEmulator(token=TOKEN, auth_error_style="http401") as emu:
             ok, message = _use(monkeypatch, emu.base_url, password="made-up").test_connection()
@@ -105,14 +105,14 @@ class TestMinerUAnswers:
 
     def test_wrong_prefix_with_made_up_token_is_not_valid(self, monkeypatch):
         """A v4 path against a /api/v1 gateway: MinerU answers, but only to refuse the token."""
-        from airflow_provider_mineru.emulator import MinerUEmulator
+        from mineru_emulator import MinerUEmulator
 
         with MinerUEmulator(token=TOKEN, prefix="/api/v1") as emu:
             ok, message = _use(monkeypatch, emu.root_url, password="made-up").test_connection()
         assert not ok, message
 
     def test_wrong_prefix_with_right_token_says_not_the_api_path(self, monkeypatch):
-        from airflow_provider_mineru.emulator import MinerUEmulator
+        from mineru_emulator import MinerUEmulator
 
         with MinerUEmulator(token=TOKEN, prefix="/api/v1") as emu:
             root = emu.root_url

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mineru.emulator.cloud import contract as server_rules
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.validation import (
     MinerULimits,
@@ -18,6 +17,7 @@ from airflow_provider_mineru.validation import (
     validate_page_count,
     validate_seed,
 )
+from mineru_emulator.cloud import contract as server_rules
 
 page_number = st.integers(min_value=-700, max_value=700).filter(lambda n: n != 0)
 spaces = st.sampled_from(["", " ", "  "])
@@ -196,3 +196,104 @@ def test_ascii_page_ranges_still_pass():
 
     assert validate_page_ranges(" 1-3, 5 ,-2 ") == "1-3, 5 ,-2"
     assert validate_page_ranges("2--2") == "2--2"
+
+
+# -- language --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    # MinerU's own list (ch_server, ch_lite, the script groups) and PaddleOCR PP-OCRv5 codes
+    [
+        "ch",
+        "ch_server",
+        "ch_lite",
+        "en",
+        "korean",
+        "japan",
+        "chinese_cht",
+        "ta",
+        "te",
+        "ka",
+        "latin",
+        "arabic",
+        "east_slavic",
+        "cyrillic",
+        "devanagari",
+        "th",
+        "el",
+        "fr",
+        "de",
+        "german",
+        "ru",
+        "uk",
+        "rs_latin",
+        "hi",
+        "vi",
+    ],
+)
+def test_every_language_minerU_lists_is_accepted(code):
+    from airflow_provider_mineru.validation import LANGUAGES, validate_language
+
+    assert code in LANGUAGES
+    assert validate_language(code) == code
+    assert validate_language(f" {code} ") == code
+
+
+@pytest.mark.parametrize(
+    ("value", "suggested"),
+    [
+        ("english", "'en'"),
+        ("EN", "'en'"),
+        ("zh", "'ch'"),
+        ("japanese", "'japan'"),
+        ("chinese_cth", "'chinese_cht'"),
+        ("frnch", "'french'"),
+        ("koren", "'korean'"),
+    ],
+)
+def test_an_unknown_language_is_refused_naming_the_field_the_value_and_close_matches(value, suggested):
+    from airflow_provider_mineru.validation import validate_language
+
+    with pytest.raises(MinerUValidationError) as raised:
+        validate_language(value)
+    error = raised.value
+    assert (error.field, error.value) == ("language", value)
+    assert f"invalid language={value!r}" in str(error)
+    assert f"did you mean {suggested}" in str(error)
+
+
+def test_a_language_with_nothing_close_still_says_what_is_expected():
+    from airflow_provider_mineru.validation import validate_language
+
+    with pytest.raises(MinerUValidationError, match=r"language='qqqq'.*not a language MinerU knows\. Use") as raised:
+        validate_language("qqqq")
+    assert "did you mean" not in str(raised.value)
+    with pytest.raises(MinerUValidationError, match="non-empty"):
+        validate_language(" ")
+
+
+def test_both_api_flavors_refuse_an_unknown_language_before_any_request():
+    from airflow_provider_mineru.clients.cloud import CloudClient
+    from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
+    from airflow_provider_mineru.clients.v4_wire import ParseOptions
+
+    bad = ParseOptions(language="english")
+    with pytest.raises(MinerUValidationError, match="did you mean 'en'"):
+        CloudClient().task_body("https://x.test/a.pdf", bad)
+    with pytest.raises(MinerUValidationError, match="did you mean 'en'"):
+        CloudClient().batch_body(["https://x.test/a.pdf"], bad, key="url", limits=MinerULimits())
+    with pytest.raises(MinerUValidationError, match="did you mean 'en'"):
+        MinerUApiClient().job_options(bad)
+    assert MinerUApiClient().job_options(ParseOptions(language="en"))  # known: ignored by mineru-api, not refused
+
+
+@pytest.mark.usefixtures("mineru_conn")
+def test_the_operator_refuses_an_unknown_language_before_any_request(mineru_conn):
+    from airflow_provider_mineru.operators.mineru import MinerUSubmitTaskOperator
+
+    url = f"{mineru_conn.root_url}/samples/invoice.pdf"
+    operator = MinerUSubmitTaskOperator(task_id="t", url=url, language="Englsh")
+    with pytest.raises(MinerUValidationError, match=r"invalid language='Englsh'.*did you mean 'en'"):
+        operator.prepare()
+    assert mineru_conn.requests == []

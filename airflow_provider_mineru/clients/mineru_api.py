@@ -44,6 +44,7 @@ from airflow_provider_mineru.validation import (
     SELF_HOSTED_PROFILE,
     validate_batch_size,
     validate_data_id,
+    validate_language,
     validate_unique_names,
 )
 
@@ -94,6 +95,8 @@ class MinerUApiClient(MinerUClient):
                     f"is not supported by api_flavor '{API_FLAVOR_MINERU_API}' (the open-source mineru-api "
                     f"server); remove it or use api_flavor '{API_FLAVOR_CLOUD}'",
                 )
+        if options.language is not None:  # ignored by this server, but a typo is refused as on the cloud
+            validate_language(options.language)
         ignored = tuple(name for name in wire.IGNORED_OPTIONS if getattr(options, name) is not None)
         if ignored and ignored not in self._warned:
             self._warned.add(ignored)

@@ -259,6 +259,7 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
             names_by_file=self.names_by_file,
             log=self.log,
         )
+        self._lineage_ids, self._lineage_sources = submission.ids, submission.sources()  # lineage, also on failure
         if submission.ids:
             self.log.info(
                 "Resuming the MinerU %s submitted by an earlier try (%s): waiting for its documents, not paying again",
@@ -357,6 +358,7 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
         from airflow_provider_mineru.submission_store import SubmissionStore
 
         store = SubmissionStore(context)
+        self._lineage_ids, self._lineage_sources, self._lineage_event = list(ids), list(sources), event
         try:
             value = finish_in_task(
                 context,
@@ -370,8 +372,7 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
                 fail_on_file_error=self.fail_on_file_error,
                 log=self.log,
             )
-            # for get_openlineage_facets_on_complete (no XCom read, no input resolved again there)
-            self._lineage_value, self._lineage_sources = value, list(sources)
+            self._lineage_value = value  # for get_openlineage_facets_on_complete (no XCom read there)
         except Exception as error:
             ti = context.get("ti")
             last_try = ti is None or getattr(ti, "try_number", 1) > (self.retries or 0)
@@ -399,3 +400,11 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
 
         inputs = getattr(self, "_lineage_sources", None) or self._lineage_start_inputs()
         return operator_lineage(inputs, getattr(self, "_lineage_value", None) or [], kind=self.wait.name)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Inputs (one per document), and the ``mineru`` run facet with the ids sent and how the documents ended."""
+        from airflow_provider_mineru.lineage import failure_lineage
+
+        inputs = getattr(self, "_lineage_sources", None) or self._lineage_start_inputs()
+        ids, event = getattr(self, "_lineage_ids", None) or [], getattr(self, "_lineage_event", None)
+        return failure_lineage(inputs, ids, event, kind=self.wait.name)

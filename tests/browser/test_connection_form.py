@@ -26,7 +26,7 @@ CONN_ID = "mineru_browser"
 
 @pytest.fixture(scope="module")
 def emulator():
-    from airflow_provider_mineru.emulator import MinerUEmulator
+    from mineru_emulator import MinerUEmulator
 
     with MinerUEmulator(token=TOKEN, auth_error_style="envelope") as emu:
         yield emu

@@ -611,7 +611,7 @@ class Deployment:
         argv = [
             sys.executable,
             "-m",
-            "airflow_provider_mineru.emulator",
+            "mineru_emulator",
             "--host",
             HOST,
             "--port",
@@ -633,7 +633,7 @@ class Deployment:
 
     def start_selfhosted_emulator(self) -> None:
         """The emulator's ``mineru-api`` flavor on 127.0.0.1:<v1_port> (the server's API key is the token)."""
-        argv = [sys.executable, "-m", "airflow_provider_mineru.emulator", "--flavor", "mineru-api"]
+        argv = [sys.executable, "-m", "mineru_emulator", "--flavor", "mineru-api"]
         argv += ["--host", HOST, "--port", str(self.v1_port), "--token", self.token]
         self.spawn("emulator-v1", argv, env=self.env())
 

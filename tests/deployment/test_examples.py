@@ -41,7 +41,7 @@ MISSING_URL = "https://cdn-mineru.openxlab.org.cn/demo/this-document-does-not-ex
 
 
 def demo_texts() -> list[str]:
-    from airflow_provider_mineru.emulator._samples import DEMO_PDF_TEXT
+    from mineru_emulator._samples import DEMO_PDF_TEXT
 
     return [DEMO_PDF_TEXT[url][0][0] for url in DEMO_URLS]
 

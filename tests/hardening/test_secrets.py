@@ -9,11 +9,11 @@ import uuid
 import pendulum
 import pytest
 
-from airflow_provider_mineru.emulator import Fault, MinerUEmulator, Timings
 from airflow_provider_mineru.exceptions import MinerUError
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator, MinerUSubmitTaskOperator
 from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
+from mineru_emulator import Fault, MinerUEmulator, Timings
 
 SECRET = "sk-mineru-" + uuid.uuid4().hex
 

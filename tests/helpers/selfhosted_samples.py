@@ -73,7 +73,7 @@ def make_docx(path: Path, *paragraphs: str) -> Path:
 
 
 def _png() -> bytes:
-    from airflow_provider_mineru.emulator._samples import sample_document
+    from mineru_emulator._samples import sample_document
 
     data = sample_document("scanned_receipt.png")
     assert data is not None
@@ -82,7 +82,7 @@ def _png() -> bytes:
 
 def write_samples(folder: Path, *, scan: bool = True) -> dict[str, str]:
     """Write the samples into ``folder``; return ``{file name: the words it carries}``."""
-    from airflow_provider_mineru.emulator._pdf import make_pdf
+    from mineru_emulator._pdf import make_pdf
 
     folder.mkdir(parents=True, exist_ok=True)
     make_docx(folder / "memo.docx", TEXTS["memo.docx"], "Second paragraph of the memo.")

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from airflow_provider_mineru.emulator import Fault
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUConnectionError,
@@ -21,6 +20,7 @@ from airflow_provider_mineru.exceptions import (
 )
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import MinerUState
+from mineru_emulator import Fault
 from tests.helpers import SAMPLES, sample_url, wait_batch, wait_task
 
 DEMO_URL = "https://cdn-mineru.openxlab.org.cn/demo/example.pdf"
@@ -220,7 +220,7 @@ class TestValidationBeforeRequest:
 class TestConnection:
     @pytest.mark.parametrize("prefix", ["/api/v4", "/api/v1"])
     def test_uri_form_and_prefixes(self, prefix, monkeypatch):
-        from airflow_provider_mineru.emulator import MinerUEmulator
+        from mineru_emulator import MinerUEmulator
 
         with MinerUEmulator(token="tok-uri", prefix=prefix) as emu:
             monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", emu.connection_uri())
@@ -240,7 +240,7 @@ class TestConnection:
     def test_token_expiring_soon_is_reported(self, monkeypatch):
         import base64
 
-        from airflow_provider_mineru.emulator import MinerUEmulator
+        from mineru_emulator import MinerUEmulator
 
         claims = base64.urlsafe_b64encode(json.dumps({"exp": time.time() + 3 * 86400}).encode()).decode().rstrip("=")
         token = f"eyJhbGciOiJIUzI1NiJ9.{claims}.sig"

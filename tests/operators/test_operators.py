@@ -54,7 +54,7 @@ class TestSubmitTask:
 
     @pytest.mark.parametrize("deferrable", MODES)
     def test_retry_resumes_instead_of_resubmitting(self, mineru_conn, capfd, deferrable, tmp_path):
-        from airflow_provider_mineru.emulator import Fault
+        from mineru_emulator import Fault
 
         # The first poll meets a permanent error, so the first try fails after submitting.
         mineru_conn.inject(Fault(endpoint="get_task", code="A0211", times=1))
@@ -135,7 +135,7 @@ class TestSubmitTask:
         assert waited.task_id in states
 
     def test_outage_while_checking_the_earlier_submission_never_pays_twice(self, mineru_conn, capfd):
-        from airflow_provider_mineru.emulator import Fault
+        from mineru_emulator import Fault
 
         # try 1: fails after submitting; try 2: MinerU unreachable while it checks; try 3: resumes
         mineru_conn.inject(Fault(endpoint="get_batch", code="A0211", times=1))
@@ -240,7 +240,7 @@ class TestBatches:
 
     @pytest.mark.parametrize("deferrable", MODES)
     def test_failed_upload_is_a_failed_file_not_a_lost_batch(self, mineru_conn, capfd, deferrable, tmp_path):
-        from airflow_provider_mineru.emulator import Fault
+        from mineru_emulator import Fault
 
         mineru_conn.inject(
             Fault(endpoint="upload", match=".png", http_status=403, body="<Error><Code>AccessDenied</Code></Error>")

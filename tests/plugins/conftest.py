@@ -74,7 +74,7 @@ def asset_events(conn_id: str = "mineru_default") -> list[dict[str, Any]]:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
-    from airflow_provider_mineru.plugins import callback_asset
+    from airflow_provider_mineru.callbacks import callback_asset
 
     uri = callback_asset(conn_id).uri
     with create_session() as session:
@@ -89,7 +89,7 @@ def declare_callback_asset(conn_id: str = "mineru_default", *, paused: bool = Tr
     from airflow.providers.common.compat.sdk import DAG
     from airflow.utils.session import create_session
 
-    from airflow_provider_mineru.plugins import callback_asset
+    from airflow_provider_mineru.callbacks import callback_asset
     from tests.conftest import register_dag
 
     dag_id = f"on_mineru_callbacks_{conn_id}"
@@ -106,10 +106,10 @@ def declare_callback_asset(conn_id: str = "mineru_default", *, paused: bool = Tr
 @pytest.fixture(autouse=True)
 def _fresh_callback_settings():
     """Tests change connections between requests: drop the endpoint's cache of callback settings."""
-    from airflow_provider_mineru.plugins import callbacks
+    from airflow_provider_mineru.plugins.callbacks import plugin
 
     def clear() -> None:
-        built = getattr(callbacks.app, "_app", None)
+        built = getattr(plugin.app, "_app", None)
         if built is not None and hasattr(built.state, "credentials"):
             built.state.credentials.clear()
 
@@ -128,7 +128,7 @@ def api_server(airflow_db):
     import uvicorn
     from airflow import plugins_manager
 
-    from airflow_provider_mineru.plugins.callbacks import MinerUCallbackPlugin
+    from airflow_provider_mineru.plugins.callbacks.plugin import MinerUCallbackPlugin
 
     # Airflow's plugins manager collects the plugin's fastapi_apps (its own code, uncached), as it
     # would after finding the plugin through the ``airflow.plugins`` entry point.
@@ -158,7 +158,7 @@ def api_server(airflow_db):
 @pytest.fixture
 def callback_emulator():
     """An emulator with uid ``u-123``, fast timings and quick callback retries."""
-    from airflow_provider_mineru.emulator import MinerUEmulator, Timings
+    from mineru_emulator import MinerUEmulator, Timings
 
     timings = Timings(pending=0.05, per_page=0.01, converting=0.02, callback_backoff=0.02)
     with MinerUEmulator(token=TOKEN, uid=UID, timings=timings, fetch_demo_urls=False) as emu:

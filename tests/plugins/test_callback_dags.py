@@ -41,7 +41,7 @@ def consume_events_in_test_runs(monkeypatch, task_ids: list[str]) -> None:
     from airflow.models.asset import AssetEvent, AssetModel
     from sqlalchemy import select
 
-    from airflow_provider_mineru.plugins import callback_asset
+    from airflow_provider_mineru.callbacks import callback_asset
 
     real = dagrun_module.get_or_create_dagrun
 
@@ -61,7 +61,7 @@ def test_submit_then_download_on_callback(api_server, callback_emulator, monkeyp
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.utils.session import create_session
 
-    from airflow_provider_mineru.plugins import callback_url
+    from airflow_provider_mineru.callbacks import callback_url
     from tests.conftest import register_dag
 
     emu = callback_emulator

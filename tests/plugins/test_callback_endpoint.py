@@ -55,8 +55,8 @@ def declared(airflow_db):
 
 
 def submit(emu, api_server: str, *, seed: str = SECRET, conn_id: str = "mineru_default", name: str = "invoice.pdf"):
+    from airflow_provider_mineru.callbacks import callback_url
     from airflow_provider_mineru.hooks.mineru import MinerUHook
-    from airflow_provider_mineru.plugins import callback_url
 
     url = callback_url(api_server, conn_id)
     return MinerUHook(mineru_conn_id=conn_id).submit_task(
@@ -184,27 +184,39 @@ def test_failed_task_is_recorded_with_its_error(api_server, conn, declared):
     assert event["full_zip_url"] is None
 
 
-@pytest.mark.parametrize(
-    ("conn_id", "conn_"),
-    [
-        pytest.param("no_such_conn", None, id="unknown"),
-        pytest.param("http_conn", {"conn_type": "http", "host": "x", "extra": {"uid": UID, "callback_secret": SECRET}}),
-        pytest.param("mineru_no_secret", {"conn_type": "mineru", "host": "http://x", "extra": {"uid": UID}}),
-        pytest.param(
-            "mineru_no_uid", {"conn_type": "mineru", "host": "http://x", "extra": {"callback_secret": SECRET}}
-        ),
-        pytest.param("bad%20id", None, id="bad-conn-id"),
-    ],
-)
+CANNOT_TAKE_CALLBACKS = [
+    pytest.param("no_such_conn", None, id="unknown"),
+    pytest.param("a:b", None, id="colon"),
+    pytest.param("bad%20id", None, id="space"),
+    pytest.param("x" * 300, None, id="too-long"),
+    pytest.param("http_conn", {"conn_type": "http", "host": "x", "extra": {"uid": UID, "callback_secret": SECRET}}),
+    pytest.param("mineru_no_secret", {"conn_type": "mineru", "host": "http://x", "extra": {"uid": UID}}),
+    pytest.param("mineru_no_uid", {"conn_type": "mineru", "host": "http://x", "extra": {"callback_secret": SECRET}}),
+    pytest.param("mineru_no_extras", {"conn_type": "mineru", "host": "http://x"}),
+]
+
+#: Bodies of every kind: each gets one answer, whichever connection that cannot take callbacks it is sent to.
+BODIES = {
+    "forged": signed({"task_id": "t", "state": "done"}, secret="not_the_secret"),
+    "signed-with-the-secret": signed({"task_id": "t", "state": "done"}),
+    "not-json": b"not json",
+    "no-content": {"checksum": "ab"},
+    "content-not-an-object": signed("[1, 2]"),
+}
+
+
+@pytest.mark.parametrize(("conn_id", "conn_"), CANNOT_TAKE_CALLBACKS)
 def test_connection_that_cannot_take_callbacks_answers_like_a_forgery(api_server, conn, monkeypatch, conn_id, conn_):
-    """Unknown, not ``mineru``, without settings, or a wrong checksum: one answer (no existence oracle)."""
+    """Unknown, an id with ``:`` or too long, not ``mineru``, without settings: one answer per body (no oracle)."""
     if conn_:
         set_connection(monkeypatch, conn_id, conn_)
-    forged = signed({"task_id": "t", "state": "done"}, secret="not_the_secret")
-    expected = post(f"{api_server}/mineru/callback/mineru_default", forged)
-    assert expected[0] == 403
-    assert post(f"{api_server}/mineru/callback/{conn_id}", signed({"task_id": "t", "state": "done"})) == expected
-    assert post(f"{api_server}/mineru/callback/{conn_id}", forged) == expected
+    forged = post(f"{api_server}/mineru/callback/mineru_default", BODIES["forged"])
+    assert forged == (403, {"detail": "the callback does not verify for this connection"})
+    for name, body in BODIES.items():
+        expected = post(f"{api_server}/mineru/callback/no_such_conn", body)
+        assert post(f"{api_server}/mineru/callback/{conn_id}", body) == expected, name
+        assert expected[0] == (403 if "signed" in name or name == "forged" else 400), name
+    assert all(e["task_id"] != "t" for e in asset_events())
 
 
 def test_undeclared_asset_still_answers_200(api_server, callback_emulator, monkeypatch, caplog):
@@ -219,21 +231,22 @@ def test_undeclared_asset_still_answers_200(api_server, callback_emulator, monke
 
 
 def test_database_error_is_500_and_the_retry_is_accepted(api_server, conn, declared, monkeypatch):
-    from airflow_provider_mineru.plugins import callbacks as module
+    """The event fails after the replay claim was written: both roll back, and MinerU's retry is accepted."""
+    from airflow_provider_mineru.plugins.callbacks import asset_events as module
 
-    real = module._record_asset_event
+    real = module.asset_manager.register_asset_change
     calls = []
 
-    def flaky(conn_id, extra):
-        calls.append(extra["task_id"])
+    def flaky(**kwargs):
+        calls.append(kwargs["extra"]["task_id"])
         if len(calls) == 1:
             raise RuntimeError("database is locked")
-        return real(conn_id, extra)
+        return real(**kwargs)
 
-    monkeypatch.setattr(module, "_record_asset_event", flaky)
+    monkeypatch.setattr(module.asset_manager, "register_asset_change", flaky)
     task_id = submit(conn, api_server)
     attempts = wait_for(lambda: finished_attempts(conn, task_id))
-    assert [a["status"] for a in attempts] == [500, 200]  # not 409: the failed try was forgotten
+    assert [a["status"] for a in attempts] == [500, 200]  # not 409: the failed try's claim was rolled back
     assert [e["task_id"] for e in asset_events()].count(task_id) == 1
 
 

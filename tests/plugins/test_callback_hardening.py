@@ -41,10 +41,10 @@ def declared(airflow_db):
 
 
 def endpoint_app():
-    from airflow_provider_mineru.plugins import callbacks
+    from airflow_provider_mineru.plugins.callbacks import plugin
 
-    assert callbacks.app is not None
-    return callbacks.app.app
+    assert plugin.app is not None
+    return plugin.app.app
 
 
 MALFORMED = [
@@ -86,44 +86,105 @@ def test_malformed_body_answer_does_not_depend_on_the_connection(api_server, con
         assert configured[0] == 400
 
 
+def replay_claims(task_id: str) -> list[dict]:
+    """The replay claims in Airflow's asset state store whose value names ``task_id``."""
+    from airflow.models.asset_state_store import AssetStateStoreModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_mineru.plugins.callbacks.replays import REPLAY_KEY_PREFIX
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetStateStoreModel.key, AssetStateStoreModel.value).where(
+                AssetStateStoreModel.key.startswith(REPLAY_KEY_PREFIX)
+            )
+        ).all()
+    return [{"key": key, **json.loads(value)} for key, value in rows if json.loads(value)["task_id"] == task_id]
+
+
 def test_replay_is_refused_after_a_restart_and_on_another_worker(api_server, conn, declared):
-    """The accepted checksum is in the metadata database: a fresh worker (empty memory) refuses it too."""
-    from airflow_provider_mineru.plugins.callbacks import CallbackReplayStore, RecentChecksums, handle_callback
+    """The claim is in the metadata database: a fresh worker (empty memory) refuses the replay too."""
+    from airflow_provider_mineru.plugins.callbacks.handling import handle_callback
+    from airflow_provider_mineru.plugins.callbacks.replays import RecentChecksums
 
     task = f"replayed-{uuid.uuid4().hex[:8]}"
     body = signed({"task_id": task, "state": "done", "full_zip_url": "http://x/r.zip", "err_msg": ""})
     url = f"{api_server}/mineru/callback/mineru_default"
     assert post(url, body) == (200, {"status": "ok"})
-    endpoint_app().state.seen_checksums._items.clear()  # this worker restarted: its memory is empty
-    assert post(url, body)[0] == 409
-    # another worker: its own empty memory and the shared table
-    status, _ = handle_callback(
-        "mineru_default",
-        json.dumps(body).encode(),
-        RecentChecksums(),
-        lookup=lambda _: ("u-123", SECRET),
-        store=CallbackReplayStore(),
+    endpoint_app().state.seen_checksums.clear()  # this worker restarted: its memory is empty
+    assert post(url, body) == (409, {"detail": "callback already received"})
+    # another worker: its own empty memory, the same database
+    answer = handle_callback(
+        "mineru_default", json.dumps(body).encode(), RecentChecksums(), lookup=lambda _: ("u-123", SECRET)
     )
-    assert status == 409
+    assert answer == (409, {"detail": "callback already received"})
+    assert [e["task_id"] for e in asset_events()].count(task) == 1
+    (claim,) = replay_claims(task)
+    assert body["checksum"] not in claim["key"]  # a digest of it, never the checksum itself
+    assert claim["state"] == "done"
+
+
+def test_concurrent_replays_on_many_workers_record_one_event(api_server, conn, declared):
+    from airflow_provider_mineru.plugins.callbacks.handling import handle_callback
+    from airflow_provider_mineru.plugins.callbacks.replays import RecentChecksums
+
+    task = f"raced-{uuid.uuid4().hex[:8]}"
+    body = json.dumps(signed({"task_id": task, "state": "done", "full_zip_url": "http://x/r.zip"})).encode()
+    statuses: list[int] = []
+
+    def worker() -> None:  # each with its own memory, like separate api-server workers
+        statuses.append(
+            handle_callback("mineru_default", body, RecentChecksums(), lookup=lambda _: ("u-123", SECRET))[0]
+        )
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200] + [409] * 5
     assert [e["task_id"] for e in asset_events()].count(task) == 1
 
 
-def test_replay_store_keeps_checksums_for_its_retention_only(airflow_db):
-    from airflow_provider_mineru.plugins.callbacks import REPLAY_RETENTION, CallbackReplayStore
+def test_no_table_of_ours(api_server, conn, declared):
+    """The replay claims live in Airflow's asset state store; the endpoint creates no table."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import inspect
+
+    task = f"no-table-{uuid.uuid4().hex[:8]}"
+    assert post(f"{api_server}/mineru/callback/mineru_default", signed({"task_id": task, "state": "done"}))[0] == 200
+    with create_session() as session:
+        tables = set(inspect(session.get_bind()).get_table_names())
+    assert "mineru_callback_checksums" not in tables
+    assert not {t for t in tables if "mineru" in t}
+    assert len(replay_claims(task)) == 1
+
+
+def test_replay_claims_are_kept_for_their_retention_only(api_server, conn, declared):
+    from airflow_provider_mineru.plugins.callbacks.handling import handle_callback
+    from airflow_provider_mineru.plugins.callbacks.replays import REPLAY_RETENTION, RecentChecksums, ReplayClaims
 
     assert REPLAY_RETENTION == 7 * 24 * 3600
-    store = CallbackReplayStore(retention=3600, purge_every=0)
-    first = uuid.uuid4().hex
-    assert store.claim("c", first) is True
-    assert store.claim("c", first) is False
-    assert first in store
-    short = CallbackReplayStore(retention=0, purge_every=0)
-    time.sleep(0.01)
-    assert short.claim("c", uuid.uuid4().hex) is True  # purges every row older than 0 s
-    assert first not in store
-    assert store.claim("c", first) is True
-    store.release(first)
-    assert first not in store
+
+    def send(task: str, claims: ReplayClaims) -> int:
+        body = json.dumps(signed({"task_id": task, "state": "done"})).encode()
+        return handle_callback(
+            "mineru_default", body, RecentChecksums(), lookup=lambda _: ("u-123", SECRET), claims=claims
+        )[0]
+
+    old = f"old-{uuid.uuid4().hex[:8]}"
+    keep = ReplayClaims(retention=3600, purge_every=0)
+    assert send(old, keep) == 200
+    assert send(old, keep) == 409
+    assert len(replay_claims(old)) == 1
+    time.sleep(0.05)
+    assert (
+        send(f"new-{uuid.uuid4().hex[:8]}", ReplayClaims(retention=0.01, purge_every=0)) == 200
+    )  # purges older claims
+    assert replay_claims(old) == []
+    assert send(old, keep) == 200  # past its retention, a replay is recorded again
+    assert [e["task_id"] for e in asset_events()].count(old) == 2
 
 
 def test_settings_are_cached_so_forged_callbacks_do_not_look_the_connection_up(api_server, conn):

@@ -66,7 +66,7 @@ LEDGER = Ledger()
 @pytest.fixture(autouse=True)
 def _count_injections(monkeypatch):
     """Record every fault and scripted misbehaviour any emulator of this suite is given."""
-    from airflow_provider_mineru.emulator import MinerUEmulator
+    from mineru_emulator import MinerUEmulator
 
     inject, fail_next, stick = MinerUEmulator.inject, MinerUEmulator.fail_next_tasks, MinerUEmulator.stick
 

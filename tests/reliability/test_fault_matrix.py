@@ -29,7 +29,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mineru.emulator import Fault
 from airflow_provider_mineru.exceptions import (
     MinerUAmbiguousSubmitError,
     MinerUAuthError,
@@ -42,6 +41,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUUploadURLExpiredError,
 )
 from airflow_provider_mineru.hooks.mineru import MinerUHook
+from mineru_emulator import Fault
 from tests.helpers.reliability import SAMPLES, sample_url, set_conn, wait_task, wait_until
 
 NGINX_502 = (

@@ -13,12 +13,12 @@ import re
 
 import pytest
 
-from airflow_provider_mineru.emulator import Fault
 from airflow_provider_mineru.operators.mineru import (
     MinerUSubmitBatchOperator,
     MinerUSubmitTaskOperator,
     MinerUUploadFilesOperator,
 )
+from mineru_emulator import Fault
 from tests.helpers import parse_dag
 from tests.helpers.reliability import (
     MODES,

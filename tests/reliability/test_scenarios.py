@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from airflow_provider_mineru.emulator import Fault, MinerUEmulator, Timings
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator, MinerUUploadFilesOperator
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
 from airflow_provider_mineru.waits import BATCH_WAIT
+from mineru_emulator import Fault, MinerUEmulator, Timings
 from tests.helpers import TEST_TOKEN, parse_dag
 from tests.helpers.reliability import (
     MODES,

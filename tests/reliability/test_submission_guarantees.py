@@ -19,13 +19,13 @@ import threading
 
 import pytest
 
-from airflow_provider_mineru.emulator import Fault, Timings
 from airflow_provider_mineru.operators.mineru import (
     MinerUSubmitBatchOperator,
     MinerUSubmitTaskOperator,
     MinerUUploadFilesOperator,
 )
 from airflow_provider_mineru.sources import SourceFile
+from mineru_emulator import Fault, Timings
 from tests.helpers import TEST_TOKEN, parse_dag
 from tests.helpers.reliability import (
     PDFS,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mineru.emulator.cli import main
-from airflow_provider_mineru.emulator.mineru_api import Fault
+from mineru_emulator.cli import main
+from mineru_emulator.mineru_api import Fault
 
-ROOM = Path(__file__).resolve().parents[2] / "airflow_provider_mineru" / "emulator" / "mineru_api"
+ROOM = Path(__file__).resolve().parents[2] / "emulator" / "src" / "mineru_emulator" / "mineru_api"
 
 CHILD = """
 import json, os, sys, urllib.request, urllib.error
@@ -51,14 +51,14 @@ def test_the_room_imports_nothing_from_the_provider():
     for path in ROOM.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("airflow"):
-                assert node.module.startswith("airflow_provider_mineru.emulator."), (path.name, node.module)
+                assert node.module.startswith("mineru_emulator."), (path.name, node.module)
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("airflow") for a in node.names), path.name
 
 
 def test_a_pdf_with_too_little_text_is_taken_for_a_scan():
-    from airflow_provider_mineru.emulator._pdf import make_pdf
-    from airflow_provider_mineru.emulator.mineru_api.state import parse_document
+    from mineru_emulator._pdf import make_pdf
+    from mineru_emulator.mineru_api.state import parse_document
 
     thin = parse_document("thin.pdf", make_pdf([["Title"], ["Page two."]]), page_range="", ocr_mode="auto")
     assert thin.error and thin.error["code"] == "parse_failed" and thin.slow
@@ -93,7 +93,7 @@ def test_public_and_private_routes(mineru_api_emulator, path, status):
     ],
 )
 def test_route_table(method, path, endpoint, arg):
-    from airflow_provider_mineru.emulator.mineru_api import MinerUApiEmulator
+    from mineru_emulator.mineru_api import MinerUApiEmulator
 
     route, found, allowed = MinerUApiEmulator().routes.resolve(method, path)
     assert (route.endpoint, found, allowed) == (endpoint, arg, True)
@@ -102,8 +102,8 @@ def test_route_table(method, path, endpoint, arg):
 
 
 def test_route_table_names_every_fault_endpoint_and_takes_large_uploads():
-    from airflow_provider_mineru.emulator.mineru_api import ENDPOINTS, MinerUApiEmulator
-    from airflow_provider_mineru.emulator.mineru_api.contract import MAX_BODY
+    from mineru_emulator.mineru_api import ENDPOINTS, MinerUApiEmulator
+    from mineru_emulator.mineru_api.contract import MAX_BODY
 
     routes = MinerUApiEmulator().routes
     assert set(routes.endpoints) == set(ENDPOINTS)
@@ -160,7 +160,7 @@ def test_shared_fault_fields_delay_name_and_truncation(mineru_api_emulator):
 def test_an_emulator_bug_answers_like_the_servers_catch_all(mineru_api_emulator, monkeypatch):
     import requests
 
-    from airflow_provider_mineru.emulator.mineru_api import payloads
+    from mineru_emulator.mineru_api import payloads
 
     def broken(version):
         raise RuntimeError("boom")

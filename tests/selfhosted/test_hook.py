@@ -12,7 +12,6 @@ from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
 from airflow_provider_mineru.clients.mineru_api_results import content_list_from_structured
 from airflow_provider_mineru.clients.mineru_api_wire import FORGOT_TASK, MinerUUnsupportedServerError, to_v1_page_range
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
-from airflow_provider_mineru.emulator.mineru_api import Fault
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUInvalidRequestError,
@@ -24,6 +23,7 @@ from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.sources import resolve_sources
 from airflow_provider_mineru.validation import MinerULimits
+from mineru_emulator.mineru_api import Fault
 from tests.helpers.selfhosted_samples import SCAN, file_server
 from tests.selfhosted.conftest import v1_connection
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from airflow_provider_mineru.emulator.mineru_api import Fault
 from airflow_provider_mineru.operators.mineru import (
     MinerUDownloadResultsOperator,
     MinerUSubmitBatchOperator,
@@ -15,6 +14,7 @@ from airflow_provider_mineru.operators.mineru import (
     MinerUUploadFilesOperator,
 )
 from airflow_provider_mineru.sensors.mineru import MinerUBatchSensor
+from mineru_emulator.mineru_api import Fault
 from tests.helpers import load_example, new_dag, parse_dag, run_dag, xcom
 from tests.helpers.selfhosted_samples import SCAN, file_server, make_docx
 

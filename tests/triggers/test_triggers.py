@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from airflow_provider_mineru.emulator import Fault
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger, MinerUTaskTrigger
+from mineru_emulator import Fault
 from tests.helpers import sample_url
 
 
