@@ -26,7 +26,7 @@ from airflow_provider_mineru.connection_form import CONN_FIELDS, CONN_TYPE, DEFA
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
 from airflow_provider_mineru.sources import SourceFile, resolve_sources
-from airflow_provider_mineru.transport import SHARED_SESSIONS, Transport
+from airflow_provider_mineru.transport import Transport
 from airflow_provider_mineru.utils.bounded_http import check_answer_url
 from airflow_provider_mineru.version_compat import BaseHook, mask_secret
 
@@ -234,6 +234,10 @@ class MinerUHook(BaseHook):
         Every trigger of a triggerer shares one session and one bounded connection pool; the
         session closes when the last holder leaves.
         """
+        # Here, not at the top: aiohttp costs 0.36-0.63 s to import and workers never use it (the
+        # triggerer has imported it already).
+        from airflow_provider_mineru.transport.aio import SHARED_SESSIONS
+
         async with SHARED_SESSIONS.held() as session:
             yield session
 

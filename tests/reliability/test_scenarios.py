@@ -53,7 +53,7 @@ def _rebuild(trigger):
 
 async def test_batch_trigger_rebuilt_mid_wait_carries_on(mineru_emulator_factory, monkeypatch, ledger, request):
     """The triggerer dies mid-poll (with faults in flight); a trigger rebuilt from serialize() finishes."""
-    from airflow_provider_mineru import transport as hook_module
+    from airflow_provider_mineru.transport import aio as hook_module
 
     emu = mineru_emulator_factory(timings=Timings(pending=0.4, per_page=0.01, converting=0.01))
     set_conn(monkeypatch, emu)

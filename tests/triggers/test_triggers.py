@@ -91,7 +91,7 @@ class TestRuns:
     async def test_triggers_share_one_session(self, mineru_conn):
         import asyncio
 
-        from airflow_provider_mineru import transport as hook_module
+        from airflow_provider_mineru.transport import aio as hook_module
 
         hook = MinerUHook()
         task_ids = [hook.submit_task(sample_url(mineru_conn, "invoice.pdf")) for _ in range(5)]
