@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,8 +19,11 @@ from airflow_provider_mineru.connection_form import (
     DEFAULT_API_PATH,
     DEFAULT_TIMEOUT,
     TOKEN_EXPIRY_WARNING_DAYS,
+    validate_flavor,
 )
-from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.exceptions import MinerUConnectionError, MinerURefusedResponseError, MinerUValidationError
+from airflow_provider_mineru.transport import Request, Transport
+from airflow_provider_mineru.transport.policy import reason, where
 from airflow_provider_mineru.utils.retries import RetryPolicy
 from airflow_provider_mineru.validation import MinerULimits
 
@@ -53,11 +57,15 @@ class MinerUConnectionConfig:
         return {**extra, "Authorization": f"Bearer {self.token}"}
 
     @classmethod
-    def from_connection(cls, conn: Any, extra: dict[str, Any] | None = None) -> MinerUConnectionConfig:
+    def from_connection(
+        cls, conn: Any, extra: dict[str, Any] | None = None, *, default_path: str = DEFAULT_API_PATH
+    ) -> MinerUConnectionConfig:
         """
         Build the settings from an Airflow ``Connection``.
 
         :param extra: the connection's extras, when already read (async lookups read them apart).
+        :param default_path: the path a base URL without one gets: the flavor's (its client's
+            ``default_path``, ``/api/v4`` on the cloud).
         """
         extra = dict(conn.extra_dejson if extra is None else extra)
         validate_extras(extra)
@@ -65,10 +73,7 @@ class MinerUConnectionConfig:
         headers = extra.get("headers") or {}
         if not isinstance(headers, dict):
             raise MinerUValidationError("connection extra headers", headers, "must be a JSON object")
-        from airflow_provider_mineru.connection_form import API_FLAVOR_MINERU_API, validate_flavor
-
         flavor = validate_flavor(extra.get("api_flavor"))
-        default_path = "" if flavor == API_FLAVOR_MINERU_API else DEFAULT_API_PATH  # we add /v1/... ourselves
         return cls(
             api_flavor=flavor,
             base_url=base_url_from_connection(conn.host, conn.schema, conn.port, extra, default_path=default_path),
@@ -262,13 +267,7 @@ TEST_DEADLINE = 9.0
 #: MinerU's answer to a task id it does not know: proof that it read and accepted the token.
 _NOT_FOUND_CODE = "-60012"
 _AUTH_CODES = ("A0202", "A0211")
-
-
-def _where(base_url: str) -> str:
-    """``host:port`` of a base URL (no credentials), as a person names the server."""
-    parts = urlsplit(base_url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.hostname}:{port}"
+_log = logging.getLogger(__name__)
 
 
 def _envelope(body: bytes) -> dict[str, Any] | None:
@@ -284,46 +283,9 @@ def _envelope(body: bytes) -> dict[str, Any] | None:
     return payload if has_code and has_rest else None
 
 
-def _transport_problem(exc: BaseException, where: str, timeout: float) -> str:
-    """One sentence for a request that got no HTTP answer (``requests`` exceptions)."""
-    import requests
-
-    text = str(exc).lower()
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return f"cannot reach {where} through the proxy: {_reason(exc)}"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return f"cannot reach {where}: the TLS handshake failed ({_reason(exc)})"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"cannot reach {where}: no answer to the connection within {timeout:.0f} s"
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return f"{where} accepted the connection but sent no answer within {timeout:.0f} s"
-    if "refused" in text:
-        return f"cannot reach {where}: connection refused"
-    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
-        return f"cannot reach {where}: the host name does not resolve"
-    if "reset" in text or "aborted" in text or "remote end closed" in text:
-        return f"{where} closed the connection without an answer"
-    return f"cannot reach {where}: {_reason(exc)}"
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost cause's words, without URLs or object reprs."""
-    cause: BaseException = exc
-    for _ in range(10):
-        inner = cause.__cause__ or (cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None)
-        if inner is None:
-            break
-        cause = inner
-    text = str(cause.args[-1] if cause.args else cause)
-    text = re.sub(r"<[^>]*>:?\s*", "", text)
-    text = re.sub(r"https?://\S+", "", text)
-    text = re.sub(r"\[Errno -?\d+\]\s*", "", text).strip(" :,")
-    return text[:160] or type(cause).__name__
-
-
 def _classify(config: MinerUConnectionConfig, status: int, body: bytes) -> tuple[bool, str]:
     """Judge one HTTP answer to the probe: only MinerU's envelope proves (or refuses) the token."""
-    where, base = _where(config.base_url), config.base_url
+    server, base = where(config.base_url), config.base_url
     payload = _envelope(body)
     if payload is None:
         if status == 404:
@@ -333,7 +295,7 @@ def _classify(config: MinerUConnectionConfig, status: int, body: bytes) -> tuple
             )
         if status in (401, 403):
             return False, (
-                f"{where} refused the request with HTTP {status}, but not in MinerU's words: "
+                f"{server} refused the request with HTTP {status}, but not in MinerU's words: "
                 f"a proxy or gateway in front of {base}?"
             )
         if status in (301, 302, 303, 307, 308):
@@ -352,39 +314,32 @@ def _classify(config: MinerUConnectionConfig, status: int, body: bytes) -> tuple
     if code_text in _AUTH_CODES:
         return False, f"MinerU at {base} refused the token ({code_text}: {message})."
     if status == 404:
-        return False, f"MinerU answered at {where}, but {base} is not its API path ({code_text}: {message})."
+        return False, f"MinerU answered at {server}, but {base} is not its API path ({code_text}: {message})."
     return False, f"MinerU at {base} answered {code_text}: {message} (HTTP {status})."
 
 
 def _probe_once(config: MinerUConnectionConfig, timeout: float) -> tuple[bool, str]:
-    import requests
-
-    where = _where(config.base_url)
-    url = f"{config.base_url}/extract/task/connection-test-{uuid.uuid4()}"
-    session = requests.Session()
-    session.trust_env = True
-    if config.proxy:
-        session.proxies = {"http": config.proxy, "https": config.proxy}
+    """One attempt through the transport (no retries, ``timeout`` for the whole request)."""
+    probe = Transport(
+        replace(config, timeout=timeout, retry=RetryPolicy(max_retries=0)), conn_id="(connection test)", log=_log
+    )
+    url = probe.url(f"extract/task/connection-test-{uuid.uuid4()}")
     try:
-        with session.get(
-            url,
-            headers=config.auth_headers,
-            timeout=(timeout, timeout),
-            verify=config.verify,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            body = b""
-            started = time.monotonic()
-            for chunk in response.iter_content(16384):
-                body += chunk
-                if len(body) > 65536 or time.monotonic() - started > timeout:
-                    break
-            return _classify(config, response.status_code, body)
-    except requests.RequestException as exc:
-        return False, _transport_problem(exc, where, timeout)
+        answer = probe.send(Request("GET", url, "GET extract/task/connection-test"), lambda answer: answer)
+    except MinerUConnectionError as exc:
+        return False, str(getattr(exc, "sentence", None) or exc.message)
+    except MinerURefusedResponseError as exc:
+        status = exc.http_status
+        if status is not None and 300 <= status < 400:
+            target = getattr(exc, "redirect_to", "another URL")
+            return False, (
+                f"{config.base_url} redirects (HTTP {status}) to {target}; nothing was sent there. "
+                "Use the URL it redirects to as the base URL."
+            )
+        return False, f"No MinerU API at {config.base_url}: {exc.message}."
     finally:
-        session.close()
+        probe.sync.close()
+    return _classify(config, answer.status, answer.body)
 
 
 def check_connection(
@@ -411,11 +366,11 @@ def check_connection(
         try:
             outcome.append(_probe_once(config, min(timeout, config.timeout)))
         except Exception as exc:  # never let the form see a traceback
-            outcome.append((False, f"cannot test {_where(config.base_url)}: {type(exc).__name__}: {_reason(exc)}"))
+            outcome.append((False, f"cannot test {where(config.base_url)}: {type(exc).__name__}: {reason(exc)}"))
 
     worker = threading.Thread(target=run, name="mineru-connection-test", daemon=True)
     worker.start()
     worker.join(deadline)
     if outcome:
         return outcome[0]
-    return False, f"no answer from {_where(config.base_url)} within {deadline:.0f} s"
+    return False, f"no answer from {where(config.base_url)} within {deadline:.0f} s"

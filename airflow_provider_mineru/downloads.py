@@ -157,7 +157,7 @@ class ResultDownloader:
     def _fetch(self, document: DocumentResult, target: Any, identity: dict[str, Any]) -> Any:
         """Download and land one result the connection's API client's way; every error names the document."""
         try:
-            return self.hook.client.land_download(self.hook, document.full_zip_url or "", target, identity)
+            return self.hook.client.land_download(self.hook.transport, document.full_zip_url or "", target, identity)
         except MinerUError as exc:
             raise _named(exc, document) from exc.__cause__
         except Exception as exc:  # OSError, NotADirectoryError, an object-storage backend's own errors

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_mineru.clients.v4_wire import retry_may_duplicate
 from airflow_provider_mineru.exceptions import (
     MinerUAmbiguousSubmitError,
     MinerUConnectionError,
@@ -213,12 +212,14 @@ class TestRetryDecision:
         assert not answer_lost(MinerUTransientError("busy", code="-60009", http_status=200))
 
     def test_only_paid_submits_are_not_resent(self):
-        lost = self._lost()
-        assert retry_may_duplicate("POST", "extract/task", lost)
-        assert retry_may_duplicate("POST", "extract/task/batch", lost)
-        assert not retry_may_duplicate("POST", "file-urls/batch", lost)  # a grant costs nothing
-        assert not retry_may_duplicate("GET", "extract/task/abc", lost)
-        assert not retry_may_duplicate("PUT", None, lost)
+        from airflow_provider_mineru.clients import CloudClient, MinerUApiClient
+
+        cloud = CloudClient()
+        assert cloud.is_paid("POST", "extract/task")
+        assert cloud.is_paid("POST", "extract/task/batch")
+        assert not cloud.is_paid("POST", "file-urls/batch")  # a grant costs nothing
+        assert not cloud.is_paid("GET", "extract/task/abc")
+        assert MinerUApiClient().is_paid("POST", "/v1/tasks") and not MinerUApiClient().is_paid("GET", "/v1/tasks/x")
 
     def test_error_is_transient_family_but_not_retried_by_the_hook(self):
         error = MinerUAmbiguousSubmitError("lost", documents=["a"])
@@ -241,15 +242,17 @@ class TestRetryDecision:
             "extra": {"retry_backoff": 0.01, "max_retries": 2, "timeout": 2},
         }
         monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", json.dumps(conn))
+        from airflow_provider_mineru.utils.retries import RetryPolicy
+
         attempts = []
         hook = MinerUHook()
-        original = hook._retry_or_raise
+        original = RetryPolicy.delay
 
-        def counted(attempt, error, what):
+        def counted(policy, attempt, error):
             attempts.append(type(error).__name__)
-            return original(attempt, error, what)
+            return original(policy, attempt, error)
 
-        monkeypatch.setattr(hook, "_retry_or_raise", counted)
+        monkeypatch.setattr(RetryPolicy, "delay", counted)
         with pytest.raises(MinerUConnectionError) as info:
             hook.submit_batch(["https://example.invalid/a.pdf"])
         assert not isinstance(info.value, MinerUAmbiguousSubmitError)

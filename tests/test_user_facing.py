@@ -146,9 +146,9 @@ def test_task_without_data_id_is_not_named_twice():
 def test_transport_errors_name_the_request_once():
     import requests
 
-    from airflow_provider_mineru.hooks.mineru import _connection_error
+    from airflow_provider_mineru.transport.policy import Origin, transport_error
 
-    error = _connection_error(requests.ConnectionError("refused"), "POST", "POST file-urls/batch", None)
-    assert "POST POST" not in str(error) and "POST file-urls/batch: ConnectionError: refused" in str(error)
-    error = _connection_error(requests.ConnectionError("refused"), "GET", "extract/task/x", None)
-    assert "GET extract/task/x: ConnectionError" in str(error)
+    origin = Origin("mineru_default", "http://127.0.0.1:9/api/v4", 30)
+    error = transport_error(requests.ConnectionError("refused"), "POST file-urls/batch", origin)
+    assert "POST POST" not in str(error)
+    assert "POST file-urls/batch: cannot reach 127.0.0.1:9: connection refused (ConnectionError: refused)" in str(error)

@@ -1,11 +1,11 @@
 """
-The cloud v4 API on the wire (sans I/O), shared by the sync and async halves of the hook.
+The cloud v4 API on the wire (sans I/O), used by :class:`~airflow_provider_mineru.clients.cloud.CloudClient`.
 
 Everything that does not depend on the HTTP library lives here: endpoint paths, the parsing
 options (:class:`ParseOptions`, the one list of their names: :data:`OPTION_NAMES`), request
 bodies (validated before they are built), decoding MinerU's envelope into data or a typed error,
-and which requests must never be re-sent. How long to wait before a retry is
-:mod:`airflow_provider_mineru.utils.retries`.
+and which submits are paid (:data:`PAID_SUBMIT_PATHS`: never re-sent once their answer is lost,
+by :mod:`airflow_provider_mineru.transport`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from airflow_provider_mineru.exceptions import (
     MinerUValidationError,
     error_class_for,
 )
-from airflow_provider_mineru.utils.retries import answer_lost, parse_retry_after
+from airflow_provider_mineru.utils.bounded_http import body_excerpt
+from airflow_provider_mineru.utils.retries import parse_retry_after
 from airflow_provider_mineru.validation import (
     MinerULimits,
     validate_batch_size,
@@ -48,10 +49,11 @@ FILE_URLS_PATH = "file-urls/batch"
 SUBMIT_BATCH_PATH = "extract/task/batch"
 BATCH_PATH = "extract-results/batch/{batch_id}"
 
+#: MinerU's answer to a task id it does not know (any other 404: no MinerU API at that path).
+TASK_NOT_FOUND_CODE = "-60012"
+
 #: Options accepted per file inside a batch.
 FILE_OPTIONS = ("is_ocr", "data_id", "page_ranges")
-
-_BODY_QUOTE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -219,13 +221,6 @@ def _code_text(code: Any) -> str | None:
     return str(code).strip()
 
 
-def body_excerpt(body: bytes) -> str:
-    """The start of a body for an error message, decoded leniently and on one line."""
-    text = body[:_BODY_QUOTE_CHARS].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text + ("…" if len(body) > _BODY_QUOTE_CHARS else "")
-
-
 def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Any:
     """
     Turn one HTTP response from the MinerU API into its ``data``, or raise the typed error.
@@ -286,10 +281,4 @@ def _make_error(
 
 #: POSTs that make MinerU parse (and bill) documents: never re-sent once they may have arrived.
 #: (``POST /file-urls/batch`` is retried: a duplicate grant is an empty batch nobody uploads to.)
-#: ``/v1/tasks`` is the open-source ``mineru-api`` server's submit (every input kind posts there).
-PAID_SUBMIT_PATHS = (SUBMIT_TASK_PATH, SUBMIT_BATCH_PATH, "/v1/tasks")
-
-
-def retry_may_duplicate(method: str, path: str | None, error: BaseException) -> bool:
-    """Whether re-sending this request could make MinerU parse the same documents twice."""
-    return method.upper() == "POST" and path in PAID_SUBMIT_PATHS and answer_lost(error)
+PAID_SUBMIT_PATHS = (SUBMIT_TASK_PATH, SUBMIT_BATCH_PATH)

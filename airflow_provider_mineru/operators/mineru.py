@@ -137,7 +137,8 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
         from airflow_provider_mineru.hooks.mineru import parse_options
 
         files = self._files()
-        sent = self.hook.client.send_url_batch(self.hook, [files[i] for i in indices], parse_options(self.options()))
+        hook = self.hook
+        sent = hook.client.send_url_batch(hook.transport, [files[i] for i in indices], parse_options(self.options()))
         for batch_id, held, failures in sent:
             self.log.info("Submitted %d URLs to MinerU as %s", len(held), batch_id)
             yield batch_id, [indices[i] for i in held], failures
@@ -258,7 +259,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
 
         chosen = [self._sources[i] for i in indices]
         files = UploadFiles(self._file_entries(chosen), [source for source, _ in chosen], parse_options(self.options()))
-        sent = self.hook.client.send_uploads(self.hook, files, self._upload_all, self.log)
+        sent = self.hook.client.send_uploads(self.hook.transport, files, self._upload_all, self.log)
         for batch_id, held, failures in sent:
             yield batch_id, [indices[i] for i in held], failures
 

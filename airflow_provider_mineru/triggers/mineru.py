@@ -38,6 +38,7 @@ _FIRST_RUN_IMPORTS = (
     "airflow.sdk.execution_time.context",  # Airflow 3: the connection lookup and its cache
     "airflow.sdk.execution_time.cache",
     "airflow_provider_mineru.hooks.mineru",
+    "airflow_provider_mineru.transport.aio",  # the transport's async face (workers never import it)
 )
 
 

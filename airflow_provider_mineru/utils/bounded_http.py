@@ -17,10 +17,14 @@ import functools
 import logging
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
+
+import requests
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_mineru.exceptions import MinerUConnectionError, MinerURefusedResponseError
 
@@ -31,6 +35,15 @@ if TYPE_CHECKING:
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 #: The most of an error body that is read; the rest is cut (its start is quoted in the error).
 MAX_ERROR_BODY_BYTES = 64 * 1024
+#: Characters of a body quoted in an error message.
+BODY_QUOTE_CHARS = 200
+
+
+def body_excerpt(body: bytes) -> str:
+    """The start of a body for an error message, decoded leniently and on one line."""
+    text = body[:BODY_QUOTE_CHARS].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text + ("…" if len(body) > BODY_QUOTE_CHARS else "")
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -62,11 +75,13 @@ def refuse_redirect(what: str, url: str, status: int, headers: Mapping[str, str]
         target = f"{scheme}://{host}:{port}" if host else repr(location[:100])
         same = _origin(absolute) == _origin(url)
     where = "the same host" if same else "another host"
-    raise MinerURefusedResponseError(
+    error = MinerURefusedResponseError(
         f"{what} was answered with a redirect (HTTP {status}) to {where}, {target}; API calls and uploads do "
         "not follow redirects, so nothing was sent there (set the connection's host to the final URL)",
         http_status=status,
     )
+    error.redirect_to = target  # type: ignore[attr-defined]
+    raise error
 
 
 def read_answer(what: str, status: int, headers: Mapping[str, str], iter_content: Callable[[int], Any]) -> bytes:
@@ -132,8 +147,6 @@ def bounded_request(
     :param kwargs: the rest of ``session.request``'s arguments (``json``, ``params``, ``data``…).
     :returns: ``(status, headers, body)``.
     """
-    import requests
-
     with Deadline(deadline) if deadline is not None else contextlib.nullcontext() as guard:
         try:
             response = session.request(method, url, timeout=timeout, allow_redirects=False, stream=True, **kwargs)
@@ -164,6 +177,7 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 def deadline_error(what: str, timeout: float) -> MinerUConnectionError:
     error = MinerUConnectionError(f"{what}: no complete answer within the {timeout:g} s time-out")
     error.ambiguous = True  # type: ignore[attr-defined]
+    error.deadline = timeout  # type: ignore[attr-defined]
     return error
 
 
@@ -228,8 +242,6 @@ class Deadline:
 
 @functools.cache
 def _deadline_pool_classes() -> dict[str, type]:
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
     def watched(base: type) -> type:
         def _make_request(self: Any, conn: Any, *args: Any, **kwargs: Any) -> Any:
             current = getattr(_deadline_local, "current", None)
@@ -300,6 +312,4 @@ def ssl_option(verify: bool | str) -> Any:
 
 @functools.lru_cache(maxsize=16)
 def _ssl_context(cafile: str) -> Any:
-    import ssl
-
     return ssl.create_default_context(cafile=cafile)

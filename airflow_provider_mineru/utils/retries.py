@@ -1,8 +1,8 @@
 """
 Retrying transient errors: whether an answer was lost after sending, and how long to wait.
 
-Which requests must never be re-sent (the paid submits) is the wire's fact:
-:func:`airflow_provider_mineru.clients.v4_wire.retry_may_duplicate`.
+Which requests must never be re-sent (the paid submits) is each client class's fact
+(``paid_submit_paths``); the loop that applies both is :class:`airflow_provider_mineru.transport.policy.Attempts`.
 """
 
 from __future__ import annotations

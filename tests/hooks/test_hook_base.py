@@ -35,10 +35,12 @@ def test_the_hook_keeps_its_connection_form_and_keep_alive_sessions(monkeypatch)
     hook = MinerUHook("mineru_base_test")
     assert hook.base_url == "http://127.0.0.1:9/api/v4"
     assert MinerUHook.conn_type == "mineru" and MinerUHook.get_ui_field_behaviour()["relabeling"]
-    for session in (hook.get_conn(), hook._file_session):
+    files = hook.transport.sync.file_session
+    for session in (hook.get_conn(), files):
         adapters = {type(session.get_adapter(f"{scheme}://x")) for scheme in ("http", "https")}
         assert adapters == {TCPKeepAliveAdapter}
-    assert hook._file_session.get_adapter("https://x")._pool_maxsize == 32
+    assert files.get_adapter("https://x")._pool_maxsize == 32
+    assert "Authorization" not in files.headers and hook.get_conn().headers["Authorization"] == "Bearer t"
 
 
 def test_one_list_of_parsing_options():

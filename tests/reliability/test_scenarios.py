@@ -53,7 +53,7 @@ def _rebuild(trigger):
 
 async def test_batch_trigger_rebuilt_mid_wait_carries_on(mineru_emulator_factory, monkeypatch, ledger, request):
     """The triggerer dies mid-poll (with faults in flight); a trigger rebuilt from serialize() finishes."""
-    from airflow_provider_mineru.hooks import mineru as hook_module
+    from airflow_provider_mineru.transport import aio as hook_module
 
     emu = mineru_emulator_factory(timings=Timings(pending=0.4, per_page=0.01, converting=0.01))
     set_conn(monkeypatch, emu)
@@ -88,7 +88,7 @@ async def test_batch_trigger_rebuilt_mid_wait_carries_on(mineru_emulator_factory
     assert emu.batch_count == 2 and len(emu.requests_to("submit_batch")) == 2  # nothing submitted by a trigger
     names = [r["file_name"].removesuffix(".pdf") for r in event["results"]]
     assert not ledger.account(request, PDFS, names)
-    assert hook_module._SHARED_SESSIONS.open_sessions() == 0  # the dead trigger's session was released
+    assert hook_module.SHARED_SESSIONS.open_sessions() == 0  # the dead trigger's session was released
 
 
 # -- the service restarts (state lost) or goes away briefly ------------------------------------

@@ -8,13 +8,9 @@ import time
 
 import pytest
 
-from airflow_provider_mineru.clients.mineru_api import (
-    FORGOT_TASK,
-    MinerUApiClient,
-    MinerUUnsupportedServerError,
-    content_list_from_structured,
-    to_v1_page_range,
-)
+from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
+from airflow_provider_mineru.clients.mineru_api_results import content_list_from_structured
+from airflow_provider_mineru.clients.mineru_api_wire import FORGOT_TASK, MinerUUnsupportedServerError, to_v1_page_range
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
@@ -122,7 +118,7 @@ class TestEndpoints:
         hook = MinerUHook()
         names = [*texts, SCAN]
         submitted = hook.client.submit_uploads(
-            hook, [{"name": n} for n in names], _sources(folder, names), ParseOptions(tier="flash")
+            hook.transport, [{"name": n} for n in names], _sources(folder, names), ParseOptions(tier="flash")
         )
         assert len(submitted) == 1 and submitted[0][1] == list(range(len(names)))
         batch = _wait(hook, submitted[0][0])

@@ -91,7 +91,7 @@ class TestRuns:
     async def test_triggers_share_one_session(self, mineru_conn):
         import asyncio
 
-        from airflow_provider_mineru.hooks import mineru as hook_module
+        from airflow_provider_mineru.transport import aio as hook_module
 
         hook = MinerUHook()
         task_ids = [hook.submit_task(sample_url(mineru_conn, "invoice.pdf")) for _ in range(5)]
@@ -100,13 +100,13 @@ class TestRuns:
 
         async def watch():
             while len(seen) < 50:
-                seen.append(hook_module._SHARED_SESSIONS.open_sessions())
+                seen.append(hook_module.SHARED_SESSIONS.open_sessions())
                 await asyncio.sleep(0.01)
 
         results = await asyncio.gather(*(events(t) for t in triggers), watch())
         assert all(r[0]["status"] == "done" for r in results[:-1])
         assert max(seen) == 1
-        assert hook_module._SHARED_SESSIONS.open_sessions() == 0
+        assert hook_module.SHARED_SESSIONS.open_sessions() == 0
 
 
 @pytest.mark.usefixtures("airflow_db")
