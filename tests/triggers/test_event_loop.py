@@ -100,15 +100,42 @@ def test_first_run_imports_nothing_on_the_event_loop(mineru_conn):
     assert measured["imported_in_loop"] == []
 
 
-async def test_no_event_before_not_before(mineru_conn):
+async def test_no_event_before_not_before_and_the_log_says_why(mineru_conn, caplog):
+    import logging
+    import re
+
     task_id = MinerUHook().submit_task(sample_url(mineru_conn, "invoice.pdf"))
     started = time.time()
     trigger = MinerUTaskTrigger(
-        mineru_task_id=task_id, end_time=started + 30, poll_interval=0.05, not_before=started + 1.5
+        mineru_task_id=task_id,
+        end_time=started + 30,
+        poll_interval=0.05,
+        not_before=started + 1.5,
+        min_defer_seconds=1.5,
     )
-    (event,) = [e.payload async for e in trigger.run()]
+    with caplog.at_level(logging.INFO):
+        (event,) = [e.payload async for e in trigger.run()]
     assert event["status"] == "done"
     assert time.time() >= started + 1.5
+    (line,) = [r.getMessage() for r in caplog.records if "holding the event" in r.getMessage()]
+    held = re.fullmatch(
+        r"MinerU task wait done; holding the event (\d+\.\d) s more \(min_defer_seconds=1\.5: Airflow 3 can "
+        r"fail a task resumed within seconds of deferring, see apache/airflow#66374, #71580, #72716\)",
+        line,
+    )
+    assert held is not None, line
+    assert 0 < float(held.group(1)) <= 1.5
+
+
+async def test_an_event_not_held_logs_no_hold(mineru_conn, caplog):
+    import logging
+
+    task_id = MinerUHook().submit_task(sample_url(mineru_conn, "invoice.pdf"))
+    trigger = MinerUTaskTrigger(mineru_task_id=task_id, end_time=time.time() + 30, poll_interval=0.05)
+    with caplog.at_level(logging.INFO):
+        (event,) = [e.payload async for e in trigger.run()]
+    assert event["status"] == "done"
+    assert "holding the event" not in caplog.text
 
 
 def test_min_defer_default_is_ten_seconds_unless_configured(monkeypatch):
@@ -123,6 +150,8 @@ def test_the_operator_holds_its_trigger_for_min_defer_seconds(monkeypatch):
     operator = MinerUSubmitTaskOperator(task_id="submit", url="https://example.com/a.pdf", deferrable=True)
     assert operator.min_defer_seconds == 10.0
     before = time.time()
-    kwargs = operator._trigger(MinerUPoller(wait=TASK_WAIT, ids=["mineru-1"]), before + 60).serialize()[1]
+    poller = MinerUPoller(wait=TASK_WAIT, ids=["mineru-1"], sources=["https://example.com/a.pdf"])
+    kwargs = operator._trigger(poller, end_time=before + 60, poll_interval=operator.poll_interval).serialize()[1]
     assert kwargs["mineru_task_id"] == "mineru-1"
     assert before + 10 <= kwargs["not_before"] <= time.time() + 10
+    assert kwargs["min_defer_seconds"] == 10.0 and kwargs["sources"] == ["https://example.com/a.pdf"]
