@@ -98,7 +98,8 @@ class TestRuns:
 
         hook = MinerUHook()
         task_ids = [hook.submit_task(sample_url(mineru_conn, "invoice.pdf")) for _ in range(5)]
-        triggers = [MinerUTaskTrigger(mineru_task_id=t, end_time=time.time() + 30, poll_interval=0.05) for t in task_ids]
+        end = time.time() + 30
+        triggers = [MinerUTaskTrigger(mineru_task_id=t, end_time=end, poll_interval=0.05) for t in task_ids]
         seen = []
 
         async def watch():
