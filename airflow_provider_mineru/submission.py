@@ -1,9 +1,9 @@
 """
 What a task try sent to MinerU, as one typed, versioned record: :class:`Submission`.
 
-A later try of the same task instance reads it to resume instead of paying again, and the task
-resumed after a deferral reads it to name the output folders instead of resolving its inputs
-again. A record is used only when it provably describes the current inputs:
+A later try of the same task instance reads it to resume instead of paying again (the task
+resumed after a deferral needs none: its trigger's event carries each input's source). A record
+is used only when it provably describes the current inputs:
 
 - it names the same DAG, run, task and map index (:class:`Identity`);
 - it carries a MAC made with the connection's API token, so a record crafted by someone who can
