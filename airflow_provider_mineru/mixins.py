@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_provider_mineru.events import WaitOutcome, validate_wait_event
 
 if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
+
     from airflow_provider_mineru.finish import FinishedWait
     from airflow_provider_mineru.hooks.mineru import MinerUHook
     from airflow_provider_mineru.polling import MinerUPoller
-    from airflow_provider_mineru.triggers.mineru import _MinerUPollTrigger
     from airflow_provider_mineru.waits import MinerUWait
 
 __all__ = ["MinerUHookMixin", "MinerUWaitMixin"]
@@ -57,7 +58,7 @@ class MinerUWaitMixin(MinerUHookMixin):
     fail_on_file_error: bool
     log: Any
 
-    def _trigger(self, poller: MinerUPoller, *, end_time: float, poll_interval: float) -> _MinerUPollTrigger:
+    def _trigger(self, poller: MinerUPoller, *, end_time: float, poll_interval: float) -> BaseTrigger:
         """The trigger to defer to: it holds its event until ``min_defer_seconds`` after now."""
         from airflow_provider_mineru.triggers.mineru import trigger_for  # not at DAG-parse time: ~80 ms
 
@@ -78,7 +79,8 @@ class MinerUWaitMixin(MinerUHookMixin):
         (:func:`~airflow_provider_mineru.finish.finish_outcome`).
         """
         # not at DAG-parse time: finish loads the downloads, the landing and the zip extraction
-        from airflow_provider_mineru.finish import ResultDownloader, finish_outcome
+        from airflow_provider_mineru.downloads import ResultDownloader
+        from airflow_provider_mineru.finish import finish_outcome
 
         outcome = validate_wait_event(event)
         downloader = ResultDownloader(self.hook, self.output_path, self.log)

@@ -366,7 +366,8 @@ class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):
         self.mineru_conn_id = mineru_conn_id
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.finish import ResultDownloader, emit_asset_events, finish_wait
+        from airflow_provider_mineru.downloads import ResultDownloader
+        from airflow_provider_mineru.finish import emit_asset_events, finish_wait
 
         values = xcom_values(self.results)
         single = isinstance(parse_rendered_xcom(self.results), dict)
