@@ -5,14 +5,17 @@ atomically into ``<output_path>/<data_id or file stem>/`` (see :mod:`airflow_pro
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
 from airflow_provider_mineru.connection_form import DEFAULT_DOWNLOAD_CONCURRENCY
 from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError
+from airflow_provider_mineru.landing import read_marker
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 from airflow_provider_mineru.utils.storage_paths import safe_name, storage_path
 
@@ -78,11 +81,6 @@ class ResultDownloader:
             return None
         return self.root / self._unique(document_stem(document, source))
 
-    def download(self, document: DocumentResult, source: str | None = None) -> str | None:
-        """Extract one document's zip; return where it landed (None if the document is not ``done``)."""
-        target = self._target(document, source)
-        return None if target is None else self._land(document, target)
-
     def download_all(
         self, documents: Sequence[DocumentResult], sources: Sequence[str | None] | None = None
     ) -> list[str | None]:
@@ -109,8 +107,6 @@ class ResultDownloader:
                 except Exception as exc:
                     errors.append((documents[i], exc))
         else:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="mineru-download") as pool:
                 futures = {i: pool.submit(self._land, documents[i], targets[i]) for i in jobs}
                 for i, future in futures.items():
@@ -131,8 +127,6 @@ class ResultDownloader:
         return outputs
 
     def _land(self, document: DocumentResult, target: Any) -> str:
-        from airflow_provider_mineru.landing import read_marker
-
         identity = {"task_id": document.task_id, "url": document.full_zip_url.split("?", 1)[0]}
         extracted = read_marker(target, identity)
         if extracted is not None:
@@ -184,8 +178,6 @@ def _named(error: MinerUError, document: DocumentResult) -> MinerUError:
 
 def count_pages(content_list_path: Any) -> int:
     """Distinct ``page_idx`` values in a ``*_content_list.json`` (0 when it cannot be read)."""
-    import json
-
     try:
         with content_list_path.open("rb") as handle:
             blocks = json.load(handle)

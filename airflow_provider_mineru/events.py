@@ -5,7 +5,9 @@ The blocking wait returns one, the triggers send one as their event's payload (p
 :meth:`WaitOutcome.to_payload`), and the resumed task reads it back with
 :func:`validate_wait_event`, which refuses anything that is not a MinerU wait outcome (as the dbt
 Cloud provider's ``validate_execute_complete_event`` does) and raises the typed error a poll ended
-with.
+with. It is the one reference that crosses a deferral: it carries the ids and each input's
+source, so ``execute_complete`` needs nothing else (no defer kwargs, no record, no input resolved
+again).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 from airflow_provider_mineru.exceptions import MinerUError, MinerUWaitTimeoutError, error_from_dict
 from airflow_provider_mineru.models import DocumentResult
+from airflow_provider_mineru.waits import WAITS, WaitedDocuments
 
 #: Every document is terminal (``done`` or ``failed``).
 DONE = "done"
@@ -40,6 +43,8 @@ class WaitOutcome:
     :param batch_of: per document, the task or batch id it belongs to.
     :param message: why the wait ended when it is not ``done`` (a time-out lists what still runs).
     :param error: for ``error``, the typed error as :meth:`~airflow_provider_mineru.exceptions.MinerUError.to_dict`.
+    :param sources: per input document, the URL or path it was submitted from (names its output
+        folder); empty when not known (a sensor waits on ids submitted elsewhere).
     """
 
     status: Status
@@ -49,6 +54,7 @@ class WaitOutcome:
     batch_of: tuple[str | None, ...] = ()
     message: str = ""
     error: Mapping[str, Any] | None = field(default=None, compare=False)
+    sources: tuple[str | None, ...] = ()
 
     @classmethod
     def of(
@@ -59,6 +65,7 @@ class WaitOutcome:
         located: Sequence[tuple[str | None, DocumentResult]] = (),
         message: str = "",
         error: MinerUError | Mapping[str, Any] | None = None,
+        sources: Sequence[str | None] = (),
     ) -> WaitOutcome:
         """Build one from ``(task or batch id, document)`` pairs in input order."""
         return cls(
@@ -69,6 +76,7 @@ class WaitOutcome:
             batch_of=tuple(item_id for item_id, _ in located),
             message=message,
             error=error.to_dict() if isinstance(error, MinerUError) else error,
+            sources=tuple(sources),
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -80,10 +88,15 @@ class WaitOutcome:
             "results": [d.to_dict() for d in self.documents],
             "batch_of": list(self.batch_of),
             "message": self.message,
+            "sources": list(self.sources),
         }
         if self.error is not None:
             payload["error"] = dict(self.error)
         return payload
+
+    def waited(self) -> WaitedDocuments:
+        """The documents this wait was on, for finishing it (:mod:`airflow_provider_mineru.finish`)."""
+        return WaitedDocuments(self.ids, self.documents, self.batch_of, self.sources)
 
     def timeout_error(self) -> MinerUWaitTimeoutError | None:
         """The error to raise once the documents that did finish are saved, when the wait timed out."""
@@ -95,35 +108,47 @@ class WaitOutcome:
             raise error_from_dict(dict(self.error or {"message": self.message}))
 
 
-def validate_wait_event(event: WaitOutcome | Mapping[str, Any] | None, ids: Sequence[str] = ()) -> WaitOutcome:
+def validate_wait_event(event: WaitOutcome | Mapping[str, Any] | None) -> WaitOutcome:
     """
     The :class:`WaitOutcome` of a trigger event (or of the blocking wait), checked.
 
     :param event: the event payload ``execute_complete`` received, or an outcome already typed.
-    :param ids: the task or batch ids the task waited on, for a payload that does not carry them.
     :raises MinerUError: the payload is not a MinerU wait outcome (missing, another trigger's, a
-        status we do not know); or, for an ``error`` outcome, the typed error the poll failed with.
+        status or kind we do not know, fields of the wrong type); or, for an ``error`` outcome,
+        the typed error the poll failed with.
     """
-    if isinstance(event, WaitOutcome):
-        outcome = event
-    else:
-        if not isinstance(event, Mapping) or event.get("status") not in STATUSES:
-            raise MinerUError(f"unexpected event from the MinerU trigger: {event!r}")
-        results = event.get("results") or []
-        if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
-            raise MinerUError(f"unexpected event from the MinerU trigger: results must be a list: {results!r}")
-        batch_of = list(event.get("batch_of") or [])
-        outcome = WaitOutcome(
-            status=event["status"],
-            kind=str(event.get("kind") or ""),
-            ids=tuple(str(i) for i in (event.get("ids") or ids)),
-            documents=tuple(DocumentResult.from_dict(dict(r)) for r in results),
-            batch_of=tuple(batch_of) if len(batch_of) == len(results) else (),
-            message=str(event.get("message") or ""),
-            error=event.get("error"),
-        )
+    outcome = event if isinstance(event, WaitOutcome) else _outcome_of_payload(event)
     outcome.raise_for_error()
     return outcome
+
+
+def _outcome_of_payload(event: Any) -> WaitOutcome:
+    """The outcome :meth:`WaitOutcome.to_payload` wrote, or :class:`MinerUError` naming what is wrong."""
+    if not isinstance(event, Mapping) or event.get("status") not in STATUSES:
+        raise MinerUError(f"unexpected event from the MinerU trigger: {event!r}")
+
+    def listed(name: str, ok: Any) -> list[Any]:
+        value = event.get(name)
+        if not isinstance(value, list) or not all(ok(item) for item in value):
+            raise MinerUError(f"unexpected event from the MinerU trigger: {name} must be a list: {value!r}")
+        return value
+
+    results = listed("results", lambda r: isinstance(r, Mapping))
+    ids = listed("ids", lambda i: isinstance(i, str))
+    batch_of = listed("batch_of", lambda i: i is None or isinstance(i, str))
+    sources = listed("sources", lambda s: s is None or isinstance(s, str))
+    if event.get("kind") not in WAITS or len(batch_of) != len(results):
+        raise MinerUError(f"unexpected event from the MinerU trigger: {describe_outcome(dict(event))}")
+    return WaitOutcome(
+        status=event["status"],
+        kind=event["kind"],
+        ids=tuple(ids),
+        documents=tuple(DocumentResult.from_dict(dict(r)) for r in results),
+        batch_of=tuple(batch_of),
+        message=str(event.get("message") or ""),
+        error=event.get("error"),
+        sources=tuple(sources),
+    )
 
 
 def describe_outcome(payload: Any) -> str:
@@ -153,6 +178,7 @@ def describe_outcome(payload: Any) -> str:
 
 
 def _outcome_event_class() -> type:
+    # not at DAG-parse time: the operators import this module, and airflow.triggers.base loads every core trigger
     from airflow.triggers.base import TriggerEvent
 
     class OutcomeEvent(TriggerEvent):

@@ -236,7 +236,7 @@ def outcome_counts(event: Any, ids: Sequence[str]) -> dict[str, int] | None:
     if event is None:
         return None
     try:
-        documents = validate_wait_event(event, ids).documents
+        documents = validate_wait_event(event).documents
     except Exception:  # lineage must never fail the task (the event may be why it failed)
         return None
     return {

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.events import DONE, ERROR, TIMEOUT, Status, WaitOutcome
 from airflow_provider_mineru.exceptions import MinerUError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
-from airflow_provider_mineru.waits import MinerUWait
+from airflow_provider_mineru.version_compat import conf
+from airflow_provider_mineru.waits import MinerUWait, WaitedDocuments
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.submission import Submission
@@ -41,8 +42,6 @@ def min_defer_default() -> float:
     #72716). The operators and sensors therefore hold a trigger's event until this long after they
     deferred; with the default ``poll_interval`` (10 s) that costs nothing.
     """
-    from airflow_provider_mineru.version_compat import conf
-
     return conf.getfloat("mineru", "min_defer_seconds", fallback=MIN_DEFER_SECONDS)
 
 
@@ -60,6 +59,8 @@ class MinerUPoller:
     :param slots: per input document, ``[batch index, position in that batch]``: where its latest
         submission lives when a retry resubmitted some documents into a new batch. None: the inputs
         are the batches' files in order.
+    :param sources: per input document, the URL or path it was submitted from (empty: not known);
+        handed on in the outcome, so the task that finishes the wait names its folders by them.
     """
 
     wait: MinerUWait
@@ -67,18 +68,20 @@ class MinerUPoller:
     expected_files: Sequence[int] | None = None
     failed_files: dict[str, dict[str, str]] | None = None
     slots: Sequence[Sequence[int]] | None = None
+    sources: Sequence[str | None] = ()
     results: dict[str, list[DocumentResult]] = field(default_factory=dict)
     _last_lines: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_submission(cls, wait: MinerUWait, submission: Submission) -> MinerUPoller:
-        """The poller of everything ``submission`` sent (its batches, their sizes, local failures, slots)."""
+        """The poller of everything ``submission`` sent (its batches, their sizes, local failures, slots, sources)."""
         return cls(
             wait=wait,
             ids=submission.ids,
             expected_files=submission.expected_files,
             failed_files=submission.failed_files or None,
             slots=submission.slots(),
+            sources=submission.sources(),
         )
 
     def pending_ids(self) -> list[str]:
@@ -166,6 +169,11 @@ class MinerUPoller:
                 located.append((item_id, listed[position]))
         return located
 
+    def waited(self) -> WaitedDocuments:
+        """Every input document seen so far, in input order, with its batch and source."""
+        located = self.located()
+        return WaitedDocuments(self.ids, [d for _, d in located], [i for i, _ in located], self.sources)
+
     def documents(self) -> list[DocumentResult]:
         """Every input document seen, in input order (the latest submission of each)."""
         return [d for _, d in self.located()]
@@ -186,7 +194,7 @@ class MinerUPoller:
         self, status: Status, message: str = "", error: MinerUError | dict[str, Any] | None = None
     ) -> WaitOutcome:
         """How the wait ends (a trigger event's payload, or :func:`wait_blocking`'s result)."""
-        return WaitOutcome.of(status, self.wait.name, self.ids, self.located(), message, error)
+        return WaitOutcome.of(status, self.wait.name, self.ids, self.located(), message, error, self.sources)
 
 
 def _counts(documents: Sequence[DocumentResult]) -> str:
@@ -199,8 +207,6 @@ def _counts(documents: Sequence[DocumentResult]) -> str:
 
 def _apply_local_failures(documents: list[DocumentResult], failures: dict[str, str]) -> list[DocumentResult]:
     """Mark files that never reached MinerU as failed with their error (listed or not by MinerU)."""
-    from dataclasses import replace
-
     listed = {d.file_name for d in documents}
     marked = [
         replace(d, state=MinerUState.FAILED, raw_state="failed", err_msg=f"upload failed: {failures[d.file_name]}")

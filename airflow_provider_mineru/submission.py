@@ -1,9 +1,9 @@
 """
 What a task try sent to MinerU, as one typed, versioned record: :class:`Submission`.
 
-A later try of the same task instance reads it to resume instead of paying again, and the task
-resumed after a deferral reads it to name the output folders instead of resolving its inputs
-again. A record is used only when it provably describes the current inputs:
+A later try of the same task instance reads it to resume instead of paying again (the task
+resumed after a deferral needs none: its trigger's event carries each input's source). A record
+is used only when it provably describes the current inputs:
 
 - it names the same DAG, run, task and map index (:class:`Identity`);
 - it carries a MAC made with the connection's API token, so a record crafted by someone who can
@@ -22,6 +22,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from airflow_provider_mineru.downloads import document_stem
+from airflow_provider_mineru.models import DocumentResult, MinerUState
+from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
+from airflow_provider_mineru.waits import WAITS
 
 #: Version of the JSON form written by :meth:`Submission.to_dict`.
 SUBMISSION_VERSION = 1
@@ -81,6 +86,26 @@ class SubmittedInput:
     slot: list[int] | None = None
 
 
+@dataclass(frozen=True)
+class SentBatch:
+    """
+    What one send made at MinerU: a task or a batch, and the inputs it holds.
+
+    An upload batch is sent twice: first with ``failures`` None as soon as its upload URLs are
+    granted (so it is recorded before the first byte can be parsed and billed), then with the
+    files that failed.
+
+    :param id: the MinerU task or batch id.
+    :param indices: the input documents it holds (indices into the operator's inputs), in its order.
+    :param failures: ``{file name: error}`` for its files that never reached MinerU; None while
+        nothing is sent yet.
+    """
+
+    id: str
+    indices: tuple[int, ...]
+    failures: Mapping[str, str] | None = None
+
+
 @dataclass
 class Submission:
     """
@@ -120,6 +145,15 @@ class Submission:
         self.unanswered = [i for i in self.unanswered if i not in set(indices)]
         return position
 
+    def record_sent(self, sent: SentBatch) -> bool:
+        """Record what one send made; True when ``sent`` is a batch not recorded yet (not its failures again)."""
+        new = not self.ids or self.ids[-1] != sent.id
+        if new:
+            self.add_batch(sent.id, sent.indices)
+        if sent.failures:
+            self.add_failures(sent.id, sent.failures)
+        return new
+
     def add_failures(self, batch_id: str, failures: Mapping[str, str]) -> None:
         """Record files of ``batch_id`` that never reached MinerU, with their error."""
         if failures:
@@ -137,10 +171,6 @@ class Submission:
         """Per input, its URL or path (for output folder names)."""
         return [item.source for item in self.inputs]
 
-    def compact(self) -> dict[str, Any]:
-        """What the task resumed after a deferral needs: the ids and each input's source."""
-        return {"version": self.version, "kind": self.kind, "ids": list(self.ids), "sources": self.sources()}
-
     # -- JSON ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,7 +181,7 @@ class Submission:
     def from_dict(cls, data: Any) -> Submission | None:
         """
         The submission ``data`` describes, or None when it is not a submission of this version
-        (an older provider's record, another format, anything crafted that does not parse).
+        (another format, anything crafted that does not parse).
         """
         if not isinstance(data, Mapping) or data.get("version") != SUBMISSION_VERSION:
             return None
@@ -166,12 +196,10 @@ class Submission:
                 ids=[str(i) for i in data["ids"]],
                 expected_files=[int(n) for n in data["expected_files"]],
                 failed_files={str(k): dict(v) for k, v in dict(data["failed_files"]).items()},
-                unanswered=[int(i) for i in data.get("unanswered") or []],
+                unanswered=[int(i) for i in data["unanswered"]],
             )
         except (KeyError, TypeError, ValueError):
             return None
-        from airflow_provider_mineru.waits import WAITS
-
         if submission.kind not in WAITS or len(submission.expected_files) != len(submission.ids):
             return None
         for item in submission.inputs:
@@ -224,8 +252,6 @@ def file_fingerprint(location: str, name: str, size: int, per_file: Mapping[str,
     Fingerprint of one file input: location, name, size, per-file options and, for local files,
     the modification time (object storage: size only, to not cost a request per file).
     """
-    from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
-
     mtime: int | None = None
     if is_local_location(location):
         try:
@@ -237,7 +263,4 @@ def file_fingerprint(location: str, name: str, size: int, per_file: Mapping[str,
 
 def output_stem(name: str, data_id: str | None) -> str:
     """The folder name an input's result is extracted into (before de-duplication)."""
-    from airflow_provider_mineru.downloads import document_stem
-    from airflow_provider_mineru.models import DocumentResult, MinerUState
-
     return document_stem(DocumentResult(state=MinerUState.DONE, raw_state="done", data_id=data_id, file_name=name))

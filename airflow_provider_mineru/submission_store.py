@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from airflow_provider_mineru.submission import Identity, Submission
+from airflow.providers.common.compat.sdk import Variable
+
+from airflow_provider_mineru.submission import Identity, Submission
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,6 @@ class SubmissionStore:
             if self._state_store is not None:
                 value = self._state_store.get(STATE_KEY)
             else:
-                from airflow.providers.common.compat.sdk import Variable
-
                 value = Variable.get(self.variable_key, deserialize_json=True)
         except KeyError:
             return None
@@ -76,8 +75,6 @@ class SubmissionStore:
             if self._state_store is not None:
                 self._state_store.set(STATE_KEY, record)
             else:
-                from airflow.providers.common.compat.sdk import Variable
-
                 Variable.set(
                     self.variable_key,
                     record,
@@ -97,8 +94,6 @@ class SubmissionStore:
             if self._state_store is not None:
                 self._state_store.delete(STATE_KEY)
             else:
-                from airflow.providers.common.compat.sdk import Variable
-
                 Variable.delete(self.variable_key)
         except Exception as exc:
             log.debug("Could not clear the MinerU submission record: %s", exc)
@@ -110,8 +105,6 @@ class SubmissionStore:
         :param identity: the running task instance; a record naming another one is ignored.
         :param key: the API token the record was sealed with.
         """
-        from airflow_provider_mineru.submission import Submission
-
         raw = self.load()
         if raw is None:
             return None

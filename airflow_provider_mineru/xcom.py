@@ -13,6 +13,8 @@ Also how an XCom value that reached an operator as text is read back (:func:`par
 
 from __future__ import annotations
 
+import ast
+import json
 from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUResultError
@@ -31,9 +33,6 @@ def parse_rendered_xcom(value: Any) -> Any:
     Python ``repr`` unless the DAG renders native objects; accept that form too.
     """
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        import ast
-        import json
-
         try:
             return json.loads(value)
         except ValueError:
@@ -80,8 +79,6 @@ def spill_large_xcom(value: dict[str, Any], root: Any, *, done: int, failed: int
     Under the limit, or without an ``output_path`` to write beside (then a warning says so), the
     value is returned unchanged.
     """
-    import json
-
     encoded = len(json.dumps(value, separators=(",", ":")))
     if encoded <= XCOM_MAX_BYTES:
         return value
@@ -119,7 +116,5 @@ def spill_large_xcom(value: dict[str, Any], root: Any, *, done: int, failed: int
 
 def read_results_jsonl(path: Any) -> list[dict[str, Any]]:
     """The entries a spilled batch XCom (``results_path``) points to, in input order."""
-    import json
-
     with storage_path(path).open("rb") as handle:
         return [json.loads(line) for line in handle if line.strip()]

@@ -154,7 +154,7 @@ def _worker(mode: str, ids_file: str, poll_interval: float, window: float, resul
         if mode in ("mineru-task", "mineru-mixed"):
             coros += [
                 consume(
-                    CountingTaskTrigger(task_id=t, end_time=end_time, poll_interval=poll_interval),
+                    CountingTaskTrigger(mineru_task_id=t, end_time=end_time, poll_interval=poll_interval),
                     rng.uniform(0, poll_interval),
                 )
                 for t in ids["tasks"]

@@ -23,11 +23,11 @@ import pytest
 
 from airflow_provider_mineru.downloads import ResultDownloader
 from airflow_provider_mineru.exceptions import MinerUResultError
-from airflow_provider_mineru.finish import finish_documents
+from airflow_provider_mineru.finish import finish_wait
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.landing import MARKER_NAME, land_result_zip, read_marker
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.waits import BATCH_WAIT
+from airflow_provider_mineru.waits import BATCH_WAIT, WaitedDocuments
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +167,10 @@ def done_documents(cdn: FileServer, count: int) -> list[DocumentResult]:
 
 
 def finish(documents: list[DocumentResult], output: Path) -> dict[str, Any]:
-    return finish_documents(
-        wait=BATCH_WAIT,
-        ids=["batch-1"],
-        documents=documents,
-        hook=MinerUHook(),
-        output_path=str(output),
-        fail_on_file_error=True,
-        log=log,
-    )
+    downloader = ResultDownloader(MinerUHook(), str(output), log)
+    finished = finish_wait(BATCH_WAIT, WaitedDocuments(["batch-1"], documents), downloader, fail_on_file_error=True)
+    assert finished.error is None
+    return finished.value
 
 
 # -- concurrency -----------------------------------------------------------------------------------
@@ -415,15 +410,9 @@ def failed_documents(count: int) -> list[DocumentResult]:
 
 
 def finish_failed(documents: list[DocumentResult], output: Path | None) -> dict[str, Any]:
-    return finish_documents(
-        wait=BATCH_WAIT,
-        ids=[f"batch-{i}" for i in range(len(documents) // 200 + 1)],
-        documents=documents,
-        hook=MinerUHook(),
-        output_path=None if output is None else str(output),
-        fail_on_file_error=False,
-        log=log,
-    )
+    waited = WaitedDocuments([f"batch-{i}" for i in range(len(documents) // 200 + 1)], documents)
+    downloader = ResultDownloader(MinerUHook(), None if output is None else str(output), log)
+    return finish_wait(BATCH_WAIT, waited, downloader, fail_on_file_error=False).value
 
 
 def test_a_large_batch_xcom_goes_to_a_jsonl_file_beside_the_output(tmp_path: Path, monkeypatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_mineru.events import WaitOutcome, describe_outcome, outcome_event, validate_wait_event
@@ -34,9 +36,28 @@ def test_an_error_outcome_raises_the_typed_error_it_carries():
     assert raised.value.code == "-60012"
 
 
-def test_a_payload_without_ids_takes_the_ones_the_task_waited_on():
-    outcome = validate_wait_event({"status": "done", "results": [DOC.to_dict()]}, ["t1"])
-    assert outcome.ids == ("t1",) and outcome.documents == (DOC,) and outcome.batch_of == ()
+def test_the_outcome_crosses_the_deferral_whole():
+    outcome = WaitOutcome.of("done", "task", ["t1"], [("t1", DOC)], sources=["https://h/invoice.pdf"])
+    assert outcome.to_payload()["sources"] == ["https://h/invoice.pdf"]
+    again = validate_wait_event(json.loads(json.dumps(outcome.to_payload())))
+    assert again == outcome
+    assert again.waited().source_at(0) == "https://h/invoice.pdf" and again.waited().batch_at(0) == "t1"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ids": None},  # every field the outcome writes is required
+        {"sources": None},
+        {"batch_of": []},  # one per document
+        {"kind": "dataset"},
+        {"ids": [1]},
+    ],
+)
+def test_a_payload_missing_or_mistyping_a_field_is_refused(change):
+    payload = {**WaitOutcome.of("done", "task", ["t1"], [("t1", DOC)]).to_payload(), **change}
+    with pytest.raises(MinerUError, match="unexpected event from the MinerU trigger"):
+        validate_wait_event(payload)
 
 
 def test_timeout_outcome_gives_the_error_to_raise_after_saving():

@@ -19,6 +19,7 @@ from airflow_provider_mineru.exceptions import (
 from airflow_provider_mineru.submission import (
     SUBMISSION_VERSION,
     Identity,
+    SentBatch,
     Submission,
     SubmittedInput,
     file_fingerprint,
@@ -59,12 +60,16 @@ class TestSubmission:
         assert again == submission
         assert again.slots() == [[0, 1], [0, 0]]
         assert again.unsent() == []
-        assert again.compact() == {
-            "version": 1,
-            "kind": "batch",
-            "ids": ["batch-1"],
-            "sources": ["https://x/a.pdf", "https://x/b.pdf"],
-        }
+        assert again.sources() == ["https://x/a.pdf", "https://x/b.pdf"]
+
+    def test_what_one_send_made_is_recorded_once(self):
+        submission = _submission()
+        assert submission.record_sent(SentBatch("batch-1", (1, 0)))  # upload URLs granted: nothing sent yet
+        assert not submission.record_sent(SentBatch("batch-1", (1, 0), {"a.pdf": "403"}))  # its failures
+        assert submission.record_sent(SentBatch("batch-2", (0,), {}))  # expired URL, sent again
+        assert submission.ids == ["batch-1", "batch-2"] and submission.expected_files == [2, 1]
+        assert submission.failed_files == {"batch-1": {"a.pdf": "403"}}
+        assert submission.slots() == [[1, 0], [0, 0]]
 
     def test_unsent_and_unanswered(self):
         submission = _submission(unanswered=[0, 1])
@@ -81,6 +86,7 @@ class TestSubmission:
             {"ids": ["a", "b"]},  # expected_files no longer matches
             {"inputs": [{"source": "x"}]},
             {"identity": "dag/run"},
+            {"unanswered": None},
         ],
     )
     def test_other_formats_are_refused(self, broken):

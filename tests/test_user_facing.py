@@ -118,6 +118,7 @@ def test_outcome_event_logs_a_summary_not_every_url():
         + [{"state": "failed", "err_msg": "blurry"}],
         "batch_of": ["b-1"] * 31,
         "message": "",
+        "sources": [],
     }
     from airflow_provider_mineru.events import validate_wait_event
 

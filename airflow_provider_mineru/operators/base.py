@@ -10,24 +10,30 @@ submit another kind of input; the concrete operators are in :mod:`airflow_provid
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
-from airflow_provider_mineru.exceptions import MinerUValidationError
-from airflow_provider_mineru.polling import MinerUPoller, min_defer_default
+from airflow_provider_mineru.events import WaitOutcome, validate_wait_event
+from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError, MinerUValidationError
+from airflow_provider_mineru.mixins import MinerUHookMixin, MinerUWaitMixin
+from airflow_provider_mineru.polling import MinerUPoller, min_defer_default, poll_once, wait_blocking
 from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
-from airflow_provider_mineru.waits import BATCH_WAIT, MinerUWait, WaitedDocuments
+from airflow_provider_mineru.waits import BATCH_WAIT, MinerUWait
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.hooks.mineru import MinerUHook
-    from airflow_provider_mineru.submission import Submission, SubmittedInput
+    from airflow_provider_mineru.submission import SentBatch, Submission, SubmittedInput
+    from airflow_provider_mineru.submission_store import SubmissionStore
     from airflow_provider_mineru.version_compat import Context
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "MinerUBaseOperator", "MinerUHookMixin"]
+
+# Every import inside a method below is made when a task runs, not at DAG-parse time: the operators
+# module costs ~13 ms over ``import airflow.sdk``; the hook and the clients alone (requests, aiohttp)
+# cost ~35 ms more, and the submission, resume, store, finishing and lineage modules add to it.
 
 #: Default wait before giving up on MinerU (a large batch can take hours).
 DEFAULT_TIMEOUT = timedelta(hours=6)
@@ -47,7 +53,6 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 def shift_index(error: MinerUValidationError, offset: int, argument: str) -> MinerUValidationError:
     """Re-word a per-chunk validation error so it names the user's argument and index."""
-    import re
 
     def shift(match: re.Match[str]) -> str:
         return f"{argument}[{int(match.group(1)) + offset}]"
@@ -58,23 +63,7 @@ def shift_index(error: MinerUValidationError, offset: int, argument: str) -> Min
     return MinerUValidationError(field, error.value, error.limit)
 
 
-class MinerUHookMixin:
-    """
-    What every MinerU operator and sensor shares: ``mineru_conn_id`` and its hook, made on first
-    use (never at DAG-parse time, so parsing a DAG reads no connection and imports no HTTP library).
-    """
-
-    mineru_conn_id: str
-
-    @cached_property
-    def hook(self) -> MinerUHook:
-        """The :class:`~airflow_provider_mineru.hooks.mineru.MinerUHook` of ``mineru_conn_id``."""
-        from airflow_provider_mineru.hooks.mineru import MinerUHook
-
-        return MinerUHook(mineru_conn_id=self.mineru_conn_id)
-
-
-class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
+class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
     """
     The submit operators' base: parsing options, submitting, resuming, waiting, results.
 
@@ -167,7 +156,7 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
 
     def options(self) -> dict[str, Any]:
         """The parsing options that are set, as hook keyword arguments."""
-        from airflow_provider_mineru.clients.v4_wire import OPTION_NAMES  # not at DAG-parse time: it loads the clients
+        from airflow_provider_mineru.clients.v4_wire import OPTION_NAMES  # it loads the clients (see above)
 
         return {name: getattr(self, name) for name in OPTION_NAMES if getattr(self, name) is not None}
 
@@ -180,14 +169,14 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
         """How many documents the operator was given (after expanding folders and globs)."""
         return 1
 
-    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[SentBatch]:
         """
         Send the input documents at ``indices`` (at most one MinerU batch, or the one task) to MinerU.
 
-        Yields ``(batch or task id, the indices it holds in order, {file name: error} for files that
-        never reached MinerU)``; usually once, twice when expired upload URLs had to be requested again.
-        An upload batch is also yielded with ``None`` as soon as its upload URLs are granted, before
-        the first byte is sent, so it is recorded before anything can be parsed (and billed).
+        Yields a :class:`~airflow_provider_mineru.submission.SentBatch` per task or batch made
+        (usually one; two when expired upload URLs had to be requested again). An upload batch is
+        also yielded with ``failures`` None as soon as its upload URLs are granted, before the first
+        byte is sent, so it is recorded before anything can be parsed (and billed).
         """
         raise NotImplementedError
 
@@ -219,25 +208,20 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
             inputs=self.describe_inputs(),
         )
 
-    def _submit_inputs(self, store: Any, submission: Submission, indices: Sequence[int]) -> None:
+    def _submit_inputs(self, store: SubmissionStore, submission: Submission, indices: Sequence[int]) -> None:
         """
         Send the inputs at ``indices`` (in batches of ``max_batch_files``); the record is saved as
         each batch (or the task) is made (for uploads: when its URLs are granted, before the first
         PUT). A submit whose answer was lost is recorded as unanswered, then raised.
         """
-        from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError
-
         if not indices:
             return
         key = self._record_key
         for chunk in chunks(list(indices), self.hook.config.limits.max_batch_files):
             try:
-                for batch_id, held, failures in self.send_batch(chunk):
-                    if not submission.ids or submission.ids[-1] != batch_id:
-                        submission.add_batch(batch_id, held)
-                        self.log.info("MinerU %s %s holds %d documents", self.wait.name, batch_id, len(held))
-                    if failures:
-                        submission.add_failures(batch_id, failures)
+                for sent in self.send_batch(chunk):
+                    if submission.record_sent(sent):
+                        self.log.info("MinerU %s %s holds %d documents", self.wait.name, sent.id, len(sent.indices))
                     store.save_submission(submission, key)
             except MinerUAmbiguousSubmitError:
                 submission.unanswered = sorted({*submission.unanswered, *chunk})
@@ -249,7 +233,7 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
         from airflow_provider_mineru.submission_store import SubmissionStore
 
         self.prepare()  # every validation error is raised here, before any request
-        store = SubmissionStore(context)
+        store = SubmissionStore(context)  # the one store of this try
         current = self._current_submission(context)
         submission = resume_submission(
             store.load_submission(current.identity, self._record_key),
@@ -284,95 +268,55 @@ class MinerUBaseOperator(MinerUHookMixin, BaseOperator):
             store.clear()
             return snapshot
         if self.deferrable:
-            from airflow_provider_mineru.polling import poll_once
-
             outcome = poll_once(poller, self._fetch, end_time=end_time, log=self.log)
-            if outcome is None:
+            if outcome is None:  # the trigger's event carries the ids and sources back: no defer kwargs
                 self.defer(
-                    trigger=self._trigger(poller, end_time),
+                    trigger=self._trigger(poller, end_time=end_time, poll_interval=self.poll_interval),
                     method_name="execute_complete",
-                    kwargs={"submission": submission.compact()},
                 )
         else:
-            from airflow_provider_mineru.polling import wait_blocking
-
             outcome = wait_blocking(
                 poller, self._fetch, poll_interval=self.poll_interval, end_time=end_time, log=self.log
             )
-        return self._finish(context, outcome, submission.ids, submission.sources())
+        return self._finish(context, outcome, store)
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, submission: dict[str, Any] | None = None
-    ) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
         Resume after the trigger fired: same checks and results as the blocking path.
 
-        :param submission: the compact submission saved when deferring; the inputs are never
-            resolved again (files may have been moved or deleted since they were uploaded).
+        :param event: the trigger's :class:`~airflow_provider_mineru.events.WaitOutcome` payload:
+            it names the ids and each input's source, so no input is resolved again (files may
+            have been moved or deleted since they were uploaded).
         """
-        ids = (event or {}).get("ids") or (submission or {}).get("ids") or []
-        sources = (submission or {}).get("sources")
-        if sources is None:  # not handed over (``dag.test()`` drops it): the record kept for retries has them
-            from airflow_provider_mineru.submission import Identity
-            from airflow_provider_mineru.submission_store import SubmissionStore
+        from airflow_provider_mineru.submission_store import SubmissionStore
 
-            record = SubmissionStore(context).load_submission(Identity.from_context(context), self._record_key)
-            sources = record.sources() if record is not None else None
-        if sources is None:  # deferred by an older version of the provider
-            sources = self.sources()
-        return self._finish(context, event, ids, sources)
-
-    def _trigger(self, poller: MinerUPoller, end_time: float) -> Any:
-        from airflow_provider_mineru.triggers.mineru import trigger_for
-
-        return trigger_for(
-            poller,
-            end_time=end_time,
-            mineru_conn_id=self.mineru_conn_id,
-            poll_interval=self.poll_interval,
-            first_poll_delay=self.poll_interval,
-            not_before=time.time() + self.min_defer_seconds,
-        )
+        return self._finish(context, event, SubmissionStore(context))
 
     def _snapshot(self, poller: MinerUPoller) -> dict[str, Any]:
         """The XCom of a submit that does not wait: ids and each document's state right after submitting."""
         for item_id in poller.ids:
             poller.record(item_id, self._fetch(item_id))
-        located = poller.located()
-        waited = WaitedDocuments(poller.ids, [d for _, d in located], [i for i, _ in located], self.sources())
-        return self.wait.xcom(waited, [None] * len(located))
+        waited = poller.waited()
+        return self.wait.xcom(waited, [None] * len(waited.documents))
 
-    def _finish(
-        self, context: Context, event: dict[str, Any] | None, ids: Sequence[str], sources: Sequence[str | None]
-    ) -> Any:
+    def _finish(self, context: Context, event: WaitOutcome | Mapping[str, Any] | None, store: SubmissionStore) -> Any:
         """
-        Download, push and check the results; then forget the submission record.
+        Check the outcome, download, push and check the results; then forget the submission record.
 
         The record is kept while a retry can still help (a download or a document failed and
         retries remain), so that retry resumes instead of paying again; it is cleared on success
         and on the last try.
 
-        :param sources: per input, its URL or path, as recorded when it was sent.
+        :param event: the blocking wait's outcome, or the trigger event's payload.
+        :param store: the submission store of this try.
         """
-        from airflow_provider_mineru.finish import finish_in_task
-        from airflow_provider_mineru.submission_store import SubmissionStore
-
-        store = SubmissionStore(context)
-        self._lineage_ids, self._lineage_sources, self._lineage_event = list(ids), list(sources), event
+        self._lineage_event = event  # for get_openlineage_facets_on_failure
         try:
-            value = finish_in_task(
-                context,
-                self.outlets,
-                event=event,
-                ids=list(ids),
-                wait=self.wait,
-                sources=list(sources),
-                hook=self.hook,
-                output_path=self.output_path,
-                fail_on_file_error=self.fail_on_file_error,
-                log=self.log,
-            )
-            self._lineage_value = value  # for get_openlineage_facets_on_complete (no XCom read there)
+            outcome = validate_wait_event(event)
+            # for the lineage methods (no XCom read, no input resolved again there)
+            self._lineage_ids, self._lineage_sources = list(outcome.ids), list(outcome.sources)
+            value = self._finished(outcome).deliver(context, self.outlets)
+            self._lineage_value = value
         except Exception as error:
             ti = context.get("ti")
             last_try = ti is None or getattr(ti, "try_number", 1) > (self.retries or 0)

@@ -12,11 +12,13 @@ Airflow task resumes waiting on the same MinerU task or batch instead of spendin
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUError, MinerUValidationError
@@ -29,11 +31,16 @@ from airflow_provider_mineru.operators.base import (
     shift_index,
 )
 from airflow_provider_mineru.version_compat import BaseOperator
-from airflow_provider_mineru.waits import TASK_WAIT
+from airflow_provider_mineru.waits import TASK_WAIT, wait_of_xcom
+from airflow_provider_mineru.xcom import parse_rendered_xcom, xcom_values
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.submission import SubmittedInput
+    from airflow_provider_mineru.submission import SentBatch, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
+
+# Every import inside a method below is made when a task runs, not at DAG-parse time: this module
+# costs ~13 ms over ``import airflow.sdk``; the hook and the clients alone (requests, aiohttp) cost
+# ~35 ms more, and the submission, inputs, finishing and lineage modules add to it.
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -77,11 +84,13 @@ class MinerUSubmitTaskOperator(MinerUBaseOperator):
             self.url, parse_options(self.options()), data_id=self.data_id, page_ranges=self.page_ranges
         )
 
-    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[SentBatch]:
         """Submit the one URL as a MinerU task (``indices`` is ``[0]``)."""
+        from airflow_provider_mineru.submission import SentBatch
+
         task_id = self.hook.submit_task(self.url, data_id=self.data_id, page_ranges=self.page_ranges, **self.options())
         self.log.info("Submitted %s to MinerU as task %s", self.url, task_id)
-        yield task_id, indices, {}
+        yield SentBatch(task_id, tuple(indices), {})
 
     def sources(self) -> list[str | None]:
         return [self.url]
@@ -132,16 +141,17 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
     def input_count(self) -> int:
         return len(self._files())
 
-    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[SentBatch]:
         """Send these URLs the way the connection's server batches them (one or more server-side batches)."""
         from airflow_provider_mineru.hooks.mineru import parse_options
+        from airflow_provider_mineru.submission import SentBatch
 
         files = self._files()
         hook = self.hook
         sent = hook.client.send_url_batch(hook.transport, [files[i] for i in indices], parse_options(self.options()))
         for batch_id, held, failures in sent:
             self.log.info("Submitted %d URLs to MinerU as %s", len(held), batch_id)
-            yield batch_id, [indices[i] for i in held], failures
+            yield SentBatch(batch_id, tuple(indices[i] for i in held), failures)
 
     def sources(self) -> list[str | None]:
         return [f if isinstance(f, str) else f.get("url") for f in self._files()]
@@ -248,7 +258,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
     def input_count(self) -> int:
         return len(self._sources)
 
-    def send_batch(self, indices: Sequence[int]) -> Iterator[tuple[str, Sequence[int], dict[str, str] | None]]:
+    def send_batch(self, indices: Sequence[int]) -> Iterator[SentBatch]:
         """
         Send these files the connection's API client's way: on the cloud, upload URLs then PUTs
         (files whose URL had expired are sent once more in a new batch); with
@@ -256,12 +266,13 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         """
         from airflow_provider_mineru.clients.base import UploadFiles
         from airflow_provider_mineru.hooks.mineru import parse_options
+        from airflow_provider_mineru.submission import SentBatch
 
         chosen = [self._sources[i] for i in indices]
         files = UploadFiles(self._file_entries(chosen), [source for source, _ in chosen], parse_options(self.options()))
         sent = self.hook.client.send_uploads(self.hook.transport, files, self._upload_all, self.log)
         for batch_id, held, failures in sent:
-            yield batch_id, [indices[i] for i in held], failures
+            yield SentBatch(batch_id, tuple(indices[i] for i in held), failures)
 
     def _upload_all(self, sources: Sequence[Any], urls: Sequence[str]) -> dict[str, Any]:
         """
@@ -356,9 +367,8 @@ class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):
         self.mineru_conn_id = mineru_conn_id
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.finish import emit_asset_events, finish_documents
-        from airflow_provider_mineru.waits import wait_of_xcom
-        from airflow_provider_mineru.xcom import parse_rendered_xcom, xcom_values
+        from airflow_provider_mineru.downloads import ResultDownloader
+        from airflow_provider_mineru.finish import emit_asset_events, finish_wait
 
         values = xcom_values(self.results)
         single = isinstance(parse_rendered_xcom(self.results), dict)
@@ -369,32 +379,21 @@ class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):
                     raise MinerUValidationError("results", value, "must be the XCom of a MinerU operator or sensor")
                 wait = wait_of_xcom(value)
                 waited = wait.refresh(self.hook, value)
-                documents = waited.documents
-                unfinished = [d for d in documents if not d.is_terminal]
+                unfinished = [d for d in waited.documents if not d.is_terminal]
                 if unfinished and self.fail_on_file_error:
                     raise MinerUError(
                         f"{len(unfinished)} documents are not finished yet: "
                         + "; ".join(d.describe() for d in unfinished[:10])
                     )
-                summary: dict[str, Any] = {}
-                shaped.append(
-                    finish_documents(
-                        wait=wait,
-                        ids=waited.ids,
-                        documents=documents,
-                        batch_of=waited.batch_of,
-                        sources=waited.sources,
-                        hook=self.hook,
-                        output_path=self.output_path,
-                        fail_on_file_error=self.fail_on_file_error,
-                        log=self.log,
-                        push_xcom=lambda v: context["ti"].xcom_push(key="return_value", value=v),
-                        summary=summary,
-                    )
-                )
+                downloader = ResultDownloader(self.hook, self.output_path, self.log)
+                finished = finish_wait(wait, waited, downloader, fail_on_file_error=self.fail_on_file_error)
+                if finished.error is not None:
+                    context["ti"].xcom_push(key="return_value", value=finished.value)
+                    raise finished.error
+                shaped.append(finished.value)
                 for key in totals:
-                    totals[key] += summary.get(key, 0)
-                totals["output_path"] = summary.get("output_path")
+                    totals[key] += finished.summary.get(key, 0)
+                totals["output_path"] = finished.summary.get("output_path")
         finally:
             emit_asset_events(context, self.outlets, totals)
         self._lineage_value = shaped  # for get_openlineage_facets_on_complete
@@ -409,8 +408,6 @@ class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):
 
 def _url_name(url: str) -> str:
     """The last path component of a URL (what MinerU names the document), else the URL itself."""
-    from urllib.parse import urlparse
-
     return urlparse(url).path.rstrip("/").rsplit("/", 1)[-1] or url
 
 
@@ -439,8 +436,6 @@ class MinerUDocumentsOperator(BaseOperator):
         self.max_xcom_documents = max_xcom_documents
 
     def execute(self, context: Context) -> Any:
-        import json
-
         from airflow_provider_mineru.downloads import output_root
         from airflow_provider_mineru.rag_documents import (
             find_content_list,

@@ -11,20 +11,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
-from airflow_provider_mineru.operators.base import MinerUHookMixin
-from airflow_provider_mineru.polling import min_defer_default
-from airflow_provider_mineru.version_compat import BaseSensorOperator, conf
+from airflow_provider_mineru.mixins import MinerUWaitMixin
+from airflow_provider_mineru.polling import MinerUPoller, min_defer_default, poll_once
+from airflow_provider_mineru.version_compat import BaseSensorOperator, PokeReturnValue, conf
 from airflow_provider_mineru.waits import TASK_WAIT, MinerUWait
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.events import WaitOutcome
-    from airflow_provider_mineru.polling import MinerUPoller
     from airflow_provider_mineru.version_compat import Context
 
 __all__ = ["MinerUBaseSensor"]
 
 
-class MinerUBaseSensor(MinerUHookMixin, BaseSensorOperator):
+class MinerUBaseSensor(MinerUWaitMixin, BaseSensorOperator):
     """
     The MinerU sensors' base: poke once per ``poke_interval``, or poke once and defer.
 
@@ -73,60 +72,29 @@ class MinerUBaseSensor(MinerUHookMixin, BaseSensorOperator):
         return self.wait.fetch(self.hook, item_id)
 
     def _poller(self) -> MinerUPoller:
-        from airflow_provider_mineru.polling import MinerUPoller
-
         return MinerUPoller(wait=self.wait, ids=self._ids(), expected_files=self._expected_files())
 
     def poke(self, context: Context) -> Any:
-        from airflow_provider_mineru.polling import poll_once
-
         outcome = poll_once(self._poller(), self._fetch, end_time=float("inf"), log=self.log)
         if outcome is None:
             return False
-        from airflow_provider_mineru.version_compat import PokeReturnValue
-
         return PokeReturnValue(is_done=True, xcom_value=self._finish(context, outcome))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        from airflow_provider_mineru.polling import poll_once
-
         timeout = self.timeout.total_seconds() if hasattr(self.timeout, "total_seconds") else float(self.timeout)
         end_time = time.time() + timeout
         poller = self._poller()
         outcome = poll_once(poller, self._fetch, end_time=end_time, log=self.log)
         if outcome is not None:
             return self._finish(context, outcome)
-        self.defer(trigger=self._trigger(poller, end_time), method_name="execute_complete")
+        trigger = self._trigger(poller, end_time=end_time, poll_interval=float(self.poke_interval))
+        self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger fired."""
+        """Resume after the trigger fired: its event is the whole outcome of the wait."""
         return self._finish(context, event)
 
-    def _trigger(self, poller: MinerUPoller, end_time: float) -> Any:
-        from airflow_provider_mineru.triggers.mineru import trigger_for
-
-        return trigger_for(
-            poller,
-            end_time=end_time,
-            mineru_conn_id=self.mineru_conn_id,
-            poll_interval=float(self.poke_interval),
-            first_poll_delay=float(self.poke_interval),
-            not_before=time.time() + self.min_defer_seconds,
-        )
-
     def _finish(self, context: Context, event: WaitOutcome | dict[str, Any] | None) -> Any:
-        from airflow_provider_mineru.finish import finish_in_task
-
-        return finish_in_task(
-            context,
-            self.outlets,
-            event=event,
-            ids=self._ids(),
-            wait=self.wait,
-            hook=self.hook,
-            output_path=self.output_path,
-            fail_on_file_error=self.fail_on_file_error,
-            log=self.log,
-        )
+        return self._finished(event).deliver(context, self.outlets)

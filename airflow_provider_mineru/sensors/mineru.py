@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow_provider_mineru.sensors.base import MinerUBaseSensor
 from airflow_provider_mineru.waits import BATCH_WAIT, TASK_WAIT
+from airflow_provider_mineru.xcom import parse_rendered_xcom
 
 __all__ = ["MinerUBaseSensor", "MinerUBatchSensor", "MinerUTaskSensor"]
 
@@ -54,8 +55,6 @@ class MinerUBatchSensor(MinerUBaseSensor):
         self.batch_id = batch_id
 
     def _batch_value(self) -> Any:
-        from airflow_provider_mineru.xcom import parse_rendered_xcom
-
         return parse_rendered_xcom(self.batch_id)
 
     def _ids(self) -> list[str]:

@@ -14,6 +14,7 @@ and their serialized arguments.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -47,14 +48,12 @@ def _load_hook_class() -> type[MinerUHook]:
     Import the hook and everything its first async call needs. Run in a thread: importing these
     in the triggerer's event loop blocked it 0.25-0.38 s.
     """
-    import importlib
-
     for name in _FIRST_RUN_IMPORTS:
         try:
             importlib.import_module(name)
         except ImportError:  # a module of the other Airflow line
             continue
-    from airflow_provider_mineru.hooks.mineru import MinerUHook
+    from airflow_provider_mineru.hooks.mineru import MinerUHook  # in this thread: see above (a triggerer's first run)
 
     return MinerUHook
 
@@ -73,6 +72,11 @@ class _MinerUPollTrigger(BaseTrigger):
         (apache/airflow#66374, #71580, #72716: the executor's late "success" of the deferring try
         meets the resumed try); the operators set it to the deferral time plus
         ``min_defer_seconds``. None: fire as soon as the wait is over.
+    :param min_defer_seconds: the ``min_defer_seconds`` ``not_before`` was set from, named in the
+        log line that says why the event is held.
+    :param sources: per input document, the URL or path it was submitted from; the event carries
+        them back to the task (:class:`~airflow_provider_mineru.events.WaitOutcome`), so resuming
+        needs nothing but the event.
 
     No attribute of a MinerU trigger has a name that :class:`~airflow.triggers.base.BaseTrigger`
     owns (``task_id``, ``task_instance``, ``trigger_id``, ``template_fields``…): the triggerer
@@ -87,6 +91,8 @@ class _MinerUPollTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         first_poll_delay: float = 0.0,
         not_before: float | None = None,
+        min_defer_seconds: float | None = None,
+        sources: Sequence[str | None] | None = None,
     ) -> None:
         super().__init__()
         self.mineru_conn_id = mineru_conn_id
@@ -94,6 +100,8 @@ class _MinerUPollTrigger(BaseTrigger):
         self.end_time = float(end_time)
         self.first_poll_delay = float(first_poll_delay)
         self.not_before = None if not_before is None else float(not_before)
+        self.min_defer_seconds = None if min_defer_seconds is None else float(min_defer_seconds)
+        self.sources = list(sources or ())
 
     def _common_kwargs(self) -> dict[str, Any]:
         return {
@@ -102,6 +110,8 @@ class _MinerUPollTrigger(BaseTrigger):
             "poll_interval": self.poll_interval,
             "first_poll_delay": self.first_poll_delay,
             "not_before": self.not_before,
+            "min_defer_seconds": self.min_defer_seconds,
+            "sources": self.sources,
         }
 
     #: What this trigger waits on.
@@ -128,8 +138,17 @@ class _MinerUPollTrigger(BaseTrigger):
         return await asyncio.gather(*(self._fetch(hook, i) for i in pending), return_exceptions=True)
 
     async def _fire(self, outcome: WaitOutcome) -> TriggerEvent:
-        """The event carrying ``outcome``, once ``not_before`` has passed."""
+        """The event carrying ``outcome``, once ``not_before`` has passed (the log says why it is held)."""
         if self.not_before is not None and (early := self.not_before - time.time()) > 0:
+            guard = "min_defer_seconds" + ("" if self.min_defer_seconds is None else f"={self.min_defer_seconds:g}")
+            self.log.info(
+                "MinerU %s wait %s; holding the event %.1f s more (%s: Airflow 3 can fail a task resumed "
+                "within seconds of deferring, see apache/airflow#66374, #71580, #72716)",
+                outcome.kind,
+                outcome.status,
+                early,
+                guard,
+            )
             await asyncio.sleep(early)
         return outcome_event(outcome)  # logged by the triggerer as one summary line
 
@@ -164,22 +183,20 @@ class MinerUTaskTrigger(_MinerUPollTrigger):
     """
     Wait for one MinerU task (``GET /extract/task/{task_id}``) to be ``done`` or ``failed``.
 
-    :param mineru_task_id: the MinerU task id.
-    :param task_id: the same, under the name earlier releases serialized (triggers stored by them
-        still load); kept as ``mineru_task_id``, never in ``self.task_id``, which the triggerer
-        overwrites with the Airflow task id.
+    :param mineru_task_id: the MinerU task id (never kept in ``self.task_id``, which the triggerer
+        overwrites with the Airflow task id).
     :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
-        ``first_poll_delay`` and ``not_before``, as for every MinerU trigger.
+        ``first_poll_delay``, ``not_before``, ``min_defer_seconds`` and ``sources``, as for every
+        MinerU trigger.
     """
 
     wait = TASK_WAIT
 
-    def __init__(self, *, mineru_task_id: str | None = None, task_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, mineru_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        chosen = mineru_task_id or task_id
-        if not chosen:
+        if not mineru_task_id:
             raise ValueError("MinerUTaskTrigger needs mineru_task_id (the MinerU task id)")
-        self.mineru_task_id = chosen
+        self.mineru_task_id = mineru_task_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -189,10 +206,10 @@ class MinerUTaskTrigger(_MinerUPollTrigger):
 
     @classmethod
     def from_poller(cls, poller: MinerUPoller, **kwargs: Any) -> MinerUTaskTrigger:
-        return cls(mineru_task_id=poller.ids[0], **kwargs)
+        return cls(mineru_task_id=poller.ids[0], sources=poller.sources, **kwargs)
 
     def _poller(self) -> MinerUPoller:
-        return MinerUPoller(wait=self.wait, ids=[self.mineru_task_id])
+        return MinerUPoller(wait=self.wait, ids=[self.mineru_task_id], sources=self.sources)
 
 
 class MinerUBatchTrigger(_MinerUPollTrigger):
@@ -208,7 +225,8 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
     :param slots: per input document, ``[batch index, position]`` of its latest submission (after a
         retry resubmitted some documents); None when the inputs are the batches' files in order.
     :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
-        ``first_poll_delay`` and ``not_before``, as for every MinerU trigger.
+        ``first_poll_delay``, ``not_before``, ``min_defer_seconds`` and ``sources``, as for every
+        MinerU trigger.
     """
 
     wait = BATCH_WAIT
@@ -247,6 +265,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
             expected_files=poller.expected_files,
             failed_files=poller.failed_files,
             slots=poller.slots,
+            sources=poller.sources,
             **kwargs,
         )
 
@@ -257,6 +276,7 @@ class MinerUBatchTrigger(_MinerUPollTrigger):
             expected_files=self.expected_files,
             failed_files=self.failed_files,
             slots=self.slots,
+            sources=self.sources,
         )
 
 
@@ -264,9 +284,10 @@ def trigger_for(poller: MinerUPoller, **kwargs: Any) -> _MinerUPollTrigger:
     """
     The trigger that waits, in the triggerer, for what ``poller`` waits on.
 
-    :param poller: the wait as the operator or sensor set it up (its ids, sizes, failures, slots).
+    :param poller: the wait as the operator or sensor set it up (its ids, sizes, failures, slots,
+        sources).
     :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
-        ``first_poll_delay`` and ``not_before``.
+        ``first_poll_delay``, ``not_before`` and ``min_defer_seconds``.
     """
     chosen = next(trigger for trigger in (MinerUTaskTrigger, MinerUBatchTrigger) if trigger.wait is poller.wait)
     return chosen.from_poller(poller, **kwargs)

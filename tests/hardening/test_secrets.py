@@ -36,7 +36,7 @@ def test_hook_errors_and_reprs(secret_emulator, caplog):
         hook.get_task("t")
     assert SECRET not in str(info.value)
     assert SECRET not in caplog.text
-    trigger = MinerUTaskTrigger(task_id="t", end_time=time.time())
+    trigger = MinerUTaskTrigger(mineru_task_id="t", end_time=time.time())
     assert SECRET not in json.dumps(trigger.serialize())
     assert SECRET not in json.dumps([r.__dict__ for r in secret_emulator.requests], default=str)
 

@@ -99,10 +99,43 @@ def test_task_trigger_keeps_the_mineru_id_when_the_triggerer_assigns_a_task_inst
     assert trigger._poller().ids == ["mineru-123"]
 
 
-def test_triggers_stored_by_earlier_releases_still_load():
-    trigger = triggers.MinerUTaskTrigger(task_id="mineru-123", end_time=9.0)  # the old kwarg name
-    assert trigger.serialize()[1]["mineru_task_id"] == "mineru-123"
-    assert "task_id" not in trigger.serialize()[1]
+#: The kwargs the triggers serialized before they carried ``sources`` and ``min_defer_seconds``
+#: (commit be6a402): triggers stored in a database with them still load, and poll the same ids.
+STORED_KWARGS = {
+    "airflow_provider_mineru.triggers.mineru.MinerUTaskTrigger": {
+        "mineru_task_id": "mineru-123",
+        "end_time": 9.0,
+        "mineru_conn_id": "mineru_default",
+        "poll_interval": 10.0,
+        "first_poll_delay": 10.0,
+        "not_before": 5.0,
+    },
+    "airflow_provider_mineru.triggers.mineru.MinerUBatchTrigger": {
+        "batch_ids": ["b-1", "b-2"],
+        "expected_files": [2, 1],
+        "failed_files": {"b-1": {"a.pdf": "upload failed"}},
+        "slots": [[0, 0], [0, 1], [1, 0]],
+        "end_time": 9.0,
+        "mineru_conn_id": "mineru_default",
+        "poll_interval": 10.0,
+        "first_poll_delay": 10.0,
+        "not_before": None,
+    },
+}
+
+
+@pytest.mark.parametrize("classpath", sorted(STORED_KWARGS))
+def test_triggers_stored_with_their_serialized_kwargs_still_load(classpath):
+    import importlib
+
+    module, name = classpath.rsplit(".", 1)
+    stored = STORED_KWARGS[classpath]
+    trigger = getattr(importlib.import_module(module), name)(**stored)
+    path, kwargs = trigger.serialize()
+    assert path == classpath
+    assert {k: v for k, v in kwargs.items() if k in stored} == stored
+    assert kwargs["sources"] == [] and kwargs["min_defer_seconds"] is None
+    assert list(trigger._poller().ids) == stored.get("batch_ids", ["mineru-123"])
 
 
 async def test_task_trigger_with_a_task_instance_polls_the_mineru_task(mineru_conn):

@@ -100,15 +100,57 @@ def test_first_run_imports_nothing_on_the_event_loop(mineru_conn):
     assert measured["imported_in_loop"] == []
 
 
-async def test_no_event_before_not_before(mineru_conn):
+class _Lines:
+    """The trigger's log, as the lines it would write (Airflow 2 logs through logging, 3 through structlog)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def _line(self, message: str, *args: object, **_: object) -> None:
+        self.lines.append(message % args if args else message)
+
+    info = warning = debug = error = exception = _line
+
+
+async def test_no_event_before_not_before_and_the_log_says_why(mineru_conn, monkeypatch):
+    import re
+
+    logged = _Lines()
+    monkeypatch.setattr(MinerUTaskTrigger, "log", property(lambda self: logged))
     task_id = MinerUHook().submit_task(sample_url(mineru_conn, "invoice.pdf"))
     started = time.time()
     trigger = MinerUTaskTrigger(
-        mineru_task_id=task_id, end_time=started + 30, poll_interval=0.05, not_before=started + 1.5
+        mineru_task_id=task_id,
+        end_time=started + 30,
+        poll_interval=0.05,
+        not_before=started + 4,  # the wait takes well under a second: its event is held
+        min_defer_seconds=4,
     )
     (event,) = [e.payload async for e in trigger.run()]
     assert event["status"] == "done"
-    assert time.time() >= started + 1.5
+    assert time.time() >= started + 4
+    held = [
+        re.fullmatch(
+            r"MinerU task wait done; holding the event (\d+\.\d) s more \(min_defer_seconds=4: Airflow 3 can "
+            r"fail a task resumed within seconds of deferring, see apache/airflow#66374, #71580, #72716\)",
+            line,
+        )
+        for line in logged.lines
+        if "holding the event" in line
+    ]
+    assert len(held) == 1 and held[0] is not None, logged.lines
+    assert 0 < float(held[0].group(1)) <= 4
+
+
+async def test_an_event_not_held_logs_no_hold(mineru_conn, monkeypatch):
+    logged = _Lines()
+    monkeypatch.setattr(MinerUTaskTrigger, "log", property(lambda self: logged))
+    task_id = MinerUHook().submit_task(sample_url(mineru_conn, "invoice.pdf"))
+    trigger = MinerUTaskTrigger(mineru_task_id=task_id, end_time=time.time() + 30, poll_interval=0.05)
+    (event,) = [e.payload async for e in trigger.run()]
+    assert event["status"] == "done"
+    assert any("done" in line for line in logged.lines)
+    assert not any("holding the event" in line for line in logged.lines)
 
 
 def test_min_defer_default_is_ten_seconds_unless_configured(monkeypatch):
@@ -123,6 +165,8 @@ def test_the_operator_holds_its_trigger_for_min_defer_seconds(monkeypatch):
     operator = MinerUSubmitTaskOperator(task_id="submit", url="https://example.com/a.pdf", deferrable=True)
     assert operator.min_defer_seconds == 10.0
     before = time.time()
-    kwargs = operator._trigger(MinerUPoller(wait=TASK_WAIT, ids=["mineru-1"]), before + 60).serialize()[1]
+    poller = MinerUPoller(wait=TASK_WAIT, ids=["mineru-1"], sources=["https://example.com/a.pdf"])
+    kwargs = operator._trigger(poller, end_time=before + 60, poll_interval=operator.poll_interval).serialize()[1]
     assert kwargs["mineru_task_id"] == "mineru-1"
     assert before + 10 <= kwargs["not_before"] <= time.time() + 10
+    assert kwargs["min_defer_seconds"] == 10.0 and kwargs["sources"] == ["https://example.com/a.pdf"]

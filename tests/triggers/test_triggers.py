@@ -29,7 +29,9 @@ async def events(trigger):
 
 class TestSerialization:
     def test_task_trigger_round_trip(self):
-        trigger = MinerUTaskTrigger(task_id="t-1", end_time=123.5, mineru_conn_id="c", poll_interval=2)
+        trigger = MinerUTaskTrigger(
+            mineru_task_id="t-1", end_time=123.5, mineru_conn_id="c", poll_interval=2, sources=["https://h/a.pdf"]
+        )
         again = rebuild(trigger)
         assert again.serialize() == trigger.serialize()
         assert trigger.serialize()[0] == "airflow_provider_mineru.triggers.mineru.MinerUTaskTrigger"
@@ -44,11 +46,12 @@ class TestSerialization:
 class TestRuns:
     async def test_task_done_event(self, mineru_conn):
         task_id = MinerUHook().submit_task(sample_url(mineru_conn, "invoice.pdf"), data_id="inv")
-        trigger = rebuild(MinerUTaskTrigger(task_id=task_id, end_time=time.time() + 30, poll_interval=0.05))
+        trigger = rebuild(MinerUTaskTrigger(mineru_task_id=task_id, end_time=time.time() + 30, poll_interval=0.05))
         (event,) = await events(trigger)
         assert event["status"] == "done"
         assert event["results"][0]["state"] == "done"
         assert event["results"][0]["data_id"] == "inv"
+        assert event["ids"] == [task_id] and event["sources"] == []
 
     async def test_batch_polls_once_per_batch_not_per_file(self, mineru_conn):
         urls = [sample_url(mineru_conn, "invoice.pdf") + f"?n={i}" for i in range(20)]
@@ -67,13 +70,13 @@ class TestRuns:
     async def test_timeout_event_reports_progress(self, mineru_conn):
         mineru_conn.stick("running")
         task_id = MinerUHook().submit_task(sample_url(mineru_conn, "annual_report.pdf"))
-        trigger = MinerUTaskTrigger(task_id=task_id, end_time=time.time() + 0.5, poll_interval=0.1)
+        trigger = MinerUTaskTrigger(mineru_task_id=task_id, end_time=time.time() + 0.5, poll_interval=0.1)
         (event,) = await events(trigger)
         assert event["status"] == "timeout"
         assert "running" in event["message"]
 
     async def test_permanent_error_event(self, mineru_conn):
-        trigger = MinerUTaskTrigger(task_id="no-such-task", end_time=time.time() + 10, poll_interval=0.05)
+        trigger = MinerUTaskTrigger(mineru_task_id="no-such-task", end_time=time.time() + 10, poll_interval=0.05)
         (event,) = await events(trigger)
         assert event["status"] == "error"
         assert event["error"]["class"] == "MinerUNotFoundError"
@@ -84,7 +87,7 @@ class TestRuns:
         task_id = MinerUHook().submit_task(sample_url(mineru_conn, "invoice.pdf"))
         # more failures than the hook retries by itself: the trigger keeps polling
         mineru_conn.inject(Fault(endpoint="get_task", http_status=503, times=6))
-        trigger = MinerUTaskTrigger(task_id=task_id, end_time=time.time() + 30, poll_interval=0.05)
+        trigger = MinerUTaskTrigger(mineru_task_id=task_id, end_time=time.time() + 30, poll_interval=0.05)
         (event,) = await events(trigger)
         assert event["status"] == "done"
 
@@ -95,7 +98,8 @@ class TestRuns:
 
         hook = MinerUHook()
         task_ids = [hook.submit_task(sample_url(mineru_conn, "invoice.pdf")) for _ in range(5)]
-        triggers = [MinerUTaskTrigger(task_id=t, end_time=time.time() + 30, poll_interval=0.05) for t in task_ids]
+        end = time.time() + 30
+        triggers = [MinerUTaskTrigger(mineru_task_id=t, end_time=end, poll_interval=0.05) for t in task_ids]
         seen = []
 
         async def watch():
@@ -116,7 +120,7 @@ def test_trigger_rebuilt_mid_wait_carries_on(mineru_conn):
     import contextlib
 
     task_id = MinerUHook().submit_task(sample_url(mineru_conn, "research_paper.pdf"))
-    trigger = MinerUTaskTrigger(task_id=task_id, end_time=time.time() + 30, poll_interval=0.05)
+    trigger = MinerUTaskTrigger(mineru_task_id=task_id, end_time=time.time() + 30, poll_interval=0.05)
 
     async def interrupted():
         generator = trigger.run()
@@ -142,7 +146,7 @@ async def test_unknown_state_counts_as_in_progress(mineru_conn):
     assert seen.state is MinerUState.UNKNOWN
     assert seen.raw_state == "uploading"
     assert not seen.is_terminal
-    trigger = MinerUTaskTrigger(task_id=task_id, end_time=time.time() + 0.5, poll_interval=0.1)
+    trigger = MinerUTaskTrigger(mineru_task_id=task_id, end_time=time.time() + 0.5, poll_interval=0.1)
     (event,) = await events(trigger)
     assert event["status"] == "timeout"
     assert "uploading" in event["message"]
