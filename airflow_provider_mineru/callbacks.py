@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow.providers.common.compat.sdk import Asset
 
-from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
+from airflow_provider_mineru.connection.form import DEFAULT_CONN_ID
 from airflow_provider_mineru.version_compat import AIRFLOW_V_3_0_PLUS
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_mineru import __version__
-from airflow_provider_mineru.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
+from airflow_provider_mineru.connection.form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
 
 INTEGRATION = "MinerU"
 

@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_mineru import __version__
-from airflow_provider_mineru.events import validate_wait_event
 from airflow_provider_mineru.models import MinerUState
+from airflow_provider_mineru.results.xcom import read_results_jsonl
 from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
-from airflow_provider_mineru.xcom import read_results_jsonl
+from airflow_provider_mineru.waiting.events import validate_wait_event
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def dataset_for(location: Any) -> Any:
 
 def _pages(folder: str) -> int | None:
     """Pages of one extracted result, from its ``*_content_list.json`` (None when unreadable)."""
-    from airflow_provider_mineru.downloads import count_pages, output_root
+    from airflow_provider_mineru.results.downloads import count_pages, output_root
 
     try:
         root = output_root(folder)

@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mineru.events import WaitOutcome, validate_wait_event
+from airflow_provider_mineru.waiting.events import WaitOutcome, validate_wait_event
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
-    from airflow_provider_mineru.finish import FinishedWait
     from airflow_provider_mineru.hooks.mineru import MinerUHook
-    from airflow_provider_mineru.polling import MinerUPoller
-    from airflow_provider_mineru.waits import MinerUWait
+    from airflow_provider_mineru.waiting.finish import FinishedWait
+    from airflow_provider_mineru.waiting.polling import MinerUPoller
+    from airflow_provider_mineru.waiting.waits import MinerUWait
 
 __all__ = ["MinerUHookMixin", "MinerUWaitMixin"]
 
@@ -75,12 +75,12 @@ class MinerUWaitMixin(MinerUHookMixin):
     def _finished(self, event: WaitOutcome | Mapping[str, Any] | None) -> FinishedWait:
         """
         The end of a wait, from its outcome (the blocking wait's, or a trigger event's payload):
-        checked first (:func:`~airflow_provider_mineru.events.validate_wait_event`), then finished
-        (:func:`~airflow_provider_mineru.finish.finish_outcome`).
+        checked first (:func:`~airflow_provider_mineru.waiting.events.validate_wait_event`), then finished
+        (:func:`~airflow_provider_mineru.waiting.finish.finish_outcome`).
         """
         # not at DAG-parse time: finish loads the downloads, the landing and the zip extraction
-        from airflow_provider_mineru.downloads import ResultDownloader
-        from airflow_provider_mineru.finish import finish_outcome
+        from airflow_provider_mineru.results.downloads import ResultDownloader
+        from airflow_provider_mineru.waiting.finish import finish_outcome
 
         outcome = validate_wait_event(event)
         downloader = ResultDownloader(self.hook, self.output_path, self.log)

@@ -6,7 +6,7 @@ A file server in its own process (``ThreadingHTTPServer`` on loopback, ``--laten
 delay before each answer, as a CDN far away) serves ``--zips`` MinerU-shaped result zips. Each
 side runs in a fresh process, in the same run:
 
-- ``provider``: :func:`~airflow_provider_mineru.finish.finish_wait` for one batch of
+- ``provider``: :func:`~airflow_provider_mineru.waiting.finish.finish_wait` for one batch of
   ``done`` documents with ``output_path`` (what every operator and sensor runs after its wait):
   ``download_concurrency`` downloads at once (the connection extra, default 16), each streamed to a
   temporary file, extracted beside its folder, completion marker, renamed into place; then the
@@ -110,8 +110,8 @@ logging.disable(logging.INFO)
 import requests
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.finish import ResultDownloader, finish_wait
-from airflow_provider_mineru.waits import BATCH_WAIT, WaitedDocuments
+from airflow_provider_mineru.waiting.finish import ResultDownloader, finish_wait
+from airflow_provider_mineru.waiting.waits import BATCH_WAIT, WaitedDocuments
 log = logging.getLogger("bench")
 def docs(names):
     return [DocumentResult(state=MinerUState.DONE, raw_state="done", task_id=f"t-{n}", file_name=n[:-4] + ".pdf",

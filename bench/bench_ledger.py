@@ -4,7 +4,7 @@ one store read per document.
 
 Setup (the "first run", timed too): ``--docs`` distinct files of ``--kb`` KB in an input folder;
 each is hashed (:class:`ContentIndex`), its result landed with a real completion marker
-(:func:`airflow_provider_mineru.landing.land_result`, one small ``full.md``) and recorded
+(:func:`airflow_provider_mineru.results.landing.land_result`, one small ``full.md``) and recorded
 (:meth:`LedgerStore.record_done`).
 
 Measured, each in a fresh ``LedgerStore`` as a new run would be:
@@ -48,7 +48,6 @@ from _common import airflow_home, machine, write_json
 
 airflow_home()
 
-from airflow_provider_mineru.landing import land_result  # noqa: E402
 from airflow_provider_mineru.ledger import (  # noqa: E402
     Action,
     ContentIndex,
@@ -58,6 +57,7 @@ from airflow_provider_mineru.ledger import (  # noqa: E402
     local_validator,
     plan,
 )
+from airflow_provider_mineru.results.landing import land_result  # noqa: E402
 from airflow_provider_mineru.utils.safe_zip import ExtractedResult  # noqa: E402
 
 TOKEN = "bench-token"

@@ -63,10 +63,10 @@ def _step(args: argparse.Namespace) -> None:
     """Run one client step in this (child) process; print time and peak RSS added as JSON."""
     import gc
 
-    from airflow_provider_mineru.landing import land_result_zip
     from airflow_provider_mineru.long_documents.plan import plan_slices
     from airflow_provider_mineru.long_documents.split import split_pdf
     from airflow_provider_mineru.long_documents.stitch import part_folder, stitch_parts
+    from airflow_provider_mineru.results.landing import land_result_zip
 
     spec = json.loads(args.step)
     gc.collect()

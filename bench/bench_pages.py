@@ -12,7 +12,7 @@ Inputs (written once, in bounded memory, by ``tests/helpers/pdf_samples.py``):
 
 Each count runs in a fresh process: wall time, CPU time and peak RSS over the process's
 baseline after its imports (``VmHWM`` reset through ``/proc/self/clear_refs``), for
-:func:`airflow_provider_mineru.pdf_pages.count_pdf_pages` and for
+:func:`airflow_provider_mineru.inputs.pdf_pages.count_pdf_pages` and for
 ``len(pypdf.PdfReader(path, strict=False).pages)``.
 
 Then the upload of the ``broken`` file through ``MinerUUploadFilesOperator`` (resolve, page
@@ -53,7 +53,7 @@ import _common
 logging.disable(logging.CRITICAL)
 how, path = sys.argv[2], sys.argv[3]
 if how == "provider":
-    from airflow_provider_mineru.pdf_pages import count_pdf_pages
+    from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages
     count = count_pdf_pages
 else:
     from pypdf import PdfReader
@@ -79,7 +79,7 @@ logging.disable(logging.WARNING)
 small, big, counter = sys.argv[2], sys.argv[3], sys.argv[4]
 from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
 if counter == "pypdf":  # what the provider did before: pypdf's reader, which may read the whole file
-    import airflow_provider_mineru.sources as sources
+    import airflow_provider_mineru.inputs.sources as sources
     from pypdf import PdfReader
     def naive(path):
         try:

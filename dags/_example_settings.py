@@ -29,7 +29,7 @@ DEFERRABLE = os.environ.get("MINERU_EXAMPLE_DEFERRABLE", "true").lower() != "fal
 
 def summarize_results(result: dict) -> list[dict]:
     """Read each parsed document's Markdown (local or object storage) and print a one-line summary."""
-    from airflow_provider_mineru.downloads import output_root
+    from airflow_provider_mineru.results.downloads import output_root
 
     summaries = []
     for entry in result["results"]:

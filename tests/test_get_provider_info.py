@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_provider_mineru.connection_form import CONN_FIELDS
+from airflow_provider_mineru.connection.form import CONN_FIELDS
 from airflow_provider_mineru.get_provider_info import get_provider_info
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 

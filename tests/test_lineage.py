@@ -189,8 +189,8 @@ def test_a_failed_run_reports_what_was_submitted_and_one_input_per_file(mineru_c
 
 
 def _outcome(states: list[str]):
-    from airflow_provider_mineru.events import WaitOutcome
     from airflow_provider_mineru.models import DocumentResult
+    from airflow_provider_mineru.waiting.events import WaitOutcome
 
     documents = [
         DocumentResult.from_dict(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_mineru.connection_form import CONN_FIELDS
+from airflow_provider_mineru.connection.form import CONN_FIELDS
 from airflow_provider_mineru.get_provider_info import get_provider_info
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
@@ -82,14 +82,14 @@ def test_conn_fields_reach_airflow_with_their_rules():
     ],
 )
 def test_tls_verify(extra, expected):
-    from airflow_provider_mineru.connection import tls_verify, validate_extras
+    from airflow_provider_mineru.connection.config import tls_verify, validate_extras
 
     validate_extras(extra)
     assert tls_verify(extra) == expected
 
 
 def test_uri_form_strings_are_accepted():
-    from airflow_provider_mineru.connection import validate_extras
+    from airflow_provider_mineru.connection.config import validate_extras
 
     validate_extras({"max_retries": "3", "timeout": "0.3", "verify": "false", "max_batch_files": "20"})
     validate_extras({"max_retries": 2.0})  # a whole number written as a float
@@ -108,7 +108,7 @@ def test_hook_refuses_instead_of_truncating(monkeypatch):
 
 
 def test_outcome_event_logs_a_summary_not_every_url():
-    from airflow_provider_mineru.events import describe_outcome, outcome_event
+    from airflow_provider_mineru.waiting.events import describe_outcome, outcome_event
 
     payload = {
         "status": "done",
@@ -120,7 +120,7 @@ def test_outcome_event_logs_a_summary_not_every_url():
         "message": "",
         "sources": [],
     }
-    from airflow_provider_mineru.events import validate_wait_event
+    from airflow_provider_mineru.waiting.events import validate_wait_event
 
     event = outcome_event(validate_wait_event(payload))
     assert validate_wait_event(event.payload) == validate_wait_event(payload)  # what the task receives
@@ -130,8 +130,8 @@ def test_outcome_event_logs_a_summary_not_every_url():
 
 def test_task_without_data_id_is_not_named_twice():
     from airflow_provider_mineru.models import DocumentResult, MinerUState
-    from airflow_provider_mineru.polling import MinerUPoller
-    from airflow_provider_mineru.waits import TASK_WAIT
+    from airflow_provider_mineru.waiting.polling import MinerUPoller
+    from airflow_provider_mineru.waiting.waits import TASK_WAIT
 
     lines: list[str] = []
 

@@ -20,7 +20,7 @@ from airflow_provider_mineru.clients.base import CLIENTS, MinerUClient
 # event loop, where a first import blocks every trigger.
 from airflow_provider_mineru.clients.cloud import CloudClient
 from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
-from airflow_provider_mineru.connection_form import validate_flavor
+from airflow_provider_mineru.connection.form import validate_flavor
 
 __all__ = ["CLIENTS", "CloudClient", "MinerUApiClient", "MinerUClient", "client_class"]
 

@@ -24,11 +24,11 @@ from airflow_provider_mineru.exceptions import MinerUValidationError
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.clients.v4_wire import ParseOptions
+    from airflow_provider_mineru.inputs.sources import SourceFile
+    from airflow_provider_mineru.inputs.validation import MinerULimits
     from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
-    from airflow_provider_mineru.sources import SourceFile
     from airflow_provider_mineru.transport import MinerUTransport
     from airflow_provider_mineru.utils.safe_zip import ExtractedResult, ZipLimits
-    from airflow_provider_mineru.validation import MinerULimits
 
 #: What one send yields: ``(task or batch id, the input indices it holds in order, {file name:
 #: error} for files that never reached MinerU, or None while an upload batch is only granted)``.
@@ -120,7 +120,7 @@ class MinerUClient(ABC):
         """
 
     def extension_profile(self, model_version: str | None) -> str | None:
-        """What :func:`~airflow_provider_mineru.validation.allowed_extensions` takes for this flavor."""
+        """What :func:`~airflow_provider_mineru.inputs.validation.allowed_extensions` takes for this flavor."""
         return model_version
 
     # -- responses ---------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class MinerUClient(ABC):
     ) -> ExtractedResult:
         """
         Download one document's result and land it atomically in ``target`` with its completion
-        marker (see :mod:`airflow_provider_mineru.landing`).
+        marker (see :mod:`airflow_provider_mineru.results.landing`).
         """
 
     @abstractmethod

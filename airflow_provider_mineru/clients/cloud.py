@@ -30,22 +30,22 @@ from airflow_provider_mineru.clients.v4_wire import (
     build_task_body,
     parse_response,
 )
-from airflow_provider_mineru.connection import check_connection
-from airflow_provider_mineru.connection_form import API_FLAVOR_CLOUD, DEFAULT_API_PATH
+from airflow_provider_mineru.connection.config import check_connection
+from airflow_provider_mineru.connection.form import API_FLAVOR_CLOUD, DEFAULT_API_PATH
 from airflow_provider_mineru.exceptions import MinerUError, MinerUProtocolError, MinerUUploadURLExpiredError
-from airflow_provider_mineru.landing import land_result_zip
+from airflow_provider_mineru.inputs.validation import validate_path_id
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
+from airflow_provider_mineru.results.landing import land_result_zip
 from airflow_provider_mineru.transport.policy import Answer, Request, mark_missing_endpoint
 from airflow_provider_mineru.utils.bounded_http import check_answer_url
 from airflow_provider_mineru.utils.safe_zip import DEFAULT_LIMITS, ZipLimits, extract_result_zip
 from airflow_provider_mineru.utils.storage_paths import is_local_path
-from airflow_provider_mineru.validation import validate_path_id
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.clients.v4_wire import ParseOptions
+    from airflow_provider_mineru.inputs.validation import MinerULimits
     from airflow_provider_mineru.transport import MinerUTransport
     from airflow_provider_mineru.utils.safe_zip import ExtractedResult
-    from airflow_provider_mineru.validation import MinerULimits
 
 
 class CloudClient(MinerUClient):
@@ -201,7 +201,7 @@ class CloudClient(MinerUClient):
                 zip_path.unlink()
 
     def test_connection(self, transport: MinerUTransport) -> tuple[bool, str]:
-        """A made-up task id (no quota): :func:`~airflow_provider_mineru.connection.check_connection`."""
+        """A made-up task id (no quota): :func:`~airflow_provider_mineru.connection.config.check_connection`."""
         return check_connection(transport.config)
 
     def _post(self, transport: MinerUTransport, path: str, body: dict[str, Any]) -> Request:

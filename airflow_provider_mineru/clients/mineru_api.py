@@ -27,7 +27,7 @@ from airflow_provider_mineru.clients.mineru_api_wire import (
     TIERS,
     MinerUUnsupportedServerError,
 )
-from airflow_provider_mineru.connection_form import API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API
+from airflow_provider_mineru.connection.form import API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUError,
@@ -36,24 +36,24 @@ from airflow_provider_mineru.exceptions import (
     MinerUTransientError,
     MinerUValidationError,
 )
-from airflow_provider_mineru.landing import land_result
-from airflow_provider_mineru.models import BatchResult, DocumentResult
-from airflow_provider_mineru.transport.policy import Answer, Request, safe_url
-from airflow_provider_mineru.utils.safe_zip import ZipLimits, extract_result_zip
-from airflow_provider_mineru.validation import (
+from airflow_provider_mineru.inputs.validation import (
     SELF_HOSTED_PROFILE,
     validate_batch_size,
     validate_data_id,
     validate_language,
     validate_unique_names,
 )
+from airflow_provider_mineru.models import BatchResult, DocumentResult
+from airflow_provider_mineru.results.landing import land_result
+from airflow_provider_mineru.transport.policy import Answer, Request, safe_url
+from airflow_provider_mineru.utils.safe_zip import ZipLimits, extract_result_zip
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.clients.v4_wire import ParseOptions
-    from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.inputs.sources import SourceFile
+    from airflow_provider_mineru.inputs.validation import MinerULimits
     from airflow_provider_mineru.transport import MinerUTransport
     from airflow_provider_mineru.utils.safe_zip import ExtractedResult
-    from airflow_provider_mineru.validation import MinerULimits
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class MinerUApiClient(MinerUClient):
         Local or object-storage files as multipart V1 tasks, streamed (never read whole).
 
         :param entries: per file ``{"name", "is_ocr"?, "data_id"?, "page_ranges"?}``.
-        :param sources: the matching :class:`~airflow_provider_mineru.sources.SourceFile` objects.
+        :param sources: the matching :class:`~airflow_provider_mineru.inputs.sources.SourceFile` objects.
         :return: ``(task id, indices into entries)`` per V1 task.
         """
         plan = self.batch_body(entries, options, key="name", limits=transport.config.limits)

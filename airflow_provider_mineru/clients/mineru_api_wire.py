@@ -35,11 +35,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUTransientError,
     MinerUValidationError,
 )
-from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.transport.policy import Answer, mark_missing_endpoint
-from airflow_provider_mineru.utils.bounded_http import body_excerpt
-from airflow_provider_mineru.utils.retries import parse_retry_after
-from airflow_provider_mineru.validation import (
+from airflow_provider_mineru.inputs.validation import (
     SELF_HOSTED_PROFILE,
     document_extension,
     parse_page_ranges,
@@ -47,6 +43,10 @@ from airflow_provider_mineru.validation import (
     validate_data_id,
     validate_extension,
 )
+from airflow_provider_mineru.models import DocumentResult, MinerUState
+from airflow_provider_mineru.transport.policy import Answer, mark_missing_endpoint
+from airflow_provider_mineru.utils.bounded_http import body_excerpt
+from airflow_provider_mineru.utils.retries import parse_retry_after
 
 #: Server versions this client speaks: ``major.minor`` prefixes.
 SUPPORTED_VERSIONS = ("4.0",)

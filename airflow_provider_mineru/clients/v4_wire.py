@@ -22,9 +22,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUValidationError,
     error_class_for,
 )
-from airflow_provider_mineru.utils.bounded_http import body_excerpt
-from airflow_provider_mineru.utils.retries import parse_retry_after
-from airflow_provider_mineru.validation import (
+from airflow_provider_mineru.inputs.validation import (
     MinerULimits,
     validate_batch_size,
     validate_bool,
@@ -41,6 +39,8 @@ from airflow_provider_mineru.validation import (
     validate_unique_names,
     validate_url,
 )
+from airflow_provider_mineru.utils.bounded_http import body_excerpt
+from airflow_provider_mineru.utils.retries import parse_retry_after
 
 # Endpoint paths, relative to the connection's base URL.
 SUBMIT_TASK_PATH = "extract/task"

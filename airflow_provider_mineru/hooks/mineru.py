@@ -21,11 +21,11 @@ from airflow.providers.common.compat import connection as compat
 
 from airflow_provider_mineru.clients import client_class
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
-from airflow_provider_mineru.connection import MinerUConnectionConfig, token_expiry_warning
-from airflow_provider_mineru.connection_form import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
+from airflow_provider_mineru.connection.config import MinerUConnectionConfig, token_expiry_warning
+from airflow_provider_mineru.connection.form import CONN_FIELDS, CONN_TYPE, DEFAULT_CONN_ID, UI_FIELD_BEHAVIOUR
 from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.inputs.sources import SourceFile, resolve_sources
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
-from airflow_provider_mineru.sources import SourceFile, resolve_sources
 from airflow_provider_mineru.transport import Transport
 from airflow_provider_mineru.utils.bounded_http import check_answer_url
 from airflow_provider_mineru.version_compat import BaseHook, mask_secret
@@ -75,7 +75,7 @@ class MinerUHook(BaseHook):
 
     The connection's ``host`` is the base URL with its path (``https://mineru.net/api/v4``), the
     password is the API token; extras tune time-outs, retries, limits and proxies (see
-    :data:`~airflow_provider_mineru.connection_form.CONN_FIELDS`).
+    :data:`~airflow_provider_mineru.connection.form.CONN_FIELDS`).
 
     Transient failures (HTTP 429/5xx, busy-service codes, resets, time-outs, bodies that are not
     JSON) are retried with exponential backoff and jitter, honouring ``Retry-After``; every other
@@ -351,7 +351,7 @@ class MinerUHook(BaseHook):
         The body is read in chunks, never whole; transient failures re-open the source and retry.
 
         :param upload_url: a URL from :meth:`request_upload_urls`.
-        :param source: a :class:`~airflow_provider_mineru.sources.SourceFile`, a local path, an
+        :param source: a :class:`~airflow_provider_mineru.inputs.sources.SourceFile`, a local path, an
             object-storage URL or an ``ObjectStoragePath``.
         :return: bytes sent.
         """
@@ -398,7 +398,7 @@ class MinerUHook(BaseHook):
 
         Only MinerU's own answer proves the token (``-60012``, task not found); a plain 404 means
         there is no MinerU API at the base URL. Invalid extras are reported by field and rule. See
-        :func:`~airflow_provider_mineru.connection.check_connection`; also reports when the token
+        :func:`~airflow_provider_mineru.connection.config.check_connection`; also reports when the token
         (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``: the server's version
         (``GET /v1/health``) and its API key.
         """

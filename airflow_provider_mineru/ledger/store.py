@@ -34,11 +34,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUResultError
-from airflow_provider_mineru.landing import MARKER_NAME, read_marker
 from airflow_provider_mineru.ledger.entry import EntryState, LedgerEntry, Output, utc_now
 from airflow_provider_mineru.ledger.files import LedgerFiles
 from airflow_provider_mineru.ledger.key import LedgerKey
 from airflow_provider_mineru.ledger.seal import canonical_json, seal, unseal
+from airflow_provider_mineru.results.landing import MARKER_NAME, read_marker
 from airflow_provider_mineru.utils.safe_zip import ExtractedResult
 from airflow_provider_mineru.utils.storage_paths import join_relative, safe_name
 
@@ -382,12 +382,12 @@ class LedgerStore:
         """
         Land ``entry``'s result again in ``to_folder`` by copying ``from_folder`` (0 pages), and record it.
 
-        The copy is landed like a download (:func:`~airflow_provider_mineru.landing.land_result`):
+        The copy is landed like a download (:func:`~airflow_provider_mineru.results.landing.land_result`):
         complete with its marker, or not at all. ``from_folder`` must verify first.
 
         :raises MinerULedgerError: ``from_folder`` no longer holds the entry's result.
         """
-        from airflow_provider_mineru.landing import land_result
+        from airflow_provider_mineru.results.landing import land_result
 
         _checked_folder(to_folder)
         if not self.verify(entry, from_folder):

@@ -10,13 +10,13 @@ its ``page_ranges``. Local parts send each page once and bill exactly the slice'
 
 Safety and memory:
 
-* the page count comes first from :func:`~airflow_provider_mineru.pdf_pages.count_pdf_pages`
+* the page count comes first from :func:`~airflow_provider_mineru.inputs.pdf_pages.count_pdf_pages`
   (bounded reads). A PDF it cannot count, an encrypted one, or one where pypdf sees another page
   count is not split: :class:`~.plan.CannotSplitError` names the file and the limit. pypdf never
   gets a file whose cross-reference table it would have to rebuild by reading the whole file;
 * a ``startxref`` that is a little off (bytes added or removed before the cross-reference table,
   the usual state of scanned and concatenated PDFs) is corrected the way the page count finds the
-  table, within :data:`~airflow_provider_mineru.pdf_pages.XREF_SLACK` bytes, in a view of the file
+  table, within :data:`~airflow_provider_mineru.inputs.pdf_pages.XREF_SLACK` bytes, in a view of the file
   whose last bytes are rewritten (nothing before the ``startxref`` line moves); anything further
   off is refused;
 * each part is written by a fresh :class:`pypdf.PdfReader`, so objects read for one part are
@@ -40,8 +40,8 @@ from typing import IO
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
 
+from airflow_provider_mineru.inputs.pdf_pages import XREF_SLACK, count_pdf_pages
 from airflow_provider_mineru.long_documents.plan import CannotSplitError, PageSlice, SlicePlan, cannot_split_message
-from airflow_provider_mineru.pdf_pages import XREF_SLACK, count_pdf_pages
 
 __all__ = ["SplitPart", "part_file_name", "split_pdf"]
 

@@ -17,7 +17,7 @@ Layout of a stitched document folder (``<output_path>/<name>/``)::
     .mineru-complete.json        the completion marker, written last
 
 Each slice is landed first into ``parts/<index>-<first>-<last>/`` (one normal result folder per
-slice, with :func:`~airflow_provider_mineru.landing.land_result_zip`); :func:`stitch_parts` then
+slice, with :func:`~airflow_provider_mineru.results.landing.land_result_zip`); :func:`stitch_parts` then
 writes the top-level files. A failed slice leaves the others under ``parts/`` and no top-level
 result (no marker: a retry sees the input incomplete and sends only the missing slices,
 :func:`~.parts.slices_to_send` with :func:`landed_page_ranges`).
@@ -56,8 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUResultError
-from airflow_provider_mineru.landing import MARKER_NAME, read_marker
 from airflow_provider_mineru.long_documents.plan import PageSlice, SlicePlan
+from airflow_provider_mineru.results.landing import MARKER_NAME, read_marker
 
 __all__ = ["PARTS_DIR", "StitchedResult", "landed_page_ranges", "part_folder", "stitch_parts"]
 
@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 #: The folder, inside a split input's result folder, holding each slice's own result.
 PARTS_DIR = "parts"
-#: The marker format :mod:`airflow_provider_mineru.landing` reads (its ``_MARKER_VERSION``).
+#: The marker format :mod:`airflow_provider_mineru.results.landing` reads (its ``_MARKER_VERSION``).
 _MARKER_VERSION = 1
 _CHUNK = 1024 * 1024
 _PREFIXED_SUFFIXES = ("_content_list_v2.json", "_content_list.json", "_middle.json", "_model.json", "_origin.pdf")

@@ -2,9 +2,9 @@
 :class:`MinerUBaseOperator`: the flow every submit operator shares.
 
 ``execute()`` checks every input (:meth:`~MinerUBaseOperator.prepare`), resumes what an earlier try
-sent (:mod:`airflow_provider_mineru.resume`), records and sends the rest, waits (blocking with
-:mod:`airflow_provider_mineru.polling`, or deferred to :mod:`airflow_provider_mineru.triggers.mineru`),
-then finishes (:mod:`airflow_provider_mineru.finish`: downloads, XCom, failures). Subclass it to
+sent (:mod:`airflow_provider_mineru.submission.resume`), records and sends the rest, waits (blocking with
+:mod:`airflow_provider_mineru.waiting.polling`, or deferred to :mod:`airflow_provider_mineru.triggers.mineru`),
+then finishes (:mod:`airflow_provider_mineru.waiting.finish`: downloads, XCom, failures). Subclass it to
 submit another kind of input; the concrete operators are in :mod:`airflow_provider_mineru.operators.mineru`.
 """
 
@@ -16,17 +16,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
-from airflow_provider_mineru.events import WaitOutcome, validate_wait_event
+from airflow_provider_mineru.connection.form import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError, MinerUValidationError
 from airflow_provider_mineru.mixins import MinerUHookMixin, MinerUWaitMixin
-from airflow_provider_mineru.polling import MinerUPoller, min_defer_default, poll_once, wait_blocking
 from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
-from airflow_provider_mineru.waits import BATCH_WAIT, MinerUWait
+from airflow_provider_mineru.waiting.events import WaitOutcome, validate_wait_event
+from airflow_provider_mineru.waiting.polling import MinerUPoller, min_defer_default, poll_once, wait_blocking
+from airflow_provider_mineru.waiting.waits import BATCH_WAIT, MinerUWait
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.submission import SentBatch, Submission, SubmittedInput
-    from airflow_provider_mineru.submission_store import SubmissionStore
+    from airflow_provider_mineru.submission.record import SentBatch, Submission, SubmittedInput
+    from airflow_provider_mineru.submission.store import SubmissionStore
     from airflow_provider_mineru.version_compat import Context
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "MinerUBaseOperator", "MinerUHookMixin"]
@@ -173,7 +173,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         """
         Send the input documents at ``indices`` (at most one MinerU batch, or the one task) to MinerU.
 
-        Yields a :class:`~airflow_provider_mineru.submission.SentBatch` per task or batch made
+        Yields a :class:`~airflow_provider_mineru.submission.record.SentBatch` per task or batch made
         (usually one; two when expired upload URLs had to be requested again). An upload batch is
         also yielded with ``failures`` None as soon as its upload URLs are granted, before the first
         byte is sent, so it is recorded before anything can be parsed (and billed).
@@ -199,7 +199,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         return self.hook.config.token
 
     def _current_submission(self, context: Context) -> Submission:
-        from airflow_provider_mineru.submission import Identity, Submission, options_fingerprint
+        from airflow_provider_mineru.submission.record import Identity, Submission, options_fingerprint
 
         return Submission(
             kind=self.wait.name,
@@ -229,8 +229,8 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                 raise
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.resume import resume_submission
-        from airflow_provider_mineru.submission_store import SubmissionStore
+        from airflow_provider_mineru.submission.resume import resume_submission
+        from airflow_provider_mineru.submission.store import SubmissionStore
 
         self.prepare()  # every validation error is raised here, before any request
         store = SubmissionStore(context)  # the one store of this try
@@ -284,11 +284,11 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         """
         Resume after the trigger fired: same checks and results as the blocking path.
 
-        :param event: the trigger's :class:`~airflow_provider_mineru.events.WaitOutcome` payload:
+        :param event: the trigger's :class:`~airflow_provider_mineru.waiting.events.WaitOutcome` payload:
             it names the ids and each input's source, so no input is resolved again (files may
             have been moved or deleted since they were uploaded).
         """
-        from airflow_provider_mineru.submission_store import SubmissionStore
+        from airflow_provider_mineru.submission.store import SubmissionStore
 
         return self._finish(context, event, SubmissionStore(context))
 

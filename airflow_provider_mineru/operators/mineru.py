@@ -6,7 +6,7 @@ Operators that send documents to MinerU, wait (blocking or deferred), and land t
 - :class:`MinerUUploadFilesOperator`: local or object-storage files, uploaded with bounded concurrency.
 - :class:`MinerUDownloadResultsOperator`: refresh and download the results of any of the above.
 
-Every submit records what it sent (see :mod:`airflow_provider_mineru.submission_store`) so a retry of the
+Every submit records what it sent (see :mod:`airflow_provider_mineru.submission.store`) so a retry of the
 Airflow task resumes waiting on the same MinerU task or batch instead of spending quota again.
 """
 
@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
+from airflow_provider_mineru.connection.form import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUError, MinerUValidationError
 from airflow_provider_mineru.operators.base import (
     DEFAULT_POLL_INTERVAL,
@@ -30,12 +30,12 @@ from airflow_provider_mineru.operators.base import (
     chunks,
     shift_index,
 )
+from airflow_provider_mineru.results.xcom import parse_rendered_xcom, xcom_values
 from airflow_provider_mineru.version_compat import BaseOperator
-from airflow_provider_mineru.waits import TASK_WAIT, wait_of_xcom
-from airflow_provider_mineru.xcom import parse_rendered_xcom, xcom_values
+from airflow_provider_mineru.waiting.waits import TASK_WAIT, wait_of_xcom
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.submission import SentBatch, SubmittedInput
+    from airflow_provider_mineru.submission.record import SentBatch, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
 # Every import inside a method below is made when a task runs, not at DAG-parse time: this module
@@ -86,7 +86,7 @@ class MinerUSubmitTaskOperator(MinerUBaseOperator):
 
     def send_batch(self, indices: Sequence[int]) -> Iterator[SentBatch]:
         """Submit the one URL as a MinerU task (``indices`` is ``[0]``)."""
-        from airflow_provider_mineru.submission import SentBatch
+        from airflow_provider_mineru.submission.record import SentBatch
 
         task_id = self.hook.submit_task(self.url, data_id=self.data_id, page_ranges=self.page_ranges, **self.options())
         self.log.info("Submitted %s to MinerU as task %s", self.url, task_id)
@@ -96,7 +96,7 @@ class MinerUSubmitTaskOperator(MinerUBaseOperator):
         return [self.url]
 
     def describe_inputs(self) -> list[SubmittedInput]:
-        from airflow_provider_mineru.submission import SubmittedInput, output_stem, url_fingerprint
+        from airflow_provider_mineru.submission.record import SubmittedInput, output_stem, url_fingerprint
 
         name = _url_name(self.url)
         per_file = {"data_id": self.data_id, "page_ranges": self.page_ranges}
@@ -144,7 +144,7 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
     def send_batch(self, indices: Sequence[int]) -> Iterator[SentBatch]:
         """Send these URLs the way the connection's server batches them (one or more server-side batches)."""
         from airflow_provider_mineru.hooks.mineru import parse_options
-        from airflow_provider_mineru.submission import SentBatch
+        from airflow_provider_mineru.submission.record import SentBatch
 
         files = self._files()
         hook = self.hook
@@ -157,7 +157,7 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
         return [f if isinstance(f, str) else f.get("url") for f in self._files()]
 
     def describe_inputs(self) -> list[SubmittedInput]:
-        from airflow_provider_mineru.submission import SubmittedInput, output_stem, url_fingerprint
+        from airflow_provider_mineru.submission.record import SubmittedInput, output_stem, url_fingerprint
 
         described = []
         for entry in self._files():
@@ -206,7 +206,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
 
     def _resolved(self) -> list[tuple[Any, dict[str, Any]]]:
         """(source file, per-file options) for every document, in input order."""
-        from airflow_provider_mineru.sources import resolve_sources
+        from airflow_provider_mineru.inputs.sources import resolve_sources
 
         items = self.paths if isinstance(self.paths, (list, tuple)) else [self.paths]
         limits = self.hook.config.limits
@@ -266,7 +266,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         """
         from airflow_provider_mineru.clients.base import UploadFiles
         from airflow_provider_mineru.hooks.mineru import parse_options
-        from airflow_provider_mineru.submission import SentBatch
+        from airflow_provider_mineru.submission.record import SentBatch
 
         chosen = [self._sources[i] for i in indices]
         files = UploadFiles(self._file_entries(chosen), [source for source, _ in chosen], parse_options(self.options()))
@@ -319,7 +319,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         return list(start_locations(self.paths))
 
     def describe_inputs(self) -> list[SubmittedInput]:
-        from airflow_provider_mineru.submission import SubmittedInput, file_fingerprint, output_stem
+        from airflow_provider_mineru.submission.record import SubmittedInput, file_fingerprint, output_stem
 
         return [
             SubmittedInput(
@@ -367,8 +367,8 @@ class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):
         self.mineru_conn_id = mineru_conn_id
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.downloads import ResultDownloader
-        from airflow_provider_mineru.finish import emit_asset_events, finish_wait
+        from airflow_provider_mineru.results.downloads import ResultDownloader
+        from airflow_provider_mineru.waiting.finish import emit_asset_events, finish_wait
 
         values = xcom_values(self.results)
         single = isinstance(parse_rendered_xcom(self.results), dict)
@@ -436,8 +436,8 @@ class MinerUDocumentsOperator(BaseOperator):
         self.max_xcom_documents = max_xcom_documents
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.downloads import output_root
-        from airflow_provider_mineru.rag_documents import (
+        from airflow_provider_mineru.results.downloads import output_root
+        from airflow_provider_mineru.results.rag_documents import (
             find_content_list,
             iter_result_entries,
             page_documents,

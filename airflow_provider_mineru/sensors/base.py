@@ -10,15 +10,15 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
+from airflow_provider_mineru.connection.form import DEFAULT_CONN_ID
 from airflow_provider_mineru.mixins import MinerUWaitMixin
-from airflow_provider_mineru.polling import MinerUPoller, min_defer_default, poll_once
 from airflow_provider_mineru.version_compat import BaseSensorOperator, PokeReturnValue, conf
-from airflow_provider_mineru.waits import TASK_WAIT, MinerUWait
+from airflow_provider_mineru.waiting.polling import MinerUPoller, min_defer_default, poll_once
+from airflow_provider_mineru.waiting.waits import TASK_WAIT, MinerUWait
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.events import WaitOutcome
     from airflow_provider_mineru.version_compat import Context
+    from airflow_provider_mineru.waiting.events import WaitOutcome
 
 __all__ = ["MinerUBaseSensor"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_mineru.results.xcom import parse_rendered_xcom
 from airflow_provider_mineru.sensors.base import MinerUBaseSensor
-from airflow_provider_mineru.waits import BATCH_WAIT, TASK_WAIT
-from airflow_provider_mineru.xcom import parse_rendered_xcom
+from airflow_provider_mineru.waiting.waits import BATCH_WAIT, TASK_WAIT
 
 __all__ = ["MinerUBaseSensor", "MinerUBatchSensor", "MinerUTaskSensor"]
 

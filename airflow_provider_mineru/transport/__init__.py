@@ -24,8 +24,8 @@ from airflow_provider_mineru.transport.policy import Answer, Origin, Request, ma
 from airflow_provider_mineru.transport.sync import SyncTransport
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.connection import MinerUConnectionConfig
-    from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.connection.config import MinerUConnectionConfig
+    from airflow_provider_mineru.inputs.sources import SourceFile
     from airflow_provider_mineru.transport.aio import AsyncTransport
 
 T = TypeVar("T")

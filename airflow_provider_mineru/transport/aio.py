@@ -22,7 +22,7 @@ from airflow_provider_mineru.transport.policy import Answer, Attempts, Origin, R
 from airflow_provider_mineru.utils.bounded_http import aread_answer, refuse_redirect, ssl_option
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.connection import MinerUConnectionConfig
+    from airflow_provider_mineru.connection.config import MinerUConnectionConfig
 
 T = TypeVar("T")
 

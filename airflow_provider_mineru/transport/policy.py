@@ -38,7 +38,7 @@ from airflow_provider_mineru.utils.bounded_http import body_excerpt, strip_urls
 from airflow_provider_mineru.utils.retries import RetryPolicy, answer_lost, parse_retry_after
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.inputs.sources import SourceFile
 
 
 class Answer(NamedTuple):

@@ -45,8 +45,8 @@ from airflow_provider_mineru.utils.bounded_http import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.connection import MinerUConnectionConfig
-    from airflow_provider_mineru.sources import SourceFile
+    from airflow_provider_mineru.connection.config import MinerUConnectionConfig
+    from airflow_provider_mineru.inputs.sources import SourceFile
 
 T = TypeVar("T")
 

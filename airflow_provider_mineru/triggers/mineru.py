@@ -5,9 +5,9 @@ Both triggers share one ``aiohttp`` session per triggerer event loop, poll each 
 request (never one per file), stop polling what is already finished, retry transient errors by
 themselves, and fire exactly one event: ``done`` (everything terminal), ``timeout`` or ``error``
 (an error that must not be retried). The payload is a
-:class:`~airflow_provider_mineru.events.WaitOutcome` built by
-:class:`~airflow_provider_mineru.polling.MinerUPoller`, the same object the blocking path uses; the
-two triggers differ only in what they wait on (a :class:`~airflow_provider_mineru.waits.MinerUWait`)
+:class:`~airflow_provider_mineru.waiting.events.WaitOutcome` built by
+:class:`~airflow_provider_mineru.waiting.polling.MinerUPoller`, the same object the blocking path uses; the
+two triggers differ only in what they wait on (a :class:`~airflow_provider_mineru.waiting.waits.MinerUWait`)
 and their serialized arguments.
 """
 
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_mineru.connection_form import DEFAULT_CONN_ID
-from airflow_provider_mineru.events import ERROR, WaitOutcome, outcome_event
+from airflow_provider_mineru.connection.form import DEFAULT_CONN_ID
 from airflow_provider_mineru.exceptions import MinerUError
-from airflow_provider_mineru.polling import MinerUPoller
-from airflow_provider_mineru.waits import BATCH_WAIT, TASK_WAIT, MinerUWait
+from airflow_provider_mineru.waiting.events import ERROR, WaitOutcome, outcome_event
+from airflow_provider_mineru.waiting.polling import MinerUPoller
+from airflow_provider_mineru.waiting.waits import BATCH_WAIT, TASK_WAIT, MinerUWait
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.hooks.mineru import MinerUHook
@@ -75,7 +75,7 @@ class _MinerUPollTrigger(BaseTrigger):
     :param min_defer_seconds: the ``min_defer_seconds`` ``not_before`` was set from, named in the
         log line that says why the event is held.
     :param sources: per input document, the URL or path it was submitted from; the event carries
-        them back to the task (:class:`~airflow_provider_mineru.events.WaitOutcome`), so resuming
+        them back to the task (:class:`~airflow_provider_mineru.waiting.events.WaitOutcome`), so resuming
         needs nothing but the event.
 
     No attribute of a MinerU trigger has a name that :class:`~airflow.triggers.base.BaseTrigger`

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_mineru.connection_form import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF
+from airflow_provider_mineru.connection.form import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BACKOFF
 from airflow_provider_mineru.exceptions import MinerUConnectionError, MinerUProtocolError, MinerUValidationError
 
 

@@ -1,7 +1,7 @@
 """
 Safe extraction of MinerU result zips to a local folder or to object storage (one zip, one folder).
 
-Landing a whole result atomically, with its completion marker, is :mod:`airflow_provider_mineru.landing`.
+Landing a whole result atomically, with its completion marker, is :mod:`airflow_provider_mineru.results.landing`.
 
 A result zip (``full_zip_url``) holds ``full.md``, ``images/``, ``<id>_content_list.json``,
 ``<id>_content_list_v2.json``, ``layout.json``, ``<id>_model.json`` and ``<id>_origin.pdf``.

@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_mineru.clients import CLIENTS, client_class
 from airflow_provider_mineru.clients.base import MinerUClient
-from airflow_provider_mineru.connection_form import API_FLAVORS
+from airflow_provider_mineru.connection.form import API_FLAVORS
 from airflow_provider_mineru.exceptions import MinerUValidationError
 
 CLIENTS_DIR = Path(__file__).parents[2] / "airflow_provider_mineru" / "clients"

@@ -19,7 +19,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUTransientError,
     MinerUValidationError,
 )
-from airflow_provider_mineru.validation import MinerULimits
+from airflow_provider_mineru.inputs.validation import MinerULimits
 
 
 def test_task_body_carries_only_the_options_that_are_set():

@@ -264,12 +264,12 @@ class TestBaseUrl:
         ],
     )
     def test_forms(self, host, schema, port, extra, expected):
-        from airflow_provider_mineru.connection import base_url_from_connection
+        from airflow_provider_mineru.connection.config import base_url_from_connection
 
         assert base_url_from_connection(host, schema, port, extra) == expected
 
     def test_missing_host(self):
-        from airflow_provider_mineru.connection import base_url_from_connection
+        from airflow_provider_mineru.connection.config import base_url_from_connection
 
         with pytest.raises(MinerUValidationError, match="base URL"):
             base_url_from_connection("", None, None, {})

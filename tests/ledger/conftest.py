@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mineru.landing import land_result
 from airflow_provider_mineru.ledger import LedgerKey, LedgerStore
+from airflow_provider_mineru.results.landing import land_result
 from airflow_provider_mineru.utils.safe_zip import ExtractedResult
 from airflow_provider_mineru.utils.storage_paths import join_relative, storage_path
 from tests.objectstorage.conftest import aws_conn, bucket, moto_endpoint  # noqa: F401  (the moto S3 server)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-from airflow_provider_mineru.landing import MARKER_NAME
 from airflow_provider_mineru.ledger import (
     ContentIndex,
     EntryState,
@@ -14,6 +13,7 @@ from airflow_provider_mineru.ledger import (
     object_validator,
     plan_sync,
 )
+from airflow_provider_mineru.results.landing import MARKER_NAME
 from airflow_provider_mineru.utils.storage_paths import storage_path
 from tests.ledger.conftest import TOKEN, file_key, land
 

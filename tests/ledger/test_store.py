@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from airflow_provider_mineru.landing import MARKER_NAME
 from airflow_provider_mineru.ledger import EntryState, LedgerStore, MinerULedgerError
 from airflow_provider_mineru.ledger.store import LEDGER_DIR
+from airflow_provider_mineru.results.landing import MARKER_NAME
 from tests.ledger.conftest import TOKEN, file_key, land
 
 

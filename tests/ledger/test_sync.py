@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow_provider_mineru.landing import MARKER_NAME
 from airflow_provider_mineru.ledger import EntryState, Listing, apply_sync, plan_sync
+from airflow_provider_mineru.results.landing import MARKER_NAME
 from tests.ledger.conftest import file_key, land
 
 DAY = dt.date(2026, 12, 7)

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mineru.landing import land_result_zip
 from airflow_provider_mineru.long_documents.plan import PageSlice, SlicePlan
 from airflow_provider_mineru.long_documents.split import split_pdf
 from airflow_provider_mineru.long_documents.stitch import part_folder
+from airflow_provider_mineru.results.landing import land_result_zip
 from mineru_emulator._pdf import make_pdf
 from mineru_emulator.cloud.result_zip import ResultSpec, build_result_zip
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mineru.landing import land_result_zip, read_marker
+from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages
 from airflow_provider_mineru.long_documents.parts import PartResult, input_state, parts_to_xcom, slices_to_send
 from airflow_provider_mineru.long_documents.plan import (
     LearnedLimits,
@@ -25,7 +25,7 @@ from airflow_provider_mineru.long_documents.plan import (
 )
 from airflow_provider_mineru.long_documents.split import split_pdf
 from airflow_provider_mineru.long_documents.stitch import landed_page_ranges, part_folder, stitch_parts
-from airflow_provider_mineru.pdf_pages import count_pdf_pages
+from airflow_provider_mineru.results.landing import land_result_zip, read_marker
 from tests.long_documents.emulated import load, text_pdf
 
 # The emulator distribution's own tiny test client (emulator/tests is not a package: see its conftest).

@@ -8,9 +8,9 @@ import tracemalloc
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages
 from airflow_provider_mineru.long_documents.plan import CannotSplitError, plan_document, plan_slices
 from airflow_provider_mineru.long_documents.split import part_file_name, split_pdf
-from airflow_provider_mineru.pdf_pages import count_pdf_pages
 from tests.helpers.pdf_samples import classic_pdf, xref_stream_pdf
 from tests.long_documents.emulated import page_lines, text_pdf
 

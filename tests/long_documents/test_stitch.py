@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_mineru.exceptions import MinerUResultError
-from airflow_provider_mineru.landing import MARKER_NAME, land_result_zip, read_marker
 from airflow_provider_mineru.long_documents.parts import slices_to_send
 from airflow_provider_mineru.long_documents.plan import PageSlice, SlicePlan, plan_slices
 from airflow_provider_mineru.long_documents.stitch import landed_page_ranges, part_folder, stitch_parts
+from airflow_provider_mineru.results.landing import MARKER_NAME, land_result_zip, read_marker
 from tests.long_documents.emulated import comparable, land_slices, load, slice_first_blocks, text_pdf, unsplit
 
 

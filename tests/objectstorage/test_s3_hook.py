@@ -46,7 +46,7 @@ class TestResolveSources:
     def test_skipped_objects_are_logged_and_a_fake_pdf_is_refused_with_a_ranged_read(self, mineru_conn, bucket, caplog):
         fake = b"<html><body>Access denied</body></html>" + b" " * 10_000
         bucket.client.put_object(Bucket=bucket.name, Key="other/fake.pdf", Body=fake)
-        with caplog.at_level("WARNING", logger="airflow_provider_mineru.sources"):
+        with caplog.at_level("WARNING", logger="airflow_provider_mineru.inputs.sources"):
             MinerUHook().resolve_sources(bucket.url(INPUT_PREFIX))
         assert "skipped 1 of 4 files" in caplog.text and "README.txt" in caplog.text
         with pytest.raises(MinerUValidationError, match=r"fake\.pdf.*must be a PDF.*HTML") as raised:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from airflow_provider_mineru.landing import MARKER_NAME, land_result_zip, read_marker
+from airflow_provider_mineru.results.landing import MARKER_NAME, land_result_zip, read_marker
 
 
 def _zip(files: dict[str, bytes]) -> io.BytesIO:

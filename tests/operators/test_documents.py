@@ -7,7 +7,7 @@ import json
 import pytest
 
 from airflow_provider_mineru.operators.mineru import MinerUDocumentsOperator, MinerUUploadFilesOperator
-from airflow_provider_mineru.rag_documents import block_text, page_documents
+from airflow_provider_mineru.results.rag_documents import block_text, page_documents
 from tests.helpers import SAMPLES, new_dag, run_dag, xcom
 
 

@@ -18,7 +18,7 @@ import pytest
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator, MinerUUploadFilesOperator
 from airflow_provider_mineru.triggers.mineru import MinerUBatchTrigger
-from airflow_provider_mineru.waits import BATCH_WAIT
+from airflow_provider_mineru.waiting.waits import BATCH_WAIT
 from mineru_emulator import Fault, MinerUEmulator, Timings
 from tests.helpers import TEST_TOKEN, parse_dag
 from tests.helpers.reliability import (
@@ -320,7 +320,7 @@ def test_expired_upload_url_is_re_requested(emulator, monkeypatch, capfd, caplog
 
 
 async def test_not_found_while_waiting_names_the_batch(mineru_conn):
-    from airflow_provider_mineru.polling import MinerUPoller, wait_blocking
+    from airflow_provider_mineru.waiting.polling import MinerUPoller, wait_blocking
 
     lost = "0b5e1c9e-lost-batch"
     trigger = MinerUBatchTrigger(batch_ids=[lost], expected_files=[1], end_time=time.time() + 10, poll_interval=0.05)

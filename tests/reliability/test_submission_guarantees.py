@@ -19,12 +19,12 @@ import threading
 
 import pytest
 
+from airflow_provider_mineru.inputs.sources import SourceFile
 from airflow_provider_mineru.operators.mineru import (
     MinerUSubmitBatchOperator,
     MinerUSubmitTaskOperator,
     MinerUUploadFilesOperator,
 )
-from airflow_provider_mineru.sources import SourceFile
 from mineru_emulator import Fault, Timings
 from tests.helpers import TEST_TOKEN, parse_dag
 from tests.helpers.reliability import (
@@ -181,7 +181,7 @@ def _craft(kind: str, emulator):
         from airflow.providers.common.compat.sdk import Variable
 
         from airflow_provider_mineru.hooks.mineru import MinerUHook
-        from airflow_provider_mineru.submission_store import STATE_KEY
+        from airflow_provider_mineru.submission.store import STATE_KEY
 
         foreign = MinerUHook().submit_batch([sample_url(emulator, "invoice.pdf", copy=i) for i in range(3)])
         ti = context["ti"]
@@ -190,7 +190,7 @@ def _craft(kind: str, emulator):
         if kind == "legacy":  # today's format, as anyone who may edit Variables can write it
             Variable.set(key, legacy, serialize_json=True)
             return
-        from airflow_provider_mineru.submission import Identity, Submission, SubmittedInput
+        from airflow_provider_mineru.submission.record import Identity, Submission, SubmittedInput
 
         identity = Identity(ti.dag_id, context["run_id"], "parse" if kind == "unsigned" else "other_task", -1)
         inputs = [
@@ -208,7 +208,7 @@ def _craft(kind: str, emulator):
 def test_crafted_or_foreign_record_is_ignored(kind, emulator, monkeypatch, capfd, caplog, tmp_path, ledger, request):
     from airflow.providers.common.compat.standard.operators import PythonOperator
 
-    from airflow_provider_mineru import submission_store as resume
+    from airflow_provider_mineru.submission import store as resume
 
     set_conn(monkeypatch, emulator)
     init = resume.SubmissionStore.__init__

@@ -20,9 +20,9 @@ from airflow_provider_mineru.exceptions import (
     MinerUValidationError,
 )
 from airflow_provider_mineru.hooks.mineru import MinerUHook
+from airflow_provider_mineru.inputs.sources import resolve_sources
+from airflow_provider_mineru.inputs.validation import MinerULimits
 from airflow_provider_mineru.models import MinerUState
-from airflow_provider_mineru.sources import resolve_sources
-from airflow_provider_mineru.validation import MinerULimits
 from mineru_emulator.mineru_api import Fault
 from tests.helpers.selfhosted_samples import SCAN, file_server
 from tests.selfhosted.conftest import v1_connection

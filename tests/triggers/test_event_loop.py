@@ -18,9 +18,9 @@ import time
 
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.operators.mineru import MinerUSubmitTaskOperator
-from airflow_provider_mineru.polling import MIN_DEFER_SECONDS, MinerUPoller, min_defer_default
 from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
-from airflow_provider_mineru.waits import TASK_WAIT
+from airflow_provider_mineru.waiting.polling import MIN_DEFER_SECONDS, MinerUPoller, min_defer_default
+from airflow_provider_mineru.waiting.waits import TASK_WAIT
 from tests.helpers import sample_url
 
 _PROBE = textwrap.dedent(

@@ -23,7 +23,7 @@ from airflow.models.connection import Connection
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_mineru.callbacks import CALLBACK_SECRET_EXTRA
-from airflow_provider_mineru.connection_form import CONN_TYPE
+from airflow_provider_mineru.connection.form import CONN_TYPE
 from airflow_provider_mineru.plugins.callbacks.verification import is_valid_conn_id
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from airflow_provider_mineru.events import DONE, ERROR, TIMEOUT, WaitOutcome
 from airflow_provider_mineru.exceptions import MinerUNotFoundError, MinerUTransientError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
-from airflow_provider_mineru.polling import MinerUPoller, poll_once, wait_blocking
-from airflow_provider_mineru.submission import Identity, Submission, SubmittedInput
-from airflow_provider_mineru.waits import BATCH_WAIT, TASK_WAIT
+from airflow_provider_mineru.submission.record import Identity, Submission, SubmittedInput
+from airflow_provider_mineru.waiting.events import DONE, ERROR, TIMEOUT, WaitOutcome
+from airflow_provider_mineru.waiting.polling import MinerUPoller, poll_once, wait_blocking
+from airflow_provider_mineru.waiting.waits import BATCH_WAIT, TASK_WAIT
 
 log = logging.getLogger("test.polling")
 
@@ -85,7 +85,7 @@ def test_outcomes_are_typed_and_round_trip_as_json():
     assert outcome.batch_of == ("t1",)
     payload = outcome.to_payload()
     assert payload["results"][0]["task_id"] == "t1"
-    from airflow_provider_mineru.events import validate_wait_event
+    from airflow_provider_mineru.waiting.events import validate_wait_event
 
     assert validate_wait_event(payload) == outcome
 

@@ -1,6 +1,6 @@
 """
 Downloading results: every ``done`` document's zip, ``download_concurrency`` at a time, landed
-atomically into ``<output_path>/<data_id or file stem>/`` (see :mod:`airflow_provider_mineru.landing`).
+atomically into ``<output_path>/<data_id or file stem>/`` (see :mod:`airflow_provider_mineru.results.landing`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_provider_mineru.connection_form import DEFAULT_DOWNLOAD_CONCURRENCY
+from airflow_provider_mineru.connection.form import DEFAULT_DOWNLOAD_CONCURRENCY
 from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError
-from airflow_provider_mineru.landing import read_marker
 from airflow_provider_mineru.models import DocumentResult, MinerUState
+from airflow_provider_mineru.results.landing import read_marker
 from airflow_provider_mineru.utils.storage_paths import safe_name, storage_path
 
 
@@ -46,7 +46,7 @@ class ResultDownloader:
 
     :meth:`download_all` runs up to ``concurrency`` downloads at once (default: the connection's
     ``download_concurrency``, 16). Each document lands atomically (see
-    :func:`~airflow_provider_mineru.landing.land_result_zip`) with a completion marker, and a
+    :func:`~airflow_provider_mineru.results.landing.land_result_zip`) with a completion marker, and a
     folder that already holds the complete result of the same MinerU task is not downloaded again
     (a retry after a partly finished download fetches only what is missing).
 

@@ -4,7 +4,7 @@ Documents to upload: local files or any Airflow object-storage path, with name a
 :func:`resolve_sources` expands what a DAG author writes (paths, globs, folders, ``s3://…`` URLs,
 ``ObjectStoragePath`` objects) into :class:`SourceFile` items, checking each against MinerU's limits
 before any request is made: the type (by name, then by the file's first bytes:
-:mod:`airflow_provider_mineru.file_types`), the size and, for local PDFs, the page count. The files a
+:mod:`airflow_provider_mineru.inputs.file_types`), the size and, for local PDFs, the page count. The files a
 folder or a glob held that are not documents MinerU takes are logged, never silently dropped.
 """
 
@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
-from airflow_provider_mineru.file_types import HEAD_BYTES, check_head
-from airflow_provider_mineru.utils.storage_paths import is_local_location, is_object_storage_path, local_path_text
-from airflow_provider_mineru.validation import (
+from airflow_provider_mineru.inputs.file_types import HEAD_BYTES, check_head
+from airflow_provider_mineru.inputs.validation import (
     MinerULimits,
     allowed_extensions,
     count_pdf_pages,
@@ -31,6 +30,7 @@ from airflow_provider_mineru.validation import (
     validate_file_size,
     validate_page_count,
 )
+from airflow_provider_mineru.utils.storage_paths import is_local_location, is_object_storage_path, local_path_text
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def resolve_sources(
     Folders are searched recursively for supported documents and globs (``docs/**/*.pdf``) are
     expanded; the other files they hold are logged (a WARNING with their count and first names).
     Every document must have a supported extension, start with the bytes that extension promises
-    (:mod:`airflow_provider_mineru.file_types`), be non-empty, within ``limits.max_file_bytes``
+    (:mod:`airflow_provider_mineru.inputs.file_types`), be non-empty, within ``limits.max_file_bytes``
     and, for local PDFs, within ``limits.max_pages``.
 
     :param paths: one path or a list: local paths, globs, folders, URLs or ``ObjectStoragePath``.
@@ -306,8 +306,8 @@ def validate_file_type(source: SourceFile, field: str) -> None:
     """
     Refuse a file whose first bytes are not what its extension says (a ``.pdf`` that is HTML).
 
-    One bounded read of :data:`~airflow_provider_mineru.file_types.HEAD_BYTES` bytes; the rules are
-    in :mod:`airflow_provider_mineru.file_types`.
+    One bounded read of :data:`~airflow_provider_mineru.inputs.file_types.HEAD_BYTES` bytes; the rules are
+    in :mod:`airflow_provider_mineru.inputs.file_types`.
     """
     try:
         head = source.head()

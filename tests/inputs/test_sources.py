@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
-from airflow_provider_mineru.sources import SourceFile, resolve_sources
-from airflow_provider_mineru.validation import MinerULimits
+from airflow_provider_mineru.inputs.sources import SourceFile, resolve_sources
+from airflow_provider_mineru.inputs.validation import MinerULimits
 
 PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
@@ -53,18 +53,18 @@ def test_bad_paths_are_named_with_the_rule_they_broke(folder):
 
 
 def test_a_folders_skipped_files_are_logged_with_their_count_and_names(folder, caplog):
-    with caplog.at_level("WARNING", logger="airflow_provider_mineru.sources"):
+    with caplog.at_level("WARNING", logger="airflow_provider_mineru.inputs.sources"):
         resolve_sources(str(folder), MinerULimits())
     (record,) = caplog.records
     assert record.levelname == "WARNING"
     assert f"skipped 2 of 4 files in {folder}" in record.getMessage()
     assert "notes.txt" in record.getMessage() and ".hidden.pdf" in record.getMessage()
     caplog.clear()
-    with caplog.at_level("WARNING", logger="airflow_provider_mineru.sources"):
+    with caplog.at_level("WARNING", logger="airflow_provider_mineru.inputs.sources"):
         resolve_sources(f"{folder}/**/*", MinerULimits())  # a glob's matches too
     assert "skipped 1 of 3 files" in caplog.text and "notes.txt" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="airflow_provider_mineru.sources"):
+    with caplog.at_level("WARNING", logger="airflow_provider_mineru.inputs.sources"):
         resolve_sources(str(folder / "a.pdf"), MinerULimits())
     assert caplog.records == []  # nothing skipped, nothing said
 
@@ -73,7 +73,7 @@ def test_a_long_list_of_skipped_names_is_cut(tmp_path, caplog):
     (tmp_path / "a.pdf").write_bytes(PDF)
     for index in range(25):
         (tmp_path / f"note{index:02d}.txt").write_text("x")
-    with caplog.at_level("WARNING", logger="airflow_provider_mineru.sources"):
+    with caplog.at_level("WARNING", logger="airflow_provider_mineru.inputs.sources"):
         resolve_sources(str(tmp_path), MinerULimits())
     message = caplog.records[0].getMessage()
     assert "skipped 25 of 26 files" in message
@@ -124,7 +124,7 @@ def test_only_the_first_bytes_are_read(folder, monkeypatch):
 
 
 def test_object_storage_heads_are_one_ranged_read():
-    from airflow_provider_mineru.sources import _read_object_head
+    from airflow_provider_mineru.inputs.sources import _read_object_head
 
     class FS:
         calls: list[tuple[str, int, int]] = []

@@ -1,5 +1,5 @@
 """
-Page counting from the trailer and page tree only (``airflow_provider_mineru.pdf_pages``).
+Page counting from the trailer and page tree only (``airflow_provider_mineru.inputs.pdf_pages``).
 
 Crafted PDFs (``tests/helpers/pdf_samples.py``): classic tables, cross-reference streams with the
 catalog in an object stream, incremental updates, a slightly wrong and a wild ``startxref``,
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mineru.pdf_pages import count_pdf_pages, count_pdf_pages_in
-from airflow_provider_mineru.sources import SourceFile
-from airflow_provider_mineru.validation import count_pdf_pages as validation_count
+from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages, count_pdf_pages_in
+from airflow_provider_mineru.inputs.sources import SourceFile
+from airflow_provider_mineru.inputs.validation import count_pdf_pages as validation_count
 from tests.helpers.pdf_samples import classic_pdf, incremental_pdf, xref_stream_pdf
 
 MB = 1024 * 1024

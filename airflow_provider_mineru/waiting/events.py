@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from airflow_provider_mineru.exceptions import MinerUError, MinerUWaitTimeoutError, error_from_dict
 from airflow_provider_mineru.models import DocumentResult
-from airflow_provider_mineru.waits import WAITS, WaitedDocuments
+from airflow_provider_mineru.waiting.waits import WAITS, WaitedDocuments
 
 #: Every document is terminal (``done`` or ``failed``).
 DONE = "done"
@@ -37,7 +37,7 @@ class WaitOutcome:
     The end of a wait: its status and every input document as MinerU last listed it.
 
     :param status: ``done``, ``timeout`` or ``error``.
-    :param kind: what was waited on: ``task`` or ``batch`` (see :mod:`airflow_provider_mineru.waits`).
+    :param kind: what was waited on: ``task`` or ``batch`` (see :mod:`airflow_provider_mineru.waiting.waits`).
     :param ids: the MinerU task id, or the batch ids in submission order.
     :param documents: per input document, in input order, its latest state.
     :param batch_of: per document, the task or batch id it belongs to.
@@ -95,7 +95,7 @@ class WaitOutcome:
         return payload
 
     def waited(self) -> WaitedDocuments:
-        """The documents this wait was on, for finishing it (:mod:`airflow_provider_mineru.finish`)."""
+        """The documents this wait was on, for finishing it (:mod:`airflow_provider_mineru.waiting.finish`)."""
         return WaitedDocuments(self.ids, self.documents, self.batch_of, self.sources)
 
     def timeout_error(self) -> MinerUWaitTimeoutError | None:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from airflow_provider_mineru.events import WaitOutcome, describe_outcome, outcome_event, validate_wait_event
 from airflow_provider_mineru.exceptions import MinerUError, MinerUNotFoundError
 from airflow_provider_mineru.models import DocumentResult, MinerUState
+from airflow_provider_mineru.waiting.events import WaitOutcome, describe_outcome, outcome_event, validate_wait_event
 
 DOC = DocumentResult(state=MinerUState.DONE, raw_state="done", task_id="t1", full_zip_url="https://cdn/x.zip?sig=s")
 

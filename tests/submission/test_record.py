@@ -16,7 +16,7 @@ from airflow_provider_mineru.exceptions import (
     MinerUProtocolError,
     MinerUTransientError,
 )
-from airflow_provider_mineru.submission import (
+from airflow_provider_mineru.submission.record import (
     SUBMISSION_VERSION,
     Identity,
     SentBatch,
@@ -170,7 +170,7 @@ class TestVariableStore:
         return {"ti": ti, "run_id": "run_1"}
 
     def test_round_trip_and_clear(self):
-        from airflow_provider_mineru.submission_store import SubmissionStore
+        from airflow_provider_mineru.submission.store import SubmissionStore
 
         context = self._context()
         store = SubmissionStore(context)
@@ -182,7 +182,7 @@ class TestVariableStore:
         assert store.load_submission(Identity.from_context(context), TOKEN) is None
 
     def test_record_of_another_task_instance_is_ignored(self, caplog):
-        from airflow_provider_mineru.submission_store import SubmissionStore
+        from airflow_provider_mineru.submission.store import SubmissionStore
 
         context = self._context()
         store = SubmissionStore(context)
@@ -192,7 +192,7 @@ class TestVariableStore:
         store.clear()
 
     def test_record_sealed_with_another_token_is_ignored(self, caplog):
-        from airflow_provider_mineru.submission_store import SubmissionStore
+        from airflow_provider_mineru.submission.store import SubmissionStore
 
         context = self._context()
         store = SubmissionStore(context)

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.waits import (
+from airflow_provider_mineru.waiting.waits import (
     BATCH_WAIT,
     TASK_WAIT,
     WAITS,
@@ -109,9 +109,9 @@ def test_no_module_above_the_waits_branches_on_a_kind_string():
         "sensors/base.py",
         "sensors/mineru.py",
         "triggers/mineru.py",
-        "polling.py",
-        "finish.py",
-        "resume.py",
+        "waiting/polling.py",
+        "waiting/finish.py",
+        "submission/resume.py",
     ]
     for name in modules:
         tree = ast.parse((root / name).read_text())

@@ -9,7 +9,7 @@ again. XCom cannot carry that (Airflow clears a task's XCom when a new try start
 - on older Airflow (2.11, 3.0-3.2) it goes to an Airflow Variable named
   ``mineru_submission/<dag_id>/<run_id>/<task_id>/<map_index>``, deleted when the task finishes.
 
-The record is a :class:`~airflow_provider_mineru.submission.Submission`, sealed with a MAC made
+The record is a :class:`~airflow_provider_mineru.submission.record.Submission`, sealed with a MAC made
 from the connection's API token. :meth:`SubmissionStore.load_submission` returns it only when the
 MAC holds and it names this very task instance: a record written by hand, copied from another
 task, or left by an older provider version is ignored (and logged), never resumed.
@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import Variable
 
-from airflow_provider_mineru.submission import Identity, Submission
+from airflow_provider_mineru.submission.record import Identity, Submission
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class SubmissionStore:
 
     def load_submission(self, identity: Identity, key: str | None) -> Submission | None:
         """
-        The earlier try's :class:`~airflow_provider_mineru.submission.Submission`, or None.
+        The earlier try's :class:`~airflow_provider_mineru.submission.record.Submission`, or None.
 
         :param identity: the running task instance; a record naming another one is ignored.
         :param key: the API token the record was sealed with.

@@ -5,7 +5,7 @@ Used by every operator and sensor, in blocking and deferrable mode alike, so the
 decide differently (a known pitfall of other providers). :func:`finish_wait` returns a
 :class:`FinishedWait` (the XCom value, the asset events' summary, the error to raise once both are
 saved); :meth:`FinishedWait.deliver` does that inside the Airflow task. What differs between a
-task and a batch is asked of the :class:`~airflow_provider_mineru.waits.MinerUWait`.
+task and a batch is asked of the :class:`~airflow_provider_mineru.waiting.waits.MinerUWait`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_mineru.downloads import ResultDownloader
-from airflow_provider_mineru.events import WaitOutcome
 from airflow_provider_mineru.exceptions import MinerUError, MinerUTaskFailedError
 from airflow_provider_mineru.models import MinerUState
-from airflow_provider_mineru.waits import MinerUWait, WaitedDocuments
+from airflow_provider_mineru.results.downloads import ResultDownloader
+from airflow_provider_mineru.waiting.events import WaitOutcome
+from airflow_provider_mineru.waiting.waits import MinerUWait, WaitedDocuments
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class FinishedWait:
     """
     A finished wait: what the task returns, what its asset events say, and what it raises.
 
-    :param value: the XCom value (see :mod:`airflow_provider_mineru.xcom`).
+    :param value: the XCom value (see :mod:`airflow_provider_mineru.results.xcom`).
     :param summary: the ``extra`` of the task's asset events: ``documents``, ``done``, ``failed``,
         ``pages``, ``output_path`` and the task or batch ids.
     :param error: raised once ``value`` is pushed and the asset events are attached: documents
@@ -98,7 +98,7 @@ def finish_outcome(
     wait: MinerUWait, outcome: WaitOutcome, downloader: ResultDownloader, *, fail_on_file_error: bool
 ) -> FinishedWait:
     """
-    :func:`finish_wait` for a checked :class:`~airflow_provider_mineru.events.WaitOutcome`: after a
+    :func:`finish_wait` for a checked :class:`~airflow_provider_mineru.waiting.events.WaitOutcome`: after a
     time-out, the documents that finished are kept and the error is the time-out (it lists the
     documents still running with their state).
     """

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_provider_mineru.connection_form import (
+from airflow_provider_mineru.connection.form import (
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_BATCH_FILES,
     DEFAULT_MAX_FILE_MB,
@@ -350,7 +350,7 @@ def validate_language(value: str, field: str = "language") -> str:
             value,
             f"not a language MinerU knows. {hint}Use a PaddleOCR language code such as 'ch' (Chinese and English, "
             "the default), 'en', 'japan', 'korean', 'chinese_cht', 'fr', 'de', 'latin', 'arabic', 'cyrillic' "
-            "(the full list: airflow_provider_mineru.validation.LANGUAGES)",
+            "(the full list: airflow_provider_mineru.inputs.validation.LANGUAGES)",
         )
     return code
 
@@ -439,11 +439,11 @@ def count_pdf_pages(path: str | os.PathLike[str]) -> int | None:
     """
     Page count of a local PDF, or None when it cannot be read cheaply (MinerU will judge it).
 
-    Bounded reads of the trailer and page tree only: see :mod:`airflow_provider_mineru.pdf_pages`.
+    Bounded reads of the trailer and page tree only: see :mod:`airflow_provider_mineru.inputs.pdf_pages`.
 
     :param path: the PDF.
     """
-    from airflow_provider_mineru.pdf_pages import count_pdf_pages as count
+    from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages as count
 
     return count(path)
 

@@ -1,9 +1,9 @@
 """
 Waiting for MinerU documents, shared by the blocking operators and the deferrable triggers.
 
-A :class:`MinerUPoller` knows what is being waited on (a :class:`~airflow_provider_mineru.waits.MinerUWait`
+A :class:`MinerUPoller` knows what is being waited on (a :class:`~airflow_provider_mineru.waiting.waits.MinerUWait`
 and its ids), remembers what each poll returned, decides when the wait is over and builds the one
-:class:`~airflow_provider_mineru.events.WaitOutcome` both paths hand to the operator. Only
+:class:`~airflow_provider_mineru.waiting.events.WaitOutcome` both paths hand to the operator. Only
 fetching differs: :func:`wait_blocking` calls the sync hook, the triggers call the async one.
 """
 
@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mineru.events import DONE, ERROR, TIMEOUT, Status, WaitOutcome
 from airflow_provider_mineru.exceptions import MinerUError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
 from airflow_provider_mineru.version_compat import conf
-from airflow_provider_mineru.waits import MinerUWait, WaitedDocuments
+from airflow_provider_mineru.waiting.events import DONE, ERROR, TIMEOUT, Status, WaitOutcome
+from airflow_provider_mineru.waiting.waits import MinerUWait, WaitedDocuments
 
 if TYPE_CHECKING:
-    from airflow_provider_mineru.submission import Submission
+    from airflow_provider_mineru.submission.record import Submission
 
 #: Up to this many documents that changed state in one answer are logged a line each (INFO); more
 #: are summed up in one line, each at DEBUG, except failed ones: a failure always gets its INFO line

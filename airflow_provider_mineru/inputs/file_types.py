@@ -4,7 +4,7 @@ Is a file what its extension says? Judged by its first bytes (its "magic"), befo
 MinerU judges a file by its name, takes the upload, and only then fails a ``.pdf`` that is not a
 PDF (``-60002``/``-60003``) — after the upload, and possibly after billing. :func:`check_head`
 refuses it first. Only the first :data:`HEAD_BYTES` bytes are read (by the caller: see
-:meth:`airflow_provider_mineru.sources.SourceFile.head`); nothing here does I/O.
+:meth:`airflow_provider_mineru.inputs.sources.SourceFile.head`); nothing here does I/O.
 
 The rules, per extension (an extension without a rule is not checked):
 

@@ -63,7 +63,7 @@ def page_documents(
 
 def iter_result_entries(results: Any) -> Iterator[dict[str, Any]]:
     """Every document entry in the XCom of any MinerU operator or sensor (or a list of them)."""
-    from airflow_provider_mineru.xcom import read_results_jsonl, xcom_values
+    from airflow_provider_mineru.results.xcom import read_results_jsonl, xcom_values
 
     for value in xcom_values(results):
         if not isinstance(value, dict):

@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_provider_mineru.downloads import document_stem
 from airflow_provider_mineru.models import DocumentResult, MinerUState
+from airflow_provider_mineru.results.downloads import document_stem
 from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
-from airflow_provider_mineru.waits import WAITS
+from airflow_provider_mineru.waiting.waits import WAITS
 
 #: Version of the JSON form written by :meth:`Submission.to_dict`.
 SUBMISSION_VERSION = 1
@@ -111,7 +111,7 @@ class Submission:
     """
     Everything a later try or the resumed task needs about what was sent to MinerU.
 
-    :param kind: the :class:`~airflow_provider_mineru.waits.MinerUWait`'s name: ``"task"`` (``ids``
+    :param kind: the :class:`~airflow_provider_mineru.waiting.waits.MinerUWait`'s name: ``"task"`` (``ids``
         holds one task id) or ``"batch"``.
     :param identity: the task instance that made it.
     :param options_fingerprint: hash of the operator class and its batch-wide parsing options.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_mineru.file_types import FILE_TYPES, HEAD_BYTES, check_head, looks_like
-from airflow_provider_mineru.validation import HTML_EXTENSIONS, SELF_HOSTED_EXTENSIONS, SUPPORTED_EXTENSIONS
+from airflow_provider_mineru.inputs.file_types import FILE_TYPES, HEAD_BYTES, check_head, looks_like
+from airflow_provider_mineru.inputs.validation import HTML_EXTENSIONS, SELF_HOSTED_EXTENSIONS, SUPPORTED_EXTENSIONS
 from mineru_emulator._pdf import make_pdf, make_png
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 40
@@ -98,12 +98,12 @@ def test_an_extension_without_a_rule_is_not_checked_and_guesses_are_short():
 def test_the_sample_documents_and_the_generators_pass(tmp_path):
     from pathlib import Path
 
-    from airflow_provider_mineru.file_types import check_head
-    from airflow_provider_mineru.validation import document_extension
+    from airflow_provider_mineru.inputs.file_types import check_head
+    from airflow_provider_mineru.inputs.validation import document_extension
     from mineru_emulator._samples import sample_document, sample_names
     from tests.helpers.selfhosted_samples import write_samples
 
-    samples = Path(__file__).resolve().parents[1] / "dags" / "sample_documents"
+    samples = Path(__file__).resolve().parents[2] / "dags" / "sample_documents"
     shipped = sorted(samples.iterdir())
     assert shipped, "dags/sample_documents is empty"
     for path in shipped:

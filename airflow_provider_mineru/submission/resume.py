@@ -1,8 +1,8 @@
 """
-Where a retry resumes: which inputs of an earlier try's :class:`~airflow_provider_mineru.submission.Submission`
+Where a retry resumes: which inputs of an earlier try's :class:`~airflow_provider_mineru.submission.record.Submission`
 provably describe the current inputs, and so are waited for instead of paid for again.
 
-Where the submission is kept between tries is :mod:`airflow_provider_mineru.submission_store`.
+Where the submission is kept between tries is :mod:`airflow_provider_mineru.submission.store`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUNotFoundError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
-from airflow_provider_mineru.polling import MinerUPoller
-from airflow_provider_mineru.submission import Submission, SubmittedInput, output_stem
-from airflow_provider_mineru.waits import MinerUWait
+from airflow_provider_mineru.submission.record import Submission, SubmittedInput, output_stem
+from airflow_provider_mineru.waiting.polling import MinerUPoller
+from airflow_provider_mineru.waiting.waits import MinerUWait
 
 
 def resume_submission(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow_provider_mineru.models import BatchResult, DocumentResult
-from airflow_provider_mineru.xcom import batch_entry, spill_large_xcom, task_xcom
+from airflow_provider_mineru.results.xcom import batch_entry, spill_large_xcom, task_xcom
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class MinerUWait:
 
     def xcom(self, waited: WaitedDocuments, outputs: Sequence[str | None]) -> dict[str, Any]:
         """
-        The XCom value of a finished wait (see :mod:`airflow_provider_mineru.xcom`).
+        The XCom value of a finished wait (see :mod:`airflow_provider_mineru.results.xcom`).
 
         :param waited: the documents, in input order.
         :param outputs: per document, the folder its result landed in (None: not downloaded).

@@ -57,7 +57,7 @@ PROXY_PATTERN = "^(https?|socks5h?)://[^\\s]+$"
 
 #: Connection extras shown in the UI form, in the Airflow 3.2+ ``conn-fields`` shape. The schema's
 #: ``minimum``/``maximum``/``pattern`` are enforced by the form and, with the same words, by the hook
-#: when it reads a connection (:func:`airflow_provider_mineru.connection.validate_extras`).
+#: when it reads a connection (:func:`airflow_provider_mineru.connection.config.validate_extras`).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "api_flavor": {
         "label": "API flavor",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_mineru.connection_form import (
+from airflow_provider_mineru.connection.form import (
     CONN_FIELDS,
     DEFAULT_API_PATH,
     DEFAULT_TIMEOUT,
@@ -22,10 +22,10 @@ from airflow_provider_mineru.connection_form import (
     validate_flavor,
 )
 from airflow_provider_mineru.exceptions import MinerUConnectionError, MinerURefusedResponseError, MinerUValidationError
+from airflow_provider_mineru.inputs.validation import MinerULimits
 from airflow_provider_mineru.transport import Request, Transport
 from airflow_provider_mineru.transport.policy import reason, where
 from airflow_provider_mineru.utils.retries import RetryPolicy
-from airflow_provider_mineru.validation import MinerULimits
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def extra_rule(name: str) -> str:
     """
     The rule of one form field in words (``"must be a whole number from 1 to 200"``), from its schema.
 
-    :param name: a key of :data:`~airflow_provider_mineru.connection_form.CONN_FIELDS`.
+    :param name: a key of :data:`~airflow_provider_mineru.connection.form.CONN_FIELDS`.
     """
     schema = CONN_FIELDS[name]["schema"]
     kind = next(k for k in schema["type"] if k != "null")

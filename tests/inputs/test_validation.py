@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
-from airflow_provider_mineru.validation import (
+from airflow_provider_mineru.inputs.validation import (
     MinerULimits,
     parse_page_ranges,
     select_pages,
@@ -137,7 +137,7 @@ def test_limits_from_connection_extras():
 
 @pytest.mark.parametrize("value", ["１-３", "٣", "1-５", "1\u00a0-\u00a02", "1-\n3"])
 def test_page_ranges_take_ascii_digits_only(value):
-    from airflow_provider_mineru.validation import validate_page_ranges
+    from airflow_provider_mineru.inputs.validation import validate_page_ranges
 
     with pytest.raises(MinerUValidationError, match="page_ranges"):
         validate_page_ranges(value)
@@ -155,7 +155,7 @@ def test_page_ranges_take_ascii_digits_only(value):
     ],
 )
 def test_urls_with_control_characters_are_refused(url):
-    from airflow_provider_mineru.validation import validate_callback, validate_url
+    from airflow_provider_mineru.inputs.validation import validate_callback, validate_url
 
     with pytest.raises(MinerUValidationError, match="url"):
         validate_url(url)
@@ -167,7 +167,7 @@ def test_urls_with_control_characters_are_refused(url):
     "name", ["a\nb.pdf", "report\x07.pdf", "invoice\u202efdp.exe.pdf", "x\u2066y.pdf", "tab\there.pdf", "del\x7f.pdf"]
 )
 def test_file_names_with_control_or_bidi_characters_are_refused(name):
-    from airflow_provider_mineru.validation import validate_file_name
+    from airflow_provider_mineru.inputs.validation import validate_file_name
 
     with pytest.raises(MinerUValidationError, match="U\\+"):
         validate_file_name(name, "files[0].name")
@@ -192,7 +192,7 @@ def test_hostile_inputs_are_refused_before_any_request(mineru_conn):
 
 
 def test_ascii_page_ranges_still_pass():
-    from airflow_provider_mineru.validation import validate_page_ranges
+    from airflow_provider_mineru.inputs.validation import validate_page_ranges
 
     assert validate_page_ranges(" 1-3, 5 ,-2 ") == "1-3, 5 ,-2"
     assert validate_page_ranges("2--2") == "2--2"
@@ -233,7 +233,7 @@ def test_ascii_page_ranges_still_pass():
     ],
 )
 def test_every_language_minerU_lists_is_accepted(code):
-    from airflow_provider_mineru.validation import LANGUAGES, validate_language
+    from airflow_provider_mineru.inputs.validation import LANGUAGES, validate_language
 
     assert code in LANGUAGES
     assert validate_language(code) == code
@@ -253,7 +253,7 @@ def test_every_language_minerU_lists_is_accepted(code):
     ],
 )
 def test_an_unknown_language_is_refused_naming_the_field_the_value_and_close_matches(value, suggested):
-    from airflow_provider_mineru.validation import validate_language
+    from airflow_provider_mineru.inputs.validation import validate_language
 
     with pytest.raises(MinerUValidationError) as raised:
         validate_language(value)
@@ -264,7 +264,7 @@ def test_an_unknown_language_is_refused_naming_the_field_the_value_and_close_mat
 
 
 def test_a_language_with_nothing_close_still_says_what_is_expected():
-    from airflow_provider_mineru.validation import validate_language
+    from airflow_provider_mineru.inputs.validation import validate_language
 
     with pytest.raises(MinerUValidationError, match=r"language='qqqq'.*not a language MinerU knows\. Use") as raised:
         validate_language("qqqq")

@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mineru.downloads import ResultDownloader
 from airflow_provider_mineru.exceptions import MinerUResultError
-from airflow_provider_mineru.finish import finish_wait
 from airflow_provider_mineru.hooks.mineru import MinerUHook
-from airflow_provider_mineru.landing import MARKER_NAME, land_result_zip, read_marker
 from airflow_provider_mineru.models import DocumentResult, MinerUState
-from airflow_provider_mineru.waits import BATCH_WAIT, WaitedDocuments
+from airflow_provider_mineru.results.downloads import ResultDownloader
+from airflow_provider_mineru.results.landing import MARKER_NAME, land_result_zip, read_marker
+from airflow_provider_mineru.waiting.finish import finish_wait
+from airflow_provider_mineru.waiting.waits import BATCH_WAIT, WaitedDocuments
 
 log = logging.getLogger(__name__)
 
@@ -332,12 +332,12 @@ def test_the_size_bound_names_the_document(cdn: FileServer, tmp_path: Path, monk
 
 
 def test_max_result_mb_default_is_documented() -> None:
-    from airflow_provider_mineru.connection_form import CONN_FIELDS, DEFAULT_MAX_RESULT_MB
-    from airflow_provider_mineru.validation import MinerULimits
+    from airflow_provider_mineru.connection.form import CONN_FIELDS, DEFAULT_MAX_RESULT_MB
+    from airflow_provider_mineru.inputs.validation import MinerULimits
 
     assert MinerULimits().max_result_bytes == DEFAULT_MAX_RESULT_MB * 1024 * 1024
     assert CONN_FIELDS["max_result_mb"]["schema"]["default"] == DEFAULT_MAX_RESULT_MB
-    docs = (Path(__file__).parents[1] / "docs" / "connection.md").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "connection.md").read_text()
     assert f"| `max_result_mb` | Max result zip size (MB) | number, at least 1 | `{DEFAULT_MAX_RESULT_MB}` |" in docs
 
 
@@ -416,8 +416,8 @@ def finish_failed(documents: list[DocumentResult], output: Path | None) -> dict[
 
 
 def test_a_large_batch_xcom_goes_to_a_jsonl_file_beside_the_output(tmp_path: Path, monkeypatch) -> None:
-    from airflow_provider_mineru.rag_documents import iter_result_entries
-    from airflow_provider_mineru.xcom import XCOM_MAX_BYTES
+    from airflow_provider_mineru.results.rag_documents import iter_result_entries
+    from airflow_provider_mineru.results.xcom import XCOM_MAX_BYTES
 
     set_connection(monkeypatch)
     value = finish_failed(failed_documents(10_000), tmp_path / "out")

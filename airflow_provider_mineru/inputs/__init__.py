@@ -1,0 +1,1 @@
+"""Inputs: what DAG authors write as paths, checks made before any request, page counts."""

@@ -1,0 +1,1 @@
+"""Results: what operators return, concurrent downloads, atomic landing, RAG documents."""
