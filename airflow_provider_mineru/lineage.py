@@ -49,6 +49,7 @@ def _facet_classes() -> dict[str, type]:
     """The custom facet classes, built on first use (``attrs`` + the OpenLineage client)."""
     if _FACET_CLASSES:
         return _FACET_CLASSES
+    # optional: attrs (the facets' base) only when the OpenLineage listener builds facets
     import attrs
     from airflow.providers.common.compat.openlineage.facet import DatasetFacet, RunFacet
 
@@ -112,6 +113,7 @@ def dataset_for(location: Any) -> Any:
 
     :param location: a string, ``os.PathLike`` or ``ObjectStoragePath``.
     """
+    # optional: the OpenLineage provider is imported only when it calls these methods
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
     text = str(location) if not isinstance(location, os.PathLike) else os.fspath(location)
@@ -129,6 +131,7 @@ def dataset_for(location: Any) -> Any:
 
 
 def _pages(folder: str) -> int | None:
+    # lazy: the downloader is needed only when the listener asks for output facets
     """Pages of one extracted result, from its ``*_content_list.json`` (None when unreadable)."""
     from airflow_provider_mineru.results.downloads import count_pages, output_root
 
@@ -256,6 +259,7 @@ def failure_lineage(inputs: Sequence[Any], ids: Sequence[str], event: Any = None
     :param event: the wait's outcome, when the run got that far; without one, ``documents`` is the
         number of inputs once something was submitted (0 before), and ``done``/``failed`` are 0.
     """
+    # optional: the OpenLineage provider is imported only when it calls these methods
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     counts = outcome_counts(event, ids) or {"documents": len([i for i in inputs if i]) if ids else 0}
@@ -270,6 +274,7 @@ def operator_lineage(inputs: Sequence[Any], value: Any = None, *, kind: str | No
     :param value: the operator's return value; None on start (no outputs yet).
     :param kind: ``task`` or ``batch``, for the run facet.
     """
+    # optional: the OpenLineage provider is imported only when it calls these methods
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     datasets = input_datasets(inputs)

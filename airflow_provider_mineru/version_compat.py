@@ -54,6 +54,7 @@ _LAZY = ("BaseOperator", "BaseSensorOperator", "Context", "ObjectStoragePath", "
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        # lazy: each name is imported on first use, so a triggerer thread pays only for what it touches
         from airflow.providers.common.compat import sdk
 
         value = getattr(sdk, name)

@@ -23,6 +23,7 @@ API_FLAVORS = (API_FLAVOR_CLOUD, API_FLAVOR_MINERU_API)
 
 def validate_flavor(value: Any, field: str = "connection extra api_flavor") -> str:
     """The flavor named by a connection extra (blank: ``cloud``), or a validation error naming it."""
+    # lazy: Airflow imports this module (get_provider_info) while it is still importing exceptions.py
     from airflow_provider_mineru.exceptions import MinerUValidationError
 
     if value is None or (isinstance(value, str) and not value.strip()):

@@ -118,6 +118,8 @@ class MinerUHook(BaseHook):
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import BooleanField, IntegerField, PasswordField, StringField
+
+        # lazy: FAB and WTForms exist only in the Airflow 2 webserver, which alone calls this
         from wtforms.validators import NumberRange, Optional, Regexp
 
         widgets: dict[str, Any] = {}

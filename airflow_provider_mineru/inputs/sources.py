@@ -116,6 +116,7 @@ class SourceFile:
 
 
 def _object_storage_path(location: str) -> Any:
+    # lazy: Airflow's ObjectStoragePath costs ~100 ms at DAG-parse time and is needed only for object storage
     from airflow_provider_mineru.version_compat import ObjectStoragePath
 
     return ObjectStoragePath(location)

@@ -26,6 +26,7 @@ from airflow_provider_mineru.connection.form import (
     DEFAULT_MAX_RESULT_MB,
 )
 from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages as count
 
 #: File types MinerU parses (judged by the URL path or the file name, case-insensitive).
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".pdf", ".doc", ".docx", ".ppt", ".pptx", ".png", ".jpg", ".jpeg"})
@@ -443,7 +444,6 @@ def count_pdf_pages(path: str | os.PathLike[str]) -> int | None:
 
     :param path: the PDF.
     """
-    from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages as count
 
     return count(path)
 

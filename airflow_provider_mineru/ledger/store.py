@@ -38,7 +38,7 @@ from airflow_provider_mineru.ledger.entry import EntryState, LedgerEntry, Output
 from airflow_provider_mineru.ledger.files import LedgerFiles
 from airflow_provider_mineru.ledger.key import LedgerKey
 from airflow_provider_mineru.ledger.seal import canonical_json, seal, unseal
-from airflow_provider_mineru.results.landing import MARKER_NAME, read_marker
+from airflow_provider_mineru.results.landing import MARKER_NAME, land_result, read_marker
 from airflow_provider_mineru.utils.safe_zip import ExtractedResult
 from airflow_provider_mineru.utils.storage_paths import join_relative, safe_name
 
@@ -387,7 +387,6 @@ class LedgerStore:
 
         :raises MinerULedgerError: ``from_folder`` no longer holds the entry's result.
         """
-        from airflow_provider_mineru.results.landing import land_result
 
         _checked_folder(to_folder)
         if not self.verify(entry, from_folder):

@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from airflow_provider_mineru.results.xcom import read_results_jsonl, xcom_values
+
 #: Block fields that hold text, by block type (tables keep their HTML, equations their LaTeX).
 _TEXT_FIELDS = ("text", "table_body", "latex", "code_body", "list_items")
 _CAPTION_FIELDS = ("img_caption", "image_caption", "table_caption", "table_footnote", "img_footnote")
@@ -63,7 +65,6 @@ def page_documents(
 
 def iter_result_entries(results: Any) -> Iterator[dict[str, Any]]:
     """Every document entry in the XCom of any MinerU operator or sensor (or a list of them)."""
-    from airflow_provider_mineru.results.xcom import read_results_jsonl, xcom_values
 
     for value in xcom_values(results):
         if not isinstance(value, dict):

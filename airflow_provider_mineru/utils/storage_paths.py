@@ -62,6 +62,7 @@ def storage_path(value: Any, field: str = "path") -> Any:
         return value
     text = os.fsdecode(os.fspath(value))
     if not is_local_location(text):
+        # lazy: Airflow's ObjectStoragePath costs ~100 ms at DAG-parse time and is needed only for object storage
         from airflow_provider_mineru.version_compat import ObjectStoragePath
 
         return ObjectStoragePath(text)
