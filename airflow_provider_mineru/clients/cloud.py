@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_mineru.clients.base import MinerUClient, Sent, Uploader, UploadFiles
+from airflow_provider_mineru.clients.cloud_check import check_connection
 from airflow_provider_mineru.clients.v4_wire import (
     BATCH_PATH,
     FILE_URLS_PATH,
@@ -30,7 +31,6 @@ from airflow_provider_mineru.clients.v4_wire import (
     build_task_body,
     parse_response,
 )
-from airflow_provider_mineru.connection.config import check_connection
 from airflow_provider_mineru.connection.form import API_FLAVOR_CLOUD, DEFAULT_API_PATH
 from airflow_provider_mineru.exceptions import MinerUError, MinerUProtocolError, MinerUUploadURLExpiredError
 from airflow_provider_mineru.inputs.validation import validate_path_id
@@ -43,7 +43,7 @@ from airflow_provider_mineru.utils.storage_paths import is_local_path
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.clients.v4_wire import ParseOptions
-    from airflow_provider_mineru.inputs.validation import MinerULimits
+    from airflow_provider_mineru.connection.config import MinerULimits
     from airflow_provider_mineru.transport import MinerUTransport
     from airflow_provider_mineru.utils.safe_zip import ExtractedResult
 
@@ -201,7 +201,7 @@ class CloudClient(MinerUClient):
                 zip_path.unlink()
 
     def test_connection(self, transport: MinerUTransport) -> tuple[bool, str]:
-        """A made-up task id (no quota): :func:`~airflow_provider_mineru.connection.config.check_connection`."""
+        """A made-up task id (no quota): :func:`~airflow_provider_mineru.clients.cloud_check.check_connection`."""
         return check_connection(transport.config)
 
     def _post(self, transport: MinerUTransport, path: str, body: dict[str, Any]) -> Request:

@@ -50,8 +50,8 @@ from airflow_provider_mineru.utils.safe_zip import ZipLimits, extract_result_zip
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.clients.v4_wire import ParseOptions
+    from airflow_provider_mineru.connection.config import MinerULimits
     from airflow_provider_mineru.inputs.sources import SourceFile
-    from airflow_provider_mineru.inputs.validation import MinerULimits
     from airflow_provider_mineru.transport import MinerUTransport
     from airflow_provider_mineru.utils.safe_zip import ExtractedResult
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import (
     MinerUError,
     MinerUProtocolError,
@@ -23,7 +24,6 @@ from airflow_provider_mineru.exceptions import (
     error_class_for,
 )
 from airflow_provider_mineru.inputs.validation import (
-    MinerULimits,
     validate_batch_size,
     validate_bool,
     validate_cache_tolerance,

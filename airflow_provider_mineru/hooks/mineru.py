@@ -400,7 +400,7 @@ class MinerUHook(BaseHook):
 
         Only MinerU's own answer proves the token (``-60012``, task not found); a plain 404 means
         there is no MinerU API at the base URL. Invalid extras are reported by field and rule. See
-        :func:`~airflow_provider_mineru.connection.config.check_connection`; also reports when the token
+        :func:`~airflow_provider_mineru.clients.cloud_check.check_connection`; also reports when the token
         (a JWT) expires within 14 days. For ``api_flavor="mineru-api"``: the server's version
         (``GET /v1/health``) and its API key.
         """

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.inputs.file_types import HEAD_BYTES, check_head
 from airflow_provider_mineru.inputs.validation import (
-    MinerULimits,
     allowed_extensions,
     count_pdf_pages,
     document_extension,

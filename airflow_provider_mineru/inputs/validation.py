@@ -14,17 +14,10 @@ import posixpath
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_provider_mineru.connection.form import (
-    DEFAULT_DOWNLOAD_CONCURRENCY,
-    DEFAULT_MAX_BATCH_FILES,
-    DEFAULT_MAX_FILE_MB,
-    DEFAULT_MAX_PAGES,
-    DEFAULT_MAX_RESULT_MB,
-)
+from airflow_provider_mineru.connection.config import MIB, MinerULimits
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages as count
 
@@ -143,69 +136,6 @@ _PAGE_ITEM_RE = re.compile(rf"[ \t]*({_PAGE_NUMBER})[ \t]*(?:(-)[ \t]*({_PAGE_NU
 _PATH_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,256}", re.ASCII)
 #: Characters that reorder how text is displayed (Trojan-source style names) or mark direction.
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MinerULimits:
-    """
-    Limits MinerU enforces; defaults follow the API reference, each can be overridden per connection.
-
-    :param max_file_bytes: largest file MinerU accepts (200 MB).
-    :param max_pages: most pages in one document (600).
-    :param max_batch_files: most files in one batch call (200).
-    :param max_result_bytes: largest result zip downloaded (1024 MB); a download stops at this many
-        bytes, its partial file is removed and :class:`~airflow_provider_mineru.exceptions.MinerUResultError`
-        is raised. Not a MinerU limit: a bound against a broken or hostile server.
-    :param download_concurrency: result zips downloaded at once by one task (16).
-    """
-
-    max_file_bytes: int = DEFAULT_MAX_FILE_MB * MIB
-    max_pages: int = DEFAULT_MAX_PAGES
-    max_batch_files: int = DEFAULT_MAX_BATCH_FILES
-    max_result_bytes: int = DEFAULT_MAX_RESULT_MB * MIB
-    download_concurrency: int = DEFAULT_DOWNLOAD_CONCURRENCY
-
-    @classmethod
-    def from_extra(cls, extra: dict[str, Any]) -> MinerULimits:
-        """
-        Read ``max_file_mb``, ``max_pages``, ``max_batch_files``, ``max_result_mb`` and
-        ``download_concurrency`` from connection extras.
-        """
-        defaults = cls()
-        max_file_mb = extra.get("max_file_mb")
-        return cls(
-            max_file_bytes=int(float(max_file_mb) * MIB) if max_file_mb not in (None, "") else defaults.max_file_bytes,
-            max_pages=_positive_int(extra, "max_pages", defaults.max_pages),
-            max_batch_files=_positive_int(extra, "max_batch_files", defaults.max_batch_files),
-            max_result_bytes=_positive_mb(extra, "max_result_mb", defaults.max_result_bytes),
-            download_concurrency=_positive_int(extra, "download_concurrency", defaults.download_concurrency),
-        )
-
-
-def _positive_mb(extra: dict[str, Any], key: str, default: int) -> int:
-    """A size extra given in MB (decimals allowed), as bytes."""
-    value = extra.get(key)
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise MinerUValidationError(f"connection extra {key}", value, "must be a positive number of MB") from None
-    if not number > 0 or number == float("inf"):
-        raise MinerUValidationError(f"connection extra {key}", value, "must be a positive number of MB")
-    return max(1, int(number * MIB))
-
-
-def _positive_int(extra: dict[str, Any], key: str, default: int) -> int:
-    value = extra.get(key)
-    if value in (None, ""):
-        return default
-    number = int(value)
-    if number <= 0:
-        raise MinerUValidationError(f"connection extra {key}", value, "must be a positive whole number")
-    return number
 
 
 def validate_data_id(value: str, field: str = "data_id") -> str:

@@ -261,7 +261,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         )
         context["ti"].xcom_push(key=self.wait.ids_xcom_key, value=submission.ids)
 
-        poller = MinerUPoller.for_submission(self.wait, submission)
+        poller = submission.poller(self.wait)
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
             snapshot = self._snapshot(poller)

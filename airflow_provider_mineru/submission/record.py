@@ -26,7 +26,8 @@ from typing import Any
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 from airflow_provider_mineru.results.downloads import document_stem
 from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
-from airflow_provider_mineru.waiting.waits import WAITS
+from airflow_provider_mineru.waiting.polling import MinerUPoller
+from airflow_provider_mineru.waiting.waits import WAITS, MinerUWait
 
 #: Version of the JSON form written by :meth:`Submission.to_dict`.
 SUBMISSION_VERSION = 1
@@ -170,6 +171,17 @@ class Submission:
     def sources(self) -> list[str | None]:
         """Per input, its URL or path (for output folder names)."""
         return [item.source for item in self.inputs]
+
+    def poller(self, wait: MinerUWait) -> MinerUPoller:
+        """The poller of everything sent (its batches, their sizes, local failures, slots, sources)."""
+        return MinerUPoller(
+            wait=wait,
+            ids=self.ids,
+            expected_files=self.expected_files,
+            failed_files=self.failed_files or None,
+            slots=self.slots(),
+            sources=self.sources(),
+        )
 
     # -- JSON ----------------------------------------------------------------------------------
 

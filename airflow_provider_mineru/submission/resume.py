@@ -59,7 +59,7 @@ def resume_submission(
         return current
     if not earlier.ids:
         return current
-    poller = MinerUPoller.for_submission(wait, earlier)
+    poller = earlier.poller(wait)
     for item_id in poller.ids:
         try:
             poller.record(item_id, fetch(item_id))

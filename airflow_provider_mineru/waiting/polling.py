@@ -12,16 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
 from airflow_provider_mineru.version_compat import conf
 from airflow_provider_mineru.waiting.events import DONE, ERROR, TIMEOUT, Status, WaitOutcome
 from airflow_provider_mineru.waiting.waits import MinerUWait, WaitedDocuments
-
-if TYPE_CHECKING:
-    from airflow_provider_mineru.submission.record import Submission
 
 #: Up to this many documents that changed state in one answer are logged a line each (INFO); more
 #: are summed up in one line, each at DEBUG, except failed ones: a failure always gets its INFO line
@@ -71,18 +68,6 @@ class MinerUPoller:
     sources: Sequence[str | None] = ()
     results: dict[str, list[DocumentResult]] = field(default_factory=dict)
     _last_lines: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def for_submission(cls, wait: MinerUWait, submission: Submission) -> MinerUPoller:
-        """The poller of everything ``submission`` sent (its batches, their sizes, local failures, slots, sources)."""
-        return cls(
-            wait=wait,
-            ids=submission.ids,
-            expected_files=submission.expected_files,
-            failed_files=submission.failed_files or None,
-            slots=submission.slots(),
-            sources=submission.sources(),
-        )
 
     def pending_ids(self) -> list[str]:
         """The ids still worth a request: every id not yet seen complete (one request each per poll)."""

@@ -13,13 +13,13 @@ from airflow_provider_mineru.clients.v4_wire import (
     join_url,
     parse_response,
 )
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUProtocolError,
     MinerUTransientError,
     MinerUValidationError,
 )
-from airflow_provider_mineru.inputs.validation import MinerULimits
 
 
 def test_task_body_carries_only_the_options_that_are_set():

@@ -31,10 +31,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import MinerUError, MinerURefusedResponseError
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.inputs.sources import resolve_sources
-from airflow_provider_mineru.inputs.validation import MinerULimits
 from airflow_provider_mineru.utils.safe_zip import ZipLimits
 from tests.helpers.hostile_server import HostileServer, huge, ok, redirect, send_json
 

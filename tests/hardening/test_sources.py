@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.inputs.sources import resolve_sources
-from airflow_provider_mineru.inputs.validation import MinerULimits
 from tests.helpers.hostile_server import empty
 
 PDF = b"%PDF-1.4\n" + b"x" * 2000

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.inputs.sources import SourceFile, resolve_sources
-from airflow_provider_mineru.inputs.validation import MinerULimits
 
 PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.inputs.validation import (
-    MinerULimits,
     parse_page_ranges,
     select_pages,
     validate_data_id,

@@ -332,8 +332,8 @@ def test_the_size_bound_names_the_document(cdn: FileServer, tmp_path: Path, monk
 
 
 def test_max_result_mb_default_is_documented() -> None:
+    from airflow_provider_mineru.connection.config import MinerULimits
     from airflow_provider_mineru.connection.form import CONN_FIELDS, DEFAULT_MAX_RESULT_MB
-    from airflow_provider_mineru.inputs.validation import MinerULimits
 
     assert MinerULimits().max_result_bytes == DEFAULT_MAX_RESULT_MB * 1024 * 1024
     assert CONN_FIELDS["max_result_mb"]["schema"]["default"] == DEFAULT_MAX_RESULT_MB

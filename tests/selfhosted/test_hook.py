@@ -12,6 +12,7 @@ from airflow_provider_mineru.clients.mineru_api import MinerUApiClient
 from airflow_provider_mineru.clients.mineru_api_results import content_list_from_structured
 from airflow_provider_mineru.clients.mineru_api_wire import FORGOT_TASK, MinerUUnsupportedServerError, to_v1_page_range
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
+from airflow_provider_mineru.connection.config import MinerULimits
 from airflow_provider_mineru.exceptions import (
     MinerUAuthError,
     MinerUInvalidRequestError,
@@ -21,7 +22,6 @@ from airflow_provider_mineru.exceptions import (
 )
 from airflow_provider_mineru.hooks.mineru import MinerUHook
 from airflow_provider_mineru.inputs.sources import resolve_sources
-from airflow_provider_mineru.inputs.validation import MinerULimits
 from airflow_provider_mineru.models import MinerUState
 from mineru_emulator.mineru_api import Fault
 from tests.helpers.selfhosted_samples import SCAN, file_server

@@ -57,7 +57,7 @@ def test_slots_pick_each_input_s_latest_submission():
     ]
 
 
-def test_for_submission_carries_sizes_failures_and_slots():
+def test_a_submission_poller_carries_sizes_failures_and_slots():
     inputs = [SubmittedInput("u", "a.pdf", "a", "f", slot=[0, 0])]
     submission = Submission(
         kind="batch",
@@ -68,7 +68,7 @@ def test_for_submission_carries_sizes_failures_and_slots():
         expected_files=[1],
         failed_files={"b1": {"a.pdf": "x"}},
     )
-    poller = MinerUPoller.for_submission(BATCH_WAIT, submission)
+    poller = submission.poller(BATCH_WAIT)
     assert (poller.ids, poller.expected_files, poller.failed_files, poller.slots) == (
         ["b1"],
         [1],
