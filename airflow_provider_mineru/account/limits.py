@@ -10,13 +10,13 @@ secrets backends).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_mineru.connection.config import validate_extras
 from airflow_provider_mineru.exceptions import MinerUValidationError
 
 #: MinerU's reported limits per account (users report ~300 submits and ~1,000 queries a minute).
@@ -58,45 +58,15 @@ ACCOUNT_CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
 }
 
-_KIND_WORDS = {"integer": "a whole number", "string": "text"}
-
-
-def _rule(name: str) -> str:
-    schema = ACCOUNT_CONN_FIELDS[name]["schema"]
-    kind = next(k for k in schema["type"] if k != "null")
-    words = f"must be {_KIND_WORDS[kind]}"
-    low, high = schema.get("minimum"), schema.get("maximum")
-    if low is not None and high is not None:
-        words += f" from {low} to {high}"
-    return words
-
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _whole(extra: Mapping[str, Any], name: str) -> int | None:
-    """A whole-number extra within its schema's bounds, None when blank."""
+    """A whole-number extra (already checked against its schema), None when blank."""
     value = extra.get(name)
-    if _blank(value):
-        return None
-    schema = ACCOUNT_CONN_FIELDS[name]["schema"]
-    number: Any = value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if (
-        isinstance(number, bool)
-        or not isinstance(number, (int, float))
-        or not math.isfinite(number)
-        or not float(number).is_integer()
-        or number < schema["minimum"]
-        or number > schema["maximum"]
-    ):
-        raise MinerUValidationError(f"connection extra {name}", value, _rule(name))
-    return int(number)
+    return None if _blank(value) else int(float(str(value).strip()))
 
 
 def default_store() -> str:
@@ -160,6 +130,7 @@ class AccountLimits:
 
         :raises MinerUValidationError: naming the extra, its value and the rule it breaks.
         """
+        validate_extras(extra, ACCOUNT_CONN_FIELDS)  # the connection's schema checks, the same words
         submit = _whole(extra, "submit_rpm")
         query = _whole(extra, "query_rpm")
         return cls(

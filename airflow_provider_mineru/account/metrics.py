@@ -26,13 +26,13 @@ a path, a URL or a file name into ``"other"``: a metric never names a document.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import re
 import time
 
 from airflow.providers.common.compat.sdk import Stats
+
+from airflow_provider_mineru.connection.config import token_expiry
 
 PREFIX = "mineru"
 OTHER = "other"
@@ -122,21 +122,9 @@ def token_expiry_days(conn_id: str, token: str, *, now: float | None = None) -> 
 
     :returns: the days sent, or None.
     """
-    expires = jwt_expiry(token)
+    expires = token_expiry(token)
     if expires is None:
         return None
     days = (expires - (time.time() if now is None else now)) / 86400.0
     Stats.gauge(f"{PREFIX}.token_expiry_days", round(days, 2), tags=_tags(conn_id))
     return days
-
-
-def jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim (epoch seconds) of a JWT, or None. (The same rule as ``connection.token_expiry``.)"""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode((parts[1] + "=" * (-len(parts[1]) % 4)).encode("ascii")))
-        return float(claims["exp"]) if isinstance(claims, dict) and "exp" in claims else None
-    except (ValueError, KeyError, TypeError, UnicodeError):
-        return None

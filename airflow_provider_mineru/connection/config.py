@@ -7,6 +7,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -157,13 +158,14 @@ def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def extra_rule(name: str) -> str:
+def extra_rule(name: str, fields: Mapping[str, Mapping[str, Any]] = CONN_FIELDS) -> str:
     """
     The rule of one form field in words (``"must be a whole number from 1 to 200"``), from its schema.
 
-    :param name: a key of :data:`~airflow_provider_mineru.connection.form.CONN_FIELDS`.
+    :param name: a key of ``fields``.
+    :param fields: the form fields, in the shape of :data:`~airflow_provider_mineru.connection.form.CONN_FIELDS`.
     """
-    schema = CONN_FIELDS[name]["schema"]
+    schema = fields[name]["schema"]
     kind = next(k for k in schema["type"] if k != "null")
     words = f"must be {_KIND_WORDS[kind]}"
     low, high = schema.get("minimum"), schema.get("maximum")
@@ -194,7 +196,7 @@ def _number(value: Any, kind: str) -> float | None:
     return value
 
 
-def validate_extras(extra: dict[str, Any]) -> None:
+def validate_extras(extra: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]] = CONN_FIELDS) -> None:
     """
     Check a connection's extras against the form's schema (type, ``minimum``, ``maximum``, ``pattern``).
 
@@ -203,9 +205,10 @@ def validate_extras(extra: dict[str, Any]) -> None:
     ``verify`` may also hold a CA-bundle path (the older spelling of ``ca_bundle``).
 
     :param extra: the connection's extras.
+    :param fields: the form fields whose schemas apply (default: the connection form's).
     :raises MinerUValidationError: naming the field, its value and the rule it breaks.
     """
-    for name, spec in CONN_FIELDS.items():
+    for name, spec in fields.items():
         value = extra.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
@@ -217,7 +220,7 @@ def validate_extras(extra: dict[str, Any]) -> None:
             number = _number(value, kind)
             low, high = schema.get("minimum"), schema.get("maximum")
             if number is None or (low is not None and number < low) or (high is not None and number > high):
-                raise MinerUValidationError(field_name, shown, extra_rule(name))
+                raise MinerUValidationError(field_name, shown, extra_rule(name, fields))
         elif kind == "boolean":
             if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("true", "false")):
                 continue
@@ -226,9 +229,9 @@ def validate_extras(extra: dict[str, Any]) -> None:
             raise MinerUValidationError(field_name, shown, "must be true or false (a CA bundle goes in ca_bundle)")
         else:
             if not isinstance(value, str):
-                raise MinerUValidationError(field_name, shown, extra_rule(name))
+                raise MinerUValidationError(field_name, shown, extra_rule(name, fields))
             if schema.get("pattern") and not re.search(schema["pattern"], value):
-                raise MinerUValidationError(field_name, shown, extra_rule(name))
+                raise MinerUValidationError(field_name, shown, extra_rule(name, fields))
 
 
 def tls_verify(extra: dict[str, Any]) -> bool | str:
