@@ -26,8 +26,8 @@ from typing import IO, Any
 
 from airflow_provider_mineru.ledger.files import LedgerFiles, object_fingerprint
 from airflow_provider_mineru.ledger.key import sha256_of_stream
-from airflow_provider_mineru.ledger.seal import canonical_json, seal, unseal
 from airflow_provider_mineru.ledger.store import LEDGER_DIR
+from airflow_provider_mineru.utils.sealing import canonical_json, seal, unseal
 
 __all__ = ["ContentIndex", "local_validator", "object_validator"]
 
@@ -85,7 +85,7 @@ class ContentIndex:
         try:
             if isinstance(raw, Exception):
                 raise raw
-            body, why = unseal(json.loads(raw), self._token, "content")
+            body, why = unseal(json.loads(raw), self._token, "mineru-ledger/content")
         except Exception as exc:
             body, why = None, f"it cannot be read ({exc})"
         if body is None or body.get("version") != _VERSION or not isinstance(body.get("items"), dict):
@@ -140,7 +140,7 @@ class ContentIndex:
         for shard, changes in sorted(self._dirty.items()):
             items = {**self._read(shard), **changes}
             body = {"version": _VERSION, "items": dict(sorted(items.items()))}
-            data = canonical_json(seal(body, self._token, "content")).encode("utf-8")
+            data = canonical_json(seal(body, self._token, "mineru-ledger/content")).encode("utf-8")
             self._files.write(f"{_CONTENT}/{shard}.json", data)
             self._shards[shard] = items
         self._dirty.clear()

@@ -1,7 +1,7 @@
 """
 One ledger entry: what is known about the result of one :class:`~.key.LedgerKey`.
 
-An entry is small JSON (``to_dict``), sealed when stored (:mod:`.seal`). It names the outputs that
+An entry is small JSON (``to_dict``), sealed when stored (``utils/sealing.py``). It names the outputs that
 hold the result: one folder per input name that landed it (a copy or a rename lands the same result
 again in its own folder), each with the fingerprint of its completion marker when it was recorded,
 so a re-check can tell the folder unchanged without reading it.

@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from typing import IO, Any
 
 from airflow_provider_mineru.clients.v4_wire import OPTION_NAMES, ParseOptions
-from airflow_provider_mineru.ledger.seal import canonical_json
+from airflow_provider_mineru.utils.sealing import canonical_json
 from airflow_provider_mineru.utils.storage_paths import storage_path
 
 __all__ = [

@@ -37,9 +37,9 @@ from airflow_provider_mineru.exceptions import MinerUResultError
 from airflow_provider_mineru.ledger.entry import EntryState, LedgerEntry, Output, utc_now
 from airflow_provider_mineru.ledger.files import LedgerFiles
 from airflow_provider_mineru.ledger.key import LedgerKey
-from airflow_provider_mineru.ledger.seal import canonical_json, seal, unseal
 from airflow_provider_mineru.results.landing import MARKER_NAME, land_result, read_marker
 from airflow_provider_mineru.utils.safe_zip import ExtractedResult
+from airflow_provider_mineru.utils.sealing import canonical_json, seal, unseal
 from airflow_provider_mineru.utils.storage_paths import join_relative, safe_name
 
 __all__ = ["LEDGER_DIR", "TOMBSTONE_DIR", "LedgerSnapshot", "LedgerStore", "MinerULedgerError"]
@@ -173,7 +173,7 @@ class LedgerStore:
             data = json.loads(raw)
         except ValueError:
             return None, "it is not JSON"
-        body, why = unseal(data, self._token, "entry")
+        body, why = unseal(data, self._token, "mineru-ledger/entry")
         if body is None:
             return None, why
         entry = LedgerEntry.from_dict(body)
@@ -182,7 +182,7 @@ class LedgerStore:
         return entry, ""
 
     def _save(self, entry: LedgerEntry) -> LedgerEntry:
-        data = canonical_json(seal(entry.to_dict(), self._token, "entry")).encode("utf-8")
+        data = canonical_json(seal(entry.to_dict(), self._token, "mineru-ledger/entry")).encode("utf-8")
         self.files.write(f"{_ENTRIES}/{entry.key.id}.json", data)
         return entry
 
@@ -203,7 +203,9 @@ class LedgerStore:
 
     def _point(self, source: str, key: LedgerKey) -> None:
         body = {"source": source, "key_id": key.id}
-        self.files.write(self._source_rel(source), canonical_json(seal(body, self._token, "source")).encode("utf-8"))
+        self.files.write(
+            self._source_rel(source), canonical_json(seal(body, self._token, "mineru-ledger/source")).encode("utf-8")
+        )
 
     def previous(self, source: str) -> LedgerEntry | None:
         """
@@ -212,7 +214,7 @@ class LedgerStore:
         """
         try:
             raw = self.files.read(self._source_rel(source))
-            body, _ = unseal(json.loads(raw or b"null"), self._token, "source")
+            body, _ = unseal(json.loads(raw or b"null"), self._token, "mineru-ledger/source")
         except Exception:
             return None
         if body is None or body.get("source") != source or not isinstance(body.get("key_id"), str):
@@ -443,7 +445,7 @@ class LedgerStore:
     def _read_claim(self, key: LedgerKey, generation: int) -> dict[str, Any] | None:
         try:
             raw = self.files.read(f"{_CLAIMS}/{key.id}/{generation:010d}.json")
-            body, _ = unseal(json.loads(raw or b"null"), self._token, "claim")
+            body, _ = unseal(json.loads(raw or b"null"), self._token, "mineru-ledger/claim")
         except Exception:
             return None
         if body is None or body.get("key_id") != key.id:
@@ -452,7 +454,7 @@ class LedgerStore:
 
     def _new_claim(self, key: LedgerKey, generation: int, owner: str, expires_at: float) -> bool:
         body = {"key_id": key.id, "generation": generation, "owner": owner, "expires_at": expires_at}
-        data = canonical_json(seal(body, self._token, "claim")).encode("utf-8")
+        data = canonical_json(seal(body, self._token, "mineru-ledger/claim")).encode("utf-8")
         return self.files.create(f"{_CLAIMS}/{key.id}/{generation:010d}.json", data)
 
     def claim(self, key: LedgerKey, owner: str, ttl: float) -> bool:

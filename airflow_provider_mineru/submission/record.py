@@ -16,7 +16,6 @@ is used only when it provably describes the current inputs:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -25,12 +24,17 @@ from typing import Any
 
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 from airflow_provider_mineru.results.downloads import document_stem
+from airflow_provider_mineru.utils.sealing import seal, unseal
 from airflow_provider_mineru.utils.storage_paths import is_local_location, local_path_text
 from airflow_provider_mineru.waiting.polling import MinerUPoller
 from airflow_provider_mineru.waiting.waits import WAITS, MinerUWait
 
 #: Version of the JSON form written by :meth:`Submission.to_dict`.
 SUBMISSION_VERSION = 1
+
+
+#: The seal domain of a submission record (see :mod:`airflow_provider_mineru.utils.sealing`).
+SEAL_DOMAIN = "mineru-submission"
 
 
 def _digest(value: Any) -> str:
@@ -222,9 +226,7 @@ class Submission:
 
     def sealed(self, key: str | None) -> dict[str, Any]:
         """:meth:`to_dict` plus a MAC over it made with ``key`` (the API token): what the store keeps."""
-        data = self.to_dict()
-        data["mac"] = _mac(data, key)
-        return data
+        return seal(self.to_dict(), key, SEAL_DOMAIN)
 
     @classmethod
     def unseal(cls, data: Any, key: str | None) -> tuple[Submission | None, str]:
@@ -234,19 +236,13 @@ class Submission:
         """
         if not isinstance(data, Mapping):
             return None, "it is not a MinerU submission record"
-        body = {k: v for k, v in data.items() if k != "mac"}
-        if not hmac.compare_digest(str(data.get("mac") or ""), _mac(body, key)):
+        body, _ = unseal(data, key, SEAL_DOMAIN)
+        if body is None:
             return None, "its signature does not match (written by another connection, an older version, or by hand)"
         submission = cls.from_dict(body)
         if submission is None:
             return None, f"its format is not version {SUBMISSION_VERSION}"
         return submission, ""
-
-
-def _mac(data: Mapping[str, Any], key: str | None) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    secret = hashlib.sha256(b"mineru-submission\0" + (key or "").encode("utf-8")).digest()
-    return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def options_fingerprint(operator: str, options: Mapping[str, Any]) -> str:
