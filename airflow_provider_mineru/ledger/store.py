@@ -221,6 +221,22 @@ class LedgerStore:
             return None
         return self._load(body["key_id"])
 
+    def write_sealed(self, relative: str, body: Mapping[str, Any], kind: str) -> None:
+        """Write ``body`` at ``relative`` (under ``output_path``), sealed for record kind ``kind``."""
+        self.files.write(relative, canonical_json(seal(dict(body), self._token, kind)).encode("utf-8"))
+
+    def read_sealed(self, relative: str, kind: str) -> tuple[dict[str, Any] | None, str]:
+        """The body :meth:`write_sealed` wrote, or ``(None, why)`` (missing, unreadable, or its seal fails)."""
+        try:
+            raw = self.files.read(relative)
+            if raw is None:
+                return None, "it does not exist"
+            if len(raw) > _MAX_RECORD_BYTES * 64:
+                return None, "it is larger than any record the provider writes"
+            return unseal(json.loads(raw), self._token, kind)
+        except Exception as exc:
+            return None, f"it cannot be read ({exc})"
+
     # -- trust ------------------------------------------------------------------------------------
 
     def marker_fingerprints(self) -> dict[str, str]:

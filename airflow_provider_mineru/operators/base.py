@@ -100,6 +100,13 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
     :param cache_tolerance: seconds a cached fetch stays valid (default 900).
     :param tier: ``flash``, ``basic``, ``standard`` or ``advanced``: the quality tier of a self-hosted
         ``mineru-api`` server (connection ``api_flavor="mineru-api"``; an error on the cloud).
+    :param incremental: never pay twice across runs: an input whose content and options already
+        have a complete result under ``output_path`` (the ledger, ``<output_path>/.mineru-ledger/``)
+        sends no request and no upload; its row says ``"reused": true``. In effect whenever
+        ``output_path`` is set (and the operator waits for completion).
+    :param force: parse every input again, whatever the ledger says (also starts the failure count again).
+    :param max_attempts_per_document: a document that failed this many times (1 to 5) is skipped by
+        later runs until ``force=True``.
     """
 
     template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version", "tier")
@@ -131,6 +138,9 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         no_cache: bool | None = None,
         cache_tolerance: int | None = None,
         tier: str | None = None,
+        incremental: bool = True,
+        force: bool = False,
+        max_attempts_per_document: int = 3,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -153,6 +163,9 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         self.no_cache = no_cache
         self.cache_tolerance = cache_tolerance
         self.tier = tier
+        self.incremental = incremental
+        self.force = force
+        self.max_attempts_per_document = max_attempts_per_document
 
     def options(self) -> dict[str, Any]:
         """The parsing options that are set, as hook keyword arguments."""
@@ -233,6 +246,11 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         from airflow_provider_mineru.submission.store import SubmissionStore
 
         self.prepare()  # every validation error is raised here, before any request
+        from airflow_provider_mineru.ledger.run import LedgerRun, finish_without_sending
+
+        self._ledger_run = LedgerRun.start(self, context)  # ledger: what can be reused is not sent
+        if self._ledger_run is not None and not self._ledger_run.sends:
+            return finish_without_sending(self, self._ledger_run).deliver(context, self.outlets)
         store = SubmissionStore(context)  # the one store of this try
         current = self._current_submission(context)
         submission = resume_submission(
@@ -315,7 +333,10 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             outcome = validate_wait_event(event)
             # for the lineage methods (no XCom read, no input resolved again there)
             self._lineage_ids, self._lineage_sources = list(outcome.ids), list(outcome.sources)
-            value = self._finished(outcome).deliver(context, self.outlets)
+            from airflow_provider_mineru.ledger.run import complete_run
+
+            finished = complete_run(self, context, self._finished(outcome))  # ledger: merge reused rows, record
+            value = finished.deliver(context, self.outlets)
             self._lineage_value = value
         except Exception as error:
             ti = context.get("ti")

@@ -35,6 +35,7 @@ from airflow_provider_mineru.version_compat import BaseOperator
 from airflow_provider_mineru.waiting.waits import TASK_WAIT, wait_of_xcom
 
 if TYPE_CHECKING:
+    from airflow_provider_mineru.ledger.run import LedgerInput
     from airflow_provider_mineru.submission.record import SentBatch, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
@@ -102,6 +103,16 @@ class MinerUSubmitTaskOperator(MinerUBaseOperator):
         per_file = {"data_id": self.data_id, "page_ranges": self.page_ranges}
         return [SubmittedInput(self.url, name, output_stem(name, self.data_id), url_fingerprint(self.url, per_file))]
 
+    def ledger_inputs(self) -> list[LedgerInput]:
+        """The one URL, as the ledger keys it (its validators come from a HEAD request)."""
+        from airflow_provider_mineru.ledger.run import LedgerInput
+
+        per_file = {"data_id": self.data_id, "page_ranges": self.page_ranges}
+        return [LedgerInput(i.name, i.source, i.output_name, per_file) for i in self.describe_inputs()]
+
+    def keep_inputs(self, indices: Sequence[int]) -> None:
+        """The one URL is sent (the ledger calls this only when it is)."""
+
 
 class MinerUSubmitBatchOperator(MinerUBaseOperator):
     """
@@ -168,6 +179,20 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
                 SubmittedInput(url, name, output_stem(name, per_file.get("data_id")), url_fingerprint(url, per_file))
             )
         return described
+
+    def ledger_inputs(self) -> list[LedgerInput]:
+        """Every URL, as the ledger keys it (its validators come from a HEAD request)."""
+        from airflow_provider_mineru.ledger.run import LedgerInput
+
+        return [
+            LedgerInput(i.name, i.source, i.output_name, {} if isinstance(f, str) else dict(f))
+            for i, f in zip(self.describe_inputs(), self._files(), strict=True)
+        ]
+
+    def keep_inputs(self, indices: Sequence[int]) -> None:
+        """Send only the URLs at ``indices`` (the ledger reuses the others' results)."""
+        files = self._files()
+        self.urls = [files[i] for i in indices]
 
 
 class MinerUUploadFilesOperator(MinerUBaseOperator):
@@ -330,6 +355,20 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
             )
             for source, options in self._sources
         ]
+
+    def ledger_inputs(self) -> list[LedgerInput]:
+        """Every file, as the ledger keys it (by the sha256 of its bytes)."""
+        from airflow_provider_mineru.ledger.run import LedgerInput
+        from airflow_provider_mineru.submission.record import output_stem
+
+        return [
+            LedgerInput(source.name, source.location, output_stem(source.name, options.get("data_id")), options, source)
+            for source, options in self._sources
+        ]
+
+    def keep_inputs(self, indices: Sequence[int]) -> None:
+        """Upload only the files at ``indices`` (the ledger reuses the others' results)."""
+        self._sources = [self._sources[i] for i in indices]
 
 
 class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):

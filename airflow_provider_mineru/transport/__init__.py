@@ -112,6 +112,10 @@ class Transport:
     def upload(self, url: str, source: SourceFile) -> int:
         return self.sync.upload(url, source)
 
+    def head(self, url: str) -> dict[str, str] | None:
+        """A document URL's response headers from one HEAD request (see :meth:`SyncTransport.head`)."""
+        return self.sync.head(url)
+
     def download(
         self,
         url: str,

@@ -275,6 +275,20 @@ class SyncTransport:
 
         return self.retried(Request("GET", url, f"download of {where}"), attempt)
 
+    def head(self, url: str) -> dict[str, str] | None:
+        """
+        The response headers of one HEAD request to a document URL (the file session: no token, no
+        header of ours; a CDN's redirects followed), or None when it fails: the ledger reads the
+        ``ETag`` and ``Last-Modified`` a server gives, to tell an unchanged URL without fetching it.
+        """
+        try:
+            with self.file_session.head(
+                url, timeout=(self.config.timeout, self.config.timeout), allow_redirects=True
+            ) as response:
+                return dict(response.headers) if response.status_code < 300 else None
+        except requests.RequestException:
+            return None
+
     def close(self) -> None:
         with self._lock:
             for session in (self._api, self._files):

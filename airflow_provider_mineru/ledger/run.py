@@ -1,0 +1,533 @@
+"""
+The ledger in an operator's run: plan before anything is sent, merge and record after the results land.
+
+Two calls from the shared flow (:mod:`airflow_provider_mineru.operators.base`), nothing else:
+
+1. :meth:`LedgerRun.start`, right after ``prepare()``: every input's :class:`~.key.LedgerKey`
+   (files: their sha256 through the :class:`~.content_index.ContentIndex`, so an unchanged input is
+   not read again; URLs: the ``ETag`` / ``Last-Modified`` of one HEAD request), then
+   :func:`~.plan.plan`, one log line per input in a DAG author's words, and the operator narrowed to
+   the inputs that pay (:meth:`LedgerOperator.keep_inputs`). Inputs it reuses, copies or skips send
+   no request and no upload. A new key is claimed first (:meth:`~.store.LedgerStore.claim`): of two
+   task instances meeting the same new content, the loser waits (bounded by the claim's lease)
+   for the winner's entry and reuses it, or parses itself when the claim expires.
+2. :func:`complete_run`, when the wait has finished (blocking, or in ``execute_complete`` on a new
+   operator instance: the plan is kept in ``.mineru-ledger/runs/`` between the two): copies of
+   results already landed, the reused rows merged back in input order (``"reused": true``), each
+   final row recorded (:meth:`~.store.LedgerStore.record_done` after the completion marker,
+   :meth:`~.store.LedgerStore.record_failure`), the batch XCom's ``"counts"``.
+
+The ledger saves money; it never fails a task whose results are landed: a record that cannot be
+written is logged, and that document is paid once more by a later run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_mineru.exceptions import MinerUValidationError
+from airflow_provider_mineru.ledger.attempts import validate_max_attempts
+from airflow_provider_mineru.ledger.content_index import ContentIndex, local_validator, object_validator
+from airflow_provider_mineru.ledger.entry import EntryState
+from airflow_provider_mineru.ledger.key import LedgerKey
+from airflow_provider_mineru.ledger.plan import PlanInput, PlanItem, plan
+from airflow_provider_mineru.ledger.reasons import Action, Reason
+from airflow_provider_mineru.ledger.store import LEDGER_DIR, LedgerStore
+from airflow_provider_mineru.utils.storage_paths import join_relative
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.inputs.sources import SourceFile
+    from airflow_provider_mineru.waiting.finish import FinishedWait
+
+__all__ = ["COUNT_NAMES", "LedgerInput", "LedgerOperator", "LedgerRun", "complete_run"]
+
+log = logging.getLogger(__name__)
+
+_RUNS = f"{LEDGER_DIR}/runs"
+#: The keys of the batch XCom's ``"counts"``.
+COUNT_NAMES = ("parsed", "reused", "failed", "skipped_attempts", "tombstoned")
+#: Seconds between looks at another task instance's claimed key.
+CLAIM_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class LedgerInput:
+    """
+    One input of an operator, as the ledger needs it.
+
+    :param name: the file name MinerU sees, or the URL's last path component.
+    :param source: the file's location or the URL (what sync compares).
+    :param folder: its output folder, relative to ``output_path``.
+    :param per_file: its own options (``is_ocr``, ``page_ranges``, ``data_id``).
+    :param file: the file to hash; None for a URL.
+    """
+
+    name: str
+    source: str
+    folder: str
+    per_file: Mapping[str, Any]
+    file: SourceFile | None = None
+
+
+class LedgerOperator(Protocol):
+    """What the ledger reads of a submit operator (``MinerUBaseOperator`` and its subclasses)."""
+
+    output_path: Any
+    incremental: bool
+    force: bool
+    max_attempts_per_document: int
+    wait_for_completion: bool
+    #: what it waits on (``wait.name`` "task": the one-task XCom)
+    wait: Any
+    log: Any
+
+    @property
+    def hook(self) -> Any: ...
+
+    def options(self) -> dict[str, Any]: ...
+
+    def ledger_inputs(self) -> list[LedgerInput]: ...
+
+    def keep_inputs(self, indices: Sequence[int]) -> None: ...
+
+
+def _enabled(operator: LedgerOperator) -> bool:
+    return bool(operator.incremental) and operator.output_path not in (None, "") and operator.wait_for_completion
+
+
+def validate_ledger_params(operator: LedgerOperator) -> None:
+    """The ledger's parameters, checked before any request (each error names its field)."""
+    for name in ("incremental", "force"):
+        if not isinstance(getattr(operator, name), bool):
+            raise MinerUValidationError(name, getattr(operator, name), "must be True or False")
+    validate_max_attempts(operator.max_attempts_per_document)
+
+
+def _owner(context: Mapping[str, Any]) -> str:
+    from airflow_provider_mineru.submission.record import Identity
+
+    identity = Identity.from_context(context)
+    return f"{identity.dag_id}/{identity.run_id}/{identity.task_id}/{identity.map_index}"
+
+
+class LedgerRun:
+    """
+    The ledger's plan of one task instance, and what it does with the results.
+
+    :param store: the ledger of ``output_path``.
+    :param items: the plan, one item per input in input order.
+    :param owner: the task instance (``dag/run/task/map_index``): the claims' owner.
+    """
+
+    def __init__(
+        self, store: LedgerStore, items: Sequence[PlanItem], owner: str, data_ids: Sequence[str | None] = ()
+    ) -> None:
+        self.store = store
+        self.items = list(items)
+        self.owner = owner
+        self.data_ids = list(data_ids) or [None] * len(self.items)
+
+    # -- before sending -----------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, operator: LedgerOperator, context: Mapping[str, Any]) -> LedgerRun | None:
+        """
+        Plan the run and narrow ``operator`` to the inputs that pay; None when the ledger is off
+        (``incremental=False``, no ``output_path``, or ``wait_for_completion=False``).
+        """
+        validate_ledger_params(operator)
+        if not _enabled(operator):
+            return None
+        hook = operator.hook
+        store = LedgerStore(operator.output_path, hook.config.token)
+        inputs = operator.ledger_inputs()
+        plan_inputs = _keys(store, inputs, operator.options(), hook, hook.config.api_flavor)
+        items = plan(
+            plan_inputs,
+            store,
+            force=operator.force,
+            max_attempts=operator.max_attempts_per_document,
+            markers=store.marker_fingerprints(),
+        )
+        run = cls(store, items, _owner(context), [item.per_file.get("data_id") for item in inputs])
+        run._claim_or_wait(operator)
+        for item in run.items:
+            operator.log.info("MinerU ledger: %s", item.describe())
+        operator.log.info("MinerU ledger: %s", run.summary())
+        if run.sends:
+            run._save_plan(context)
+            operator.keep_inputs(run.sends)
+        return run
+
+    @property
+    def sends(self) -> list[int]:
+        """The indices of the inputs sent to MinerU this run."""
+        return [i for i, item in enumerate(self.items) if item.pays]
+
+    def summary(self) -> str:
+        counted = {action: sum(1 for item in self.items if item.action is action) for action in Action}
+        return (
+            f"{counted[Action.PARSE]} of {len(self.items)} inputs are sent to MinerU; "
+            f"{counted[Action.REUSE]} reused, {counted[Action.COPY]} copied from another folder (0 pages), "
+            f"{counted[Action.SKIP]} skipped after too many failures"
+        )
+
+    def _claim_or_wait(self, operator: LedgerOperator) -> None:
+        """
+        Claim every key this run pays for. A key another task instance holds: wait (at most the
+        claim's lease) for its entry, then reuse (or copy) its result; parse when the lease ends
+        without one.
+        """
+        ttl = _claim_ttl(operator)
+        waiting: dict[int, PlanItem] = {}
+        for index, item in enumerate(self.items):
+            if item.pays and not self.store.claim(item.input.key, self.owner, ttl):
+                waiting[index] = item
+        if not waiting:
+            return
+        operator.log.info(
+            "MinerU ledger: %d inputs are being parsed by another task instance right now; waiting for its results "
+            "instead of paying twice",
+            len(waiting),
+        )
+        while waiting:
+            for index, item in list(waiting.items()):
+                entry = self.store.get(item.input.key)
+                if entry is not None and entry.state is EntryState.DONE:
+                    folder = item.input.folder
+                    if entry.output_for(folder) is not None and self.store.verify(entry, folder):
+                        self.items[index] = PlanItem(item.input, Action.REUSE, Reason.UNCHANGED, entry, folder)
+                    else:
+                        origin = next((o.folder for o in entry.outputs if self.store.verify(entry, o.folder)), None)
+                        if origin is None:
+                            continue
+                        self.items[index] = PlanItem(item.input, Action.COPY, Reason.SAME_CONTENT, entry, origin)
+                    del waiting[index]
+                elif self.store.claim(item.input.key, self.owner, ttl):  # its claim ended without a result
+                    del waiting[index]
+            if waiting:
+                time.sleep(CLAIM_POLL_SECONDS)
+
+    def _run_file(self, context: Mapping[str, Any]) -> str:
+        return f"{_RUNS}/{hashlib.sha256(_owner(context).encode('utf-8')).hexdigest()}.json"
+
+    def _save_plan(self, context: Mapping[str, Any]) -> None:
+        """Keep the plan for ``execute_complete`` (a new operator instance, after the triggerer)."""
+        body = {
+            "owner": self.owner,
+            "items": [
+                {
+                    "name": item.input.name,
+                    "source": item.input.source,
+                    "folder": item.input.folder,
+                    "key": item.input.key.to_dict(),
+                    "action": item.action.value,
+                    "reason": item.reason.value,
+                    "copy_from": item.copy_from,
+                    "after": item.after,
+                    "data_id": data_id,
+                }
+                for item, data_id in zip(self.items, self.data_ids, strict=True)
+            ],
+        }
+        self.store.write_sealed(self._run_file(context), body, "mineru-ledger/run")
+
+    @classmethod
+    def load(cls, operator: LedgerOperator, context: Mapping[str, Any]) -> LedgerRun | None:
+        """The plan :meth:`start` kept for this task instance, or None (none, unreadable, or another's)."""
+        if not _enabled(operator):
+            return None
+        store = LedgerStore(operator.output_path, operator.hook.config.token)
+        owner = _owner(context)
+        run = cls(store, [], owner)
+        where = run._run_file(context)
+        body, why = store.read_sealed(where, "mineru-ledger/run")
+        if body is None or body.get("owner") != owner:
+            log.warning("No usable MinerU ledger plan in %s (%s); this run's results are not recorded", where, why)
+            return None
+        for raw in body.get("items") or ():
+            key = LedgerKey.from_dict(raw.get("key"))
+            if key is None:
+                return None
+            entry = store.get(key)
+            run.data_ids.append(raw.get("data_id"))
+            run.items.append(
+                PlanItem(
+                    PlanInput(raw["name"], raw["source"], key, raw["folder"]),
+                    Action(raw["action"]),
+                    Reason(raw["reason"]),
+                    entry,
+                    raw.get("copy_from"),
+                    raw.get("after"),
+                )
+            )
+        return run
+
+    # -- after the results landed ---------------------------------------------------------------------
+
+    def complete(self, value: dict[str, Any], *, single: bool, force: bool) -> dict[str, Any]:
+        """
+        The XCom of the whole run: the rows of the parsed inputs (``value``, in the order sent)
+        merged with the reused, copied and skipped ones in input order; each parsed row recorded.
+
+        :param value: the finished wait's XCom (a task's, or a batch's; a spilled batch is read back).
+        :param single: the one-task XCom (``MinerUSubmitTaskOperator``): no ``counts``.
+        :param force: the run was forced: a failure starts the attempts count again.
+        """
+        parsed_rows = [value] if single and value else list(_batch_rows(value))
+        sent = self.sends
+        rows: list[dict[str, Any] | None] = [None] * len(self.items)
+        for position, index in enumerate(sent):
+            row = dict(parsed_rows[position]) if position < len(parsed_rows) else None
+            if row is not None:
+                row["reused"] = False
+                self._record(self.items[index], row, force=force)
+            rows[index] = row
+        landed = {self.items[i].input.name: rows[i] for i in sent}
+        counts = dict.fromkeys(COUNT_NAMES, 0)
+        for index, item in enumerate(self.items):
+            if item.pays:
+                state = (rows[index] or {}).get("state")
+                if state in ("done", "failed"):
+                    counts["parsed" if state == "done" else "failed"] += 1
+                continue
+            rows[index] = self._row_without_paying(index, landed, single=single)
+            if item.action is Action.SKIP:
+                counts["skipped_attempts"] += 1
+            elif rows[index].get("state") == "done":
+                counts["reused"] += 1
+            else:
+                counts["failed"] += 1
+        if single:
+            return rows[0] or value
+        merged = [row for row in rows if row is not None]
+        if "results" in value:
+            return {**value, "results": merged, "counts": counts}
+        _rewrite_spilled(value, merged)
+        return {**value, "count": len(merged), "counts": counts}
+
+    def _row_without_paying(
+        self, index: int, landed: Mapping[str, dict[str, Any] | None], *, single: bool
+    ) -> dict[str, Any]:
+        item = self.items[index]
+        folder = item.input.folder
+        entry = item.entry
+        state, error = "done", None
+        try:
+            if item.action is Action.COPY:
+                origin_folder = item.copy_from
+                if item.after is not None:  # the same content as another input of this run
+                    first = landed.get(item.after) or {}
+                    entry = self.store.get(item.input.key)
+                    origin_folder = _relative(self.store.root, first.get("output_path"))
+                if entry is None or origin_folder is None or entry.state is not EntryState.DONE:
+                    raise RuntimeError(f"{item.after or item.copy_from} has no result to copy")
+                entry = self.store.copy_result(
+                    entry, origin_folder, folder, source=item.input.source, name=item.input.name
+                )
+        except Exception as exc:
+            log.warning("MinerU ledger: %s could not be copied (%s); a later run parses it", item.input.name, exc)
+            state, error = "failed", f"same content as another input, whose result could not be copied: {exc}"
+        if item.action is Action.SKIP:
+            tries = entry.attempts if entry else "?"
+            state = "failed"
+            error = (
+                f"skipped: it failed {tries} times (max_attempts_per_document); last error: "
+                f"{(entry.last_error_message if entry else None) or 'none'}; force=True parses it again"
+            )
+        output = str(join_relative(self.store.root, folder)) if state == "done" else None
+        common = {
+            "data_id": self.data_ids[index],
+            "state": state,
+            "full_zip_url": None,
+            "err_msg": error,
+            "output_path": output,
+        }
+        if single:
+            return {
+                "task_id": entry.task_id if entry else None,
+                **common,
+                "source": item.input.source,
+                "reused": state == "done",
+            }
+        row = {"file_name": item.input.name, **common, "batch_id": entry.batch_id if entry else None}
+        row["reused"] = state == "done"
+        if item.action is Action.SKIP:
+            row["skipped"] = "max_attempts_per_document"
+        return row
+
+    def _record(self, item: PlanItem, row: Mapping[str, Any], *, force: bool) -> None:
+        """Record one parsed input's final row (never fails the task: the result is landed)."""
+        key, source, name = item.input.key, item.input.source, item.input.name
+        try:
+            if row.get("state") == "done" and row.get("output_path"):
+                folder = _relative(self.store.root, row["output_path"])
+                if folder is None:
+                    return
+                self.store.record_done(
+                    key,
+                    folder,
+                    source=source,
+                    name=name,
+                    task_id=row.get("task_id"),
+                    batch_id=row.get("batch_id"),
+                    pages=_pages(join_relative(self.store.root, folder)),
+                )
+            elif row.get("state") == "failed":
+                self.store.record_failure(
+                    key,
+                    source=source,
+                    name=name,
+                    code=None,
+                    message=row.get("err_msg"),
+                    task_id=row.get("task_id"),
+                    folder=item.input.folder,
+                    reset=force,
+                )
+        except Exception as exc:
+            log.warning(
+                "MinerU ledger: could not record %s (%s); a later run parses it again instead of reusing it", name, exc
+            )
+        finally:
+            self.store.release(key, self.owner)
+
+    def forget(self, context: Mapping[str, Any]) -> None:
+        """Remove the kept plan (the run is recorded)."""
+        try:
+            self.store.files.delete(self._run_file(context))
+        except Exception as exc:
+            log.debug("Could not remove the MinerU ledger plan: %s", exc)
+
+
+def _claim_ttl(operator: LedgerOperator) -> float:
+    """A claim's lease: the operator's time-out (how long its wait may take) plus 10 minutes to land."""
+    from datetime import timedelta
+
+    timeout = getattr(operator, "timeout", None)
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout or 6 * 3600)
+    return seconds + 600.0
+
+
+def _batch_rows(value: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if "results" in value:
+        return list(value["results"])
+    if value.get("results_path"):
+        from airflow_provider_mineru.results.xcom import read_results_jsonl
+
+        return read_results_jsonl(value["results_path"])
+    return []
+
+
+def _rewrite_spilled(value: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
+    """A spilled batch XCom's JSONL file, written again with every input's row."""
+    from airflow_provider_mineru.utils.storage_paths import storage_path
+
+    with storage_path(value["results_path"]).open("wb") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def _relative(root: Any, output_path: Any) -> str | None:
+    """``output_path`` (a landed folder) relative to the ledger's root, or None when it is elsewhere."""
+    if not output_path:
+        return None
+    base, text = str(root).rstrip("/"), str(output_path).rstrip("/")
+    return text[len(base) + 1 :] if text.startswith(base + "/") else None
+
+
+def _pages(folder: Any) -> int | None:
+    from airflow_provider_mineru.results.downloads import count_pages
+    from airflow_provider_mineru.results.landing import read_marker
+
+    extracted = read_marker(folder)
+    if extracted is None or not extracted.content_list:
+        return None
+    return count_pages(folder / extracted.content_list)
+
+
+def _keys(
+    store: LedgerStore, inputs: Sequence[LedgerInput], options: Mapping[str, Any], hook: Any, flavor: str
+) -> list[PlanInput]:
+    """Every input's key: files by sha256 (from the content index when unchanged), URLs by a HEAD's validators."""
+    index = ContentIndex(store.files, hook.config.token)
+    index.prefetch(item.source for item in inputs if item.file is not None)
+    keyed = []
+    for item in inputs:
+        if item.file is None:
+            key = LedgerKey.for_url(item.source, hook.transport.head(item.source), options, flavor, item.per_file)
+        else:
+            source = item.file
+            digest = index.sha256(source.location, _validator(source), source.open)
+            key = LedgerKey.for_file(digest, options, flavor, item.per_file)
+        keyed.append(PlanInput(item.name, item.source, key, item.folder))
+    try:
+        index.flush()
+    except Exception as exc:
+        log.warning("Could not save the MinerU content index (%s); unchanged inputs are hashed again next run", exc)
+    return keyed
+
+
+def _validator(source: SourceFile) -> str | None:
+    """What changes with a file's bytes: size, mtime and inode (local); ETag or version id (object storage)."""
+    local = source.local_path
+    if local is not None:
+        try:
+            return local_validator(os.stat(local))
+        except OSError:
+            return None
+    from airflow_provider_mineru.utils.storage_paths import storage_path
+
+    path = storage_path(source.location)
+    try:
+        return object_validator(path.fs.info(path.path))
+    except Exception:
+        return None
+
+
+def complete_run(operator: LedgerOperator, context: Mapping[str, Any], finished: FinishedWait) -> FinishedWait:
+    """
+    ``finished`` with the ledger's part done: reused rows merged back, every input recorded,
+    ``"reused"`` on each row and ``"counts"`` on a batch XCom. Unchanged when the ledger is off.
+
+    :param operator: the operator (in deferrable mode, the new instance of ``execute_complete``).
+    :param finished: the finished wait of the inputs sent this run.
+    """
+    run: LedgerRun | None = getattr(operator, "_ledger_run", None)
+    if run is None:
+        run = LedgerRun.load(operator, context)
+    if run is None:
+        return finished
+    single = operator.wait.name == "task"
+    value = run.complete(finished.value, single=single, force=operator.force)
+    run.forget(context)
+    summary = dict(finished.summary)
+    if "counts" in value:
+        summary["documents"] = len(run.items)
+        summary["reused"] = value["counts"]["reused"]
+    return replace(finished, value=value, summary=summary)
+
+
+def finish_without_sending(operator: LedgerOperator, run: LedgerRun) -> FinishedWait:
+    """The finished run when every input was reused, copied or skipped: no request was sent."""
+    from airflow_provider_mineru.waiting.finish import FinishedWait
+
+    single = operator.wait.name == "task"
+    empty: dict[str, Any] = {} if single else {"batch_ids": [], "results": []}
+    value = run.complete(empty, single=single, force=operator.force)
+    done = sum(1 for row in ([value] if single else value["results"]) if row.get("state") == "done")
+    summary = {
+        "documents": len(run.items),
+        "done": done,
+        "failed": len(run.items) - done,
+        "pages": 0,
+        "output_path": str(run.store.root),
+        "reused": done,
+    }
+    return FinishedWait(value, summary)
