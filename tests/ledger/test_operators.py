@@ -198,3 +198,40 @@ def test_urls_task_and_batch_reuse(mineru_conn, capfd, tmp_path, deferrable):
     value = xcom(dag, "parse")
     assert value["counts"]["reused"] == 2
     assert len(mineru_conn.requests_to("submit_batch")) == 1
+
+
+def test_two_task_instances_meeting_the_same_new_files_pay_once(mineru_conn, tmp_path):
+    """Two task instances over the same folder at the same moment: the files are uploaded once (claims)."""
+    import threading
+    from types import SimpleNamespace
+
+    inbox, out = _inbox(tmp_path, "invoice.pdf", "research_paper.pdf"), tmp_path / "out"
+    values: dict[str, Any] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(task_id: str) -> None:
+        operator = MinerUUploadFilesOperator(
+            task_id=task_id, paths=str(inbox), output_path=str(out), deferrable=False, poll_interval=0.05
+        )
+        ti = SimpleNamespace(
+            dag_id="race", run_id="run_1", task_id=task_id, map_index=-1, try_number=1, xcom_push=lambda **_: None
+        )
+        start.wait()
+        try:
+            values[task_id] = operator.execute({"ti": ti, "run_id": "run_1"})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert _paid(mineru_conn)["upload"] == 2  # each file once, not once per task instance
+    counts = [values[name]["counts"] for name in ("a", "b")]
+    assert sorted(c["parsed"] for c in counts) == [0, 2]
+    assert sorted(c["reused"] for c in counts) == [0, 2]
+    for value in values.values():
+        assert all((Path(row["output_path"]) / "full.md").is_file() for row in value["results"])
