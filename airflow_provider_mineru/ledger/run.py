@@ -288,6 +288,7 @@ class LedgerRun:
             row = dict(parsed_rows[position]) if position < len(parsed_rows) else None
             if row is not None:
                 row["reused"] = False
+                row["ledger_key"] = self.items[index].input.key.id
                 self._record(self.items[index], row, force=force)
             rows[index] = row
         landed = {self.items[i].input.name: rows[i] for i in sent}
@@ -350,15 +351,10 @@ class LedgerRun:
             "err_msg": error,
             "output_path": output,
         }
+        mark = {"reused": state == "done", "ledger_key": item.input.key.id}
         if single:
-            return {
-                "task_id": entry.task_id if entry else None,
-                **common,
-                "source": item.input.source,
-                "reused": state == "done",
-            }
-        row = {"file_name": item.input.name, **common, "batch_id": entry.batch_id if entry else None}
-        row["reused"] = state == "done"
+            return {"task_id": entry.task_id if entry else None, **common, "source": item.input.source, **mark}
+        row = {"file_name": item.input.name, **common, "batch_id": entry.batch_id if entry else None, **mark}
         if item.action is Action.SKIP:
             row["skipped"] = "max_attempts_per_document"
         return row

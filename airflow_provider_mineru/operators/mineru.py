@@ -457,7 +457,10 @@ class MinerUDocumentsOperator(BaseOperator):
     Reads each result's ``*_content_list.json`` (reading-order blocks) and writes
     ``documents.jsonl`` beside its ``full.md``: one JSON line per page,
     ``{"text", "metadata": {"file_name", "data_id", "page_number", "block_types", "output_path",
-    "source"}}`` — the shape ``DocumentLoaderOperator`` of apache-airflow-providers-common-ai returns.
+    "source", "document_id"}}`` — the shape ``DocumentLoaderOperator`` of apache-airflow-providers-common-ai
+    returns. ``document_id`` is stable across runs (a hash of the result's ledger key and the page:
+    the same content and options give the same ids), so downstream upserts and deletes are exact;
+    it is None for a result parsed with ``incremental=False`` or without ``output_path``.
 
     Returns the documents themselves when there are at most ``max_xcom_documents`` of them, else
     ``{"documents_paths": [...], "count": N}`` so large outputs stay out of XCom.
@@ -475,6 +478,7 @@ class MinerUDocumentsOperator(BaseOperator):
         self.max_xcom_documents = max_xcom_documents
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_mineru.ledger.documents import document_id
         from airflow_provider_mineru.results.downloads import output_root
         from airflow_provider_mineru.results.rag_documents import (
             find_content_list,
@@ -498,6 +502,9 @@ class MinerUDocumentsOperator(BaseOperator):
             pages = page_documents(
                 blocks, file_name=entry.get("file_name"), data_id=entry.get("data_id"), output_path=str(folder)
             )
+            for page in pages:  # stable across runs: the ledger key of the result, and the page
+                key = entry.get("ledger_key")
+                page["metadata"]["document_id"] = document_id(key, page["metadata"]["page_number"]) if key else None
             target = folder / "documents.jsonl"
             write_jsonl(target, pages)
             paths.append(str(target))

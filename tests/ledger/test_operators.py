@@ -235,3 +235,22 @@ def test_two_task_instances_meeting_the_same_new_files_pay_once(mineru_conn, tmp
     assert sorted(c["reused"] for c in counts) == [0, 2]
     for value in values.values():
         assert all((Path(row["output_path"]) / "full.md").is_file() for row in value["results"])
+
+
+def test_documents_have_ids_stable_across_runs(mineru_conn, capfd, tmp_path):
+    from airflow_provider_mineru.operators.mineru import MinerUDocumentsOperator
+    from tests.helpers import new_dag
+
+    inbox, out = _inbox(tmp_path, "annual_report.pdf"), tmp_path / "out"
+    ids = []
+    for _ in range(2):
+        with new_dag() as dag:
+            parse = MinerUUploadFilesOperator(
+                task_id="parse", paths=str(inbox), output_path=str(out), poll_interval=0.1, deferrable=False
+            )
+            MinerUDocumentsOperator(task_id="documents", results=parse.output)
+        states, output = run_dag(dag, capfd)
+        assert states == {"parse": "success", "documents": "success"}, output[-3000:]
+        ids.append([page["metadata"]["document_id"] for page in xcom(dag, "documents")])
+    assert xcom(dag, "parse")["counts"]["reused"] == 1
+    assert ids[0] == ids[1] and len(set(ids[0])) == 3 and all(len(i) == 32 for i in ids[0])
