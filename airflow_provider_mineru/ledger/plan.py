@@ -68,9 +68,9 @@ class PlanItem:
     def describe(self) -> str:
         """The log line: ``report.pdf: parse (content changed)``."""
         name = self.input.name
-        if self.action is Action.REUSE:
+        if self.action is Action.REUSE and self.reason is not Reason.SAME_CONTENT:
             return f"{name}: reused, unchanged since {self.entry.last_seen if self.entry else '?'} (0 pages)"
-        if self.action is Action.COPY:
+        if self.action is Action.COPY or self.reason is Reason.SAME_CONTENT:  # to copy, or copied already
             origin = self.after or (self.copy_from or "?")
             return f"{name}: same content as {origin}; its result is copied into {self.input.folder} (0 pages)"
         if self.action is Action.SKIP:

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import pathlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,7 @@ from airflow_provider_mineru.ledger.key import LedgerKey
 from airflow_provider_mineru.ledger.plan import PlanInput, PlanItem, plan
 from airflow_provider_mineru.ledger.reasons import Action, Reason
 from airflow_provider_mineru.ledger.store import LEDGER_DIR, LedgerStore
+from airflow_provider_mineru.ledger.sync import Listing, apply_sync, plan_sync
 from airflow_provider_mineru.utils.storage_paths import join_relative
 
 if TYPE_CHECKING:
@@ -83,6 +85,9 @@ class LedgerOperator(Protocol):
     incremental: bool
     force: bool
     max_attempts_per_document: int
+    sync: str
+    max_delete_fraction: float
+    allow_mass_delete: bool
     wait_for_completion: bool
     #: what it waits on (``wait.name`` "task": the one-task XCom)
     wait: Any
@@ -104,10 +109,67 @@ def _enabled(operator: LedgerOperator) -> bool:
 
 def validate_ledger_params(operator: LedgerOperator) -> None:
     """The ledger's parameters, checked before any request (each error names its field)."""
-    for name in ("incremental", "force"):
+    for name in ("incremental", "force", "allow_mass_delete"):
         if not isinstance(getattr(operator, name), bool):
             raise MinerUValidationError(name, getattr(operator, name), "must be True or False")
     validate_max_attempts(operator.max_attempts_per_document)
+    fraction = operator.max_delete_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+        raise MinerUValidationError("max_delete_fraction", fraction, "must be a number from 0 to 1")
+    if operator.sync not in ("off", "scoped"):
+        raise MinerUValidationError("sync", operator.sync, 'must be "off" or "scoped"')
+    if operator.sync == "scoped":
+        if not callable(getattr(operator, "ledger_listings", None)):
+            raise MinerUValidationError(
+                "sync",
+                operator.sync,
+                "needs inputs listed from a folder, prefix or glob (MinerUUploadFilesOperator); a list of URLs "
+                "has no listing to tell a deleted source from one left out",
+            )
+        if not _enabled(operator):
+            raise MinerUValidationError(
+                "sync", operator.sync, "needs the ledger: output_path set, incremental=True, wait_for_completion=True"
+            )
+
+
+def listings(listed: Sequence[tuple[Any, Sequence[str]]]) -> list[Listing]:
+    """
+    The :class:`~.sync.Listing` of each folder, prefix or glob an operator resolved (a single file
+    lists nothing). A glob's scope is the folder it searches (its part before the first wildcard).
+
+    :param listed: per ``paths`` item, the item and the locations it resolved to (complete: resolving
+        raises on any error, before this is called).
+    """
+    found = []
+    for item, locations in listed:
+        scope = _scope(item)
+        if scope is not None:
+            found.append(Listing.of(scope, locations))
+    return found
+
+
+def _scope(item: Any) -> str | None:
+    from airflow_provider_mineru.utils.storage_paths import is_local_location, is_object_storage_path, local_path_text
+
+    wild = frozenset("*?[")
+    if is_object_storage_path(item) or (isinstance(item, str) and not is_local_location(item)):
+        from airflow_provider_mineru.utils.storage_paths import storage_path
+
+        path = storage_path(item)
+        if wild & set(str(path)):
+            while wild & set(str(path)):
+                path = path.parent
+            return str(path)
+        return str(path) if path.is_dir() else None
+    text = os.path.expanduser(local_path_text(os.fspath(item)))
+    if wild & set(text):
+        parts = []
+        for part in pathlib.Path(text).parts:
+            if wild & set(part):
+                break
+            parts.append(part)
+        return str(pathlib.Path(*parts)) if parts else "."
+    return str(pathlib.Path(text)) if os.path.isdir(text) else None
 
 
 def _owner(context: Mapping[str, Any]) -> str:
@@ -133,6 +195,8 @@ class LedgerRun:
         self.items = list(items)
         self.owner = owner
         self.data_ids = list(data_ids) or [None] * len(self.items)
+        #: the output folders a scoped sync moved to the tombstones this run
+        self.tombstones: list[str] = []
 
     # -- before sending -----------------------------------------------------------------------------
 
@@ -158,6 +222,9 @@ class LedgerRun:
         )
         run = cls(store, items, _owner(context), [item.per_file.get("data_id") for item in inputs])
         run._claim_or_wait(operator)
+        run._copy_landed(operator)
+        if operator.sync == "scoped":
+            run._sync(operator)
         for item in run.items:
             operator.log.info("MinerU ledger: %s", item.describe())
         operator.log.info("MinerU ledger: %s", run.summary())
@@ -215,6 +282,49 @@ class LedgerRun:
             if waiting:
                 time.sleep(CLAIM_POLL_SECONDS)
 
+    def _copy_landed(self, operator: LedgerOperator) -> None:
+        """
+        Copy results already landed in another folder (a copy or a rename) into their inputs' own
+        folders now, before a scoped sync may move the other folder away; such an input becomes
+        a reuse. A copy that fails is parsed instead.
+        """
+        for index, item in enumerate(self.items):
+            if item.action is not Action.COPY or item.after is not None or item.entry is None or not item.copy_from:
+                continue
+            try:
+                entry = self.store.copy_result(
+                    item.entry, item.copy_from, item.input.folder, source=item.input.source, name=item.input.name
+                )
+            except Exception as exc:
+                operator.log.warning("MinerU ledger: copying %s failed (%s); it is parsed", item.input.name, exc)
+                self.items[index] = PlanItem(item.input, Action.PARSE, Reason.RESULT_GONE, item.entry)
+                continue
+            self.items[index] = PlanItem(item.input, Action.REUSE, Reason.SAME_CONTENT, entry, item.copy_from)
+
+    def _sync(self, operator: LedgerOperator) -> None:
+        """Scoped sync: tombstone the outputs whose source is gone from this run's listings (the safety valve first)."""
+        snapshot = self.store.snapshot()
+        for listing in operator.ledger_listings():  # type: ignore[attr-defined]
+            planned = plan_sync(
+                listing,
+                snapshot,
+                max_delete_fraction=operator.max_delete_fraction,
+                allow_mass_delete=operator.allow_mass_delete,
+            )
+            if planned.refused:
+                operator.log.warning("MinerU ledger sync: %s", planned.refused)
+                continue
+            for done in apply_sync(self.store, planned):
+                self.tombstones.append(done.folder)
+                operator.log.info(
+                    "MinerU ledger sync: %s is gone from %s; its output %s moved to %s",
+                    ", ".join(done.sources),
+                    listing.scope,
+                    done.folder,
+                    done.moved_to or "(already gone)",
+                )
+            snapshot = self.store.snapshot() if planned.tombstones else snapshot
+
     def _run_file(self, context: Mapping[str, Any]) -> str:
         return f"{_RUNS}/{hashlib.sha256(_owner(context).encode('utf-8')).hexdigest()}.json"
 
@@ -222,6 +332,7 @@ class LedgerRun:
         """Keep the plan for ``execute_complete`` (a new operator instance, after the triggerer)."""
         body = {
             "owner": self.owner,
+            "tombstones": self.tombstones,
             "items": [
                 {
                     "name": item.input.name,
@@ -252,6 +363,7 @@ class LedgerRun:
         if body is None or body.get("owner") != owner:
             log.warning("No usable MinerU ledger plan in %s (%s); this run's results are not recorded", where, why)
             return None
+        run.tombstones = [str(t) for t in body.get("tombstones") or ()]
         for raw in body.get("items") or ():
             key = LedgerKey.from_dict(raw.get("key"))
             if key is None:
@@ -293,6 +405,7 @@ class LedgerRun:
             rows[index] = row
         landed = {self.items[i].input.name: rows[i] for i in sent}
         counts = dict.fromkeys(COUNT_NAMES, 0)
+        counts["tombstoned"] = len(self.tombstones)
         for index, item in enumerate(self.items):
             if item.pays:
                 state = (rows[index] or {}).get("state")
@@ -507,6 +620,8 @@ def complete_run(operator: LedgerOperator, context: Mapping[str, Any], finished:
     if "counts" in value:
         summary["documents"] = len(run.items)
         summary["reused"] = value["counts"]["reused"]
+    if run.tombstones:
+        summary["tombstones"] = list(run.tombstones)
     return replace(finished, value=value, summary=summary)
 
 
@@ -526,4 +641,6 @@ def finish_without_sending(operator: LedgerOperator, run: LedgerRun) -> Finished
         "output_path": str(run.store.root),
         "reused": done,
     }
+    if run.tombstones:
+        summary["tombstones"] = list(run.tombstones)
     return FinishedWait(value, summary)

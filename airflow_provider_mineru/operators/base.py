@@ -107,6 +107,12 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
     :param force: parse every input again, whatever the ledger says (also starts the failure count again).
     :param max_attempts_per_document: a document that failed this many times (1 to 5) is skipped by
         later runs until ``force=True``.
+    :param sync: ``"off"`` or ``"scoped"`` (only for files listed from a folder, prefix or glob:
+        ``MinerUUploadFilesOperator``): outputs whose source is gone from this run's complete listing
+        are moved to ``<output_path>/.mineru-tombstones/<date>/`` and their ledger entries marked deleted.
+    :param max_delete_fraction: with ``sync="scoped"``, the largest share of a folder's outputs one run
+        may tombstone (default 0.2); more is refused (nothing is moved) unless ``allow_mass_delete``.
+    :param allow_mass_delete: let one scoped sync tombstone more than ``max_delete_fraction``.
     """
 
     template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version", "tier")
@@ -141,6 +147,9 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         incremental: bool = True,
         force: bool = False,
         max_attempts_per_document: int = 3,
+        sync: str = "off",
+        max_delete_fraction: float = 0.2,
+        allow_mass_delete: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -166,6 +175,9 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         self.incremental = incremental
         self.force = force
         self.max_attempts_per_document = max_attempts_per_document
+        self.sync = sync
+        self.max_delete_fraction = max_delete_fraction
+        self.allow_mass_delete = allow_mass_delete
 
     def options(self) -> dict[str, Any]:
         """The parsing options that are set, as hook keyword arguments."""

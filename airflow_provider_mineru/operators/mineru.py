@@ -36,6 +36,7 @@ from airflow_provider_mineru.waiting.waits import TASK_WAIT, wait_of_xcom
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.ledger.run import LedgerInput
+    from airflow_provider_mineru.ledger.sync import Listing
     from airflow_provider_mineru.submission.record import SentBatch, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
@@ -236,6 +237,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         items = self.paths if isinstance(self.paths, (list, tuple)) else [self.paths]
         limits = self.hook.config.limits
         resolved = []
+        self._listed: list[tuple[Any, list[str]]] = []  # per item, what it listed (scoped sync)
         for index, item in enumerate(items):
             options: dict[str, Any] = {}
             if isinstance(item, dict):
@@ -253,6 +255,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
                 follow_symlinks=self.follow_symlinks,
             )
             resolved.extend((source, options) for source in found)
+            self._listed.append((item, [source.location for source in found]))
         if not resolved:
             raise MinerUValidationError("paths", self.paths, "no supported document found")
         return resolved
@@ -369,6 +372,13 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
     def keep_inputs(self, indices: Sequence[int]) -> None:
         """Upload only the files at ``indices`` (the ledger reuses the others' results)."""
         self._sources = [self._sources[i] for i in indices]
+
+    def ledger_listings(self) -> list[Listing]:
+        """What each folder, prefix or glob of ``paths`` listed this run (a single file lists nothing)."""
+        from airflow_provider_mineru.ledger.run import listings
+
+        self._sources  # noqa: B018 - resolving the paths records what each one listed
+        return listings(self._listed)
 
 
 class MinerUDownloadResultsOperator(MinerUHookMixin, BaseOperator):

@@ -35,9 +35,7 @@ def _inbox(tmp_path: Path, *names: str) -> Path:
 
 def _paid(emu: Any) -> dict[str, int]:
     """Requests that cost: submits of tasks and batches, upload-URL batches and uploads."""
-    return {
-        name: len(emu.requests_to(name)) for name in ("submit_task", "submit_batch", "file_urls", "upload")
-    }
+    return {name: len(emu.requests_to(name)) for name in ("submit_task", "submit_batch", "file_urls", "upload")}
 
 
 def _upload(emu: Any, capfd: Any, inbox: Path, out: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:
@@ -192,7 +190,9 @@ def test_urls_task_and_batch_reuse(mineru_conn, capfd, tmp_path, deferrable):
 
     urls = [url, sample_url(mineru_conn, "research_paper.pdf")]
     for _ in range(2):
-        dag = parse_dag(MinerUSubmitBatchOperator, urls=urls, output_path=str(tmp_path / "batch"), deferrable=deferrable)
+        dag = parse_dag(
+            MinerUSubmitBatchOperator, urls=urls, output_path=str(tmp_path / "batch"), deferrable=deferrable
+        )
         states, output = run_dag(dag, capfd)
         assert states["parse"] == "success", output[-3000:]
     value = xcom(dag, "parse")
@@ -254,3 +254,33 @@ def test_documents_have_ids_stable_across_runs(mineru_conn, capfd, tmp_path):
         ids.append([page["metadata"]["document_id"] for page in xcom(dag, "documents")])
     assert xcom(dag, "parse")["counts"]["reused"] == 1
     assert ids[0] == ids[1] and len(set(ids[0])) == 3 and all(len(i) == 32 for i in ids[0])
+
+
+def test_scoped_sync_tombstones_what_is_gone_within_the_valve(mineru_conn, capfd, caplog, tmp_path):
+    import datetime as dt
+
+    inbox, out = _inbox(tmp_path, "invoice.pdf", "research_paper.pdf", "annual_report.pdf"), tmp_path / "out"
+    _upload(mineru_conn, capfd, inbox, out, sync="scoped")
+    (inbox / "invoice.pdf").unlink()
+    value, output = _upload(mineru_conn, capfd, inbox, out, sync="scoped")  # 1 of 3 is over 0.2: refused
+    assert value["counts"]["tombstoned"] == 0 and (out / "invoice" / "full.md").is_file()
+    assert "more than max_delete_fraction=0.2; nothing is tombstoned" in output + caplog.text
+    value, _ = _upload(mineru_conn, capfd, inbox, out, sync="scoped", max_delete_fraction=0.5)
+    assert value["counts"] == {"parsed": 0, "reused": 2, "failed": 0, "skipped_attempts": 0, "tombstoned": 1}
+    day = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    assert not (out / "invoice").exists()
+    assert (out / ".mineru-tombstones" / day / "invoice" / "full.md").is_file()
+    assert _paid(mineru_conn)["upload"] == 3
+
+
+def test_sync_on_urls_is_a_validation_error(mineru_conn, capfd, tmp_path):
+    dag = parse_dag(
+        MinerUSubmitBatchOperator,
+        urls=[sample_url(mineru_conn, "invoice.pdf")],
+        output_path=str(tmp_path),
+        sync="scoped",
+    )
+    states, output = run_dag(dag, capfd)
+    assert states["parse"] == "failed"
+    assert "sync" in output and "a list of URLs has no listing" in output
+    assert sum(_paid(mineru_conn).values()) == 0
