@@ -573,7 +573,18 @@ def _keys(
             key = LedgerKey.for_url(item.source, hook.transport.head(item.source), options, flavor, item.per_file)
         else:
             source = item.file
-            digest = index.sha256(source.location, _validator(source), source.open)
+            try:
+                digest = index.sha256(source.location, _validator(source), source.open)
+            except OSError as exc:
+                # no content to key it by: keyed like a URL without validators, so it is always sent
+                # (its upload then fails alone, as without the ledger) and never reused
+                log.warning("MinerU ledger: cannot read %s to hash it (%s); it is sent as it is", source.location, exc)
+                keyed.append(
+                    PlanInput(
+                        item.name, item.source, LedgerKey.for_url(item.source, None, options, flavor), item.folder
+                    )
+                )
+                continue
             key = LedgerKey.for_file(digest, options, flavor, item.per_file)
         keyed.append(PlanInput(item.name, item.source, key, item.folder))
     try:

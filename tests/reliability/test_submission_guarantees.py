@@ -158,6 +158,7 @@ def test_changed_file_content_is_uploaded_again(emulator, monkeypatch, capfd, ca
         on_retry_callback=rewrite,
         **RETRY_ONCE,
         output_path=str(tmp_path / "out"),
+        incremental=False,  # identical copies: the ledger would pay for one; this test is about resuming
     )
     states, output = run(dag, capfd, caplog)
     assert states == {"parse": "success"}, output[-3000:]
@@ -311,6 +312,7 @@ def test_upload_interrupted_mid_batch_retry_uploads_only_the_rest(
         upload_concurrency=4,
         **RETRY_ONCE,
         output_path=str(tmp_path / "out"),
+        incremental=False,  # identical copies: the ledger would pay for one; this test is about resuming
     )
     states, output = run(dag, capfd, caplog)
     assert "the worker was killed" in output
@@ -343,6 +345,7 @@ def test_unreadable_file_is_a_failure_of_that_file_only(
         deferrable=False,
         fail_on_file_error=False,
         output_path=str(tmp_path / "out"),
+        incremental=False,  # identical copies: the ledger would pay for one; this test is about resuming
     )
     states, output = run(dag, capfd, caplog)
     assert states == {"parse": "success"}, output[-3000:]
@@ -407,6 +410,7 @@ def test_resumed_task_takes_its_inputs_from_the_deferral_not_from_the_paths(emul
         poll_interval=0.05,
         min_defer_seconds=0,
         output_path=str(tmp_path / "out"),
+        incremental=False,  # identical copies: the ledger would pay for one; this test is about resuming
     )
     pushed: dict = {}
     ti = SimpleNamespace(
@@ -430,7 +434,9 @@ def test_resumed_task_takes_its_inputs_from_the_deferral_not_from_the_paths(emul
 
     event = asyncio.run(first_event())
     shutil.move(str(inbox), str(tmp_path / "archive"))
-    resumed = MinerUUploadFilesOperator(task_id="parse", paths=str(inbox / "*.pdf"), output_path=str(tmp_path / "out"))
+    resumed = MinerUUploadFilesOperator(
+        task_id="parse", paths=str(inbox / "*.pdf"), output_path=str(tmp_path / "out"), incremental=False
+    )
     assert event["sources"] == sources
     value = resumed.execute_complete(context, event=event)
     assert [r["state"] for r in value["results"]] == ["done", "done"]
