@@ -23,6 +23,10 @@ MISSING_URL = "https://cdn-mineru.openxlab.org.cn/demo/this-document-does-not-ex
 #: Poll quickly against the emulator; a few seconds is plenty for the real service too.
 POLL_INTERVAL = float(os.environ.get("MINERU_EXAMPLE_POLL_INTERVAL", "5"))
 
+#: The schedule of ``mineru_incremental`` (daily); ``MINERU_EXAMPLE_SCHEDULE=`` (empty) for none: the test
+#: deployments trigger its runs through the REST API rather than let the scheduler start one at start-up.
+INCREMENTAL_SCHEDULE = os.environ.get("MINERU_EXAMPLE_SCHEDULE", "@daily") or None
+
 #: Wait in the triggerer (the default) or hold the worker slot (``MINERU_EXAMPLE_DEFERRABLE=false``).
 DEFERRABLE = os.environ.get("MINERU_EXAMPLE_DEFERRABLE", "true").lower() != "false"
 

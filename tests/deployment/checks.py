@@ -21,7 +21,14 @@ DEMO_TEXT = "MinerU Example Document"
 RACE_MESSAGE = "finished with state success, but the task instance's state attribute is"
 
 #: Example DAGs run on both Airflow lines; the callback ones need Airflow 3 (api-server plugin).
-EXAMPLES = ["mineru_parse_files", "mineru_parse_urls", "mineru_mapped", "mineru_task_then_sensor", "mineru_s3_to_s3"]
+EXAMPLES = [
+    "mineru_parse_files",
+    "mineru_parse_urls",
+    "mineru_mapped",
+    "mineru_task_then_sensor",
+    "mineru_s3_to_s3",
+    "mineru_incremental",
+]
 ASSET_EXAMPLES = ["mineru_asset_producer", "mineru_asset_consumer"]
 CALLBACK_EXAMPLES = ["mineru_callback_submit", "mineru_callback_download"]
 

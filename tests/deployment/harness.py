@@ -406,6 +406,7 @@ class Deployment:
                 ),
                 "MINERU_EXAMPLE_OUTPUT": str(self.output / "examples"),
                 "MINERU_EXAMPLE_POLL_INTERVAL": "1",
+                "MINERU_EXAMPLE_SCHEDULE": "",  # mineru_incremental runs when a test triggers it
                 "MINERU_CALLBACK_URL": f"{self.api_url}/mineru/callback/mineru_default",
                 "MINERU_EMULATOR_URL": self.emulator_url,
             }

@@ -92,6 +92,34 @@ def test_parse_files(local, emulator_log):
     no_race(local)
 
 
+def test_incremental_second_run_pays_nothing(local, emulator_log):
+    """``mineru_incremental`` twice through the REST API, same output_path: the second run sends nothing."""
+    output = local.output / f"incremental-{uuid.uuid4().hex[:6]}"
+    conf = {"output_path": str(output)}
+    run_id, record, seconds = run_and_wait(local, "mineru_incremental", conf)
+    FIGURES["local.mineru_incremental_first_run_s"] = seconds
+    check_run(local, "mineru_incremental", run_id, record)
+    assert submitted_documents(emulator_log()) == dict.fromkeys(SAMPLE_FILES, 1)
+    check_deferred(local, "mineru_incremental", run_id, "parse_new_documents")
+    local.emulator("DELETE", "requests")
+    run_id, record, seconds = run_and_wait(local, "mineru_incremental", conf)
+    FIGURES["local.mineru_incremental_second_run_s"] = seconds
+    check_run(local, "mineru_incremental", run_id, record)
+    log = emulator_log()
+    assert submitted_documents(log) == {}
+    assert endpoint_count(log, "upload", ok_only=False) == 0 and endpoint_count(log, "file_urls", ok_only=False) == 0
+    assert local.api.xcom("mineru_incremental", run_id, "report") == {
+        "parsed": 0,
+        "reused": 4,
+        "failed": 0,
+        "skipped_attempts": 0,
+        "tombstoned": 0,
+    }
+    texts = markdown_texts(output)
+    assert set(texts) == {"annual_report", "invoice", "research_paper", "scanned_receipt"}
+    no_race(local)
+
+
 def test_parse_urls(local, emulator_log):
     run_id, record, seconds = run_and_wait(local, "mineru_parse_urls")
     FIGURES["local.mineru_parse_urls_run_s"] = seconds

@@ -64,3 +64,19 @@ class TestExampleDags:
             "example",
         ]
         assert len(mineru_conn.requests_to("submit_task")) == 2
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("deferrable", MODES)
+def test_incremental_second_run_pays_nothing(mineru_conn, tmp_path, monkeypatch, deferrable):
+    """``mineru_incremental`` twice over the samples: the second run sends no request that costs, no upload."""
+    from tests.helpers import xcom
+
+    for run in range(2):
+        dag = load_example("mineru_incremental", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch).dag
+        states, _ = run_dag(dag, run_conf={"output_path": str(tmp_path / "incremental")})
+        assert set(states.values()) == {"success"}, run
+    assert len(mineru_conn.requests_to("file_urls")) == 1
+    assert len(mineru_conn.requests_to("upload")) == 4
+    assert xcom(dag, "report") == {"parsed": 0, "reused": 4, "failed": 0, "skipped_attempts": 0, "tombstoned": 0}
+    assert "Northwind Traders" in (tmp_path / "incremental" / "annual_report" / "full.md").read_text()
