@@ -248,15 +248,24 @@ class LedgerRun:
 
     def _claim_or_wait(self, operator: LedgerOperator) -> None:
         """
-        Claim every key this run pays for. A key another task instance holds: wait (at most the
-        claim's lease) for its entry, then reuse (or copy) its result; parse when the lease ends
-        without one.
+        Claim every key this run pays for. After winning, the entry is read again (the previous
+        claimer may have just finished: then it is reused). A key another task instance holds:
+        wait (at most the claim's lease) for its entry, then reuse (or copy) its result; parse when
+        the lease ends without one.
         """
         ttl = _claim_ttl(operator)
+        force = bool(operator.force)
         waiting: dict[int, PlanItem] = {}
         for index, item in enumerate(self.items):
-            if item.pays and not self.store.claim(item.input.key, self.owner, ttl):
+            if not item.pays:
+                continue
+            if not self.store.claim(item.input.key, self.owner, ttl):
                 waiting[index] = item
+                continue
+            settled = None if force or item.reason is Reason.UNVERIFIABLE else self._settled(item)
+            if settled is not None:
+                self.items[index] = settled
+                self.store.release(item.input.key, self.owner)
         if not waiting:
             return
         operator.log.info(
@@ -266,21 +275,25 @@ class LedgerRun:
         )
         while waiting:
             for index, item in list(waiting.items()):
-                entry = self.store.get(item.input.key)
-                if entry is not None and entry.state is EntryState.DONE:
-                    folder = item.input.folder
-                    if entry.output_for(folder) is not None and self.store.verify(entry, folder):
-                        self.items[index] = PlanItem(item.input, Action.REUSE, Reason.UNCHANGED, entry, folder)
-                    else:
-                        origin = next((o.folder for o in entry.outputs if self.store.verify(entry, o.folder)), None)
-                        if origin is None:
-                            continue
-                        self.items[index] = PlanItem(item.input, Action.COPY, Reason.SAME_CONTENT, entry, origin)
+                settled = self._settled(item)
+                if settled is not None:
+                    self.items[index] = settled
                     del waiting[index]
                 elif self.store.claim(item.input.key, self.owner, ttl):  # its claim ended without a result
                     del waiting[index]
             if waiting:
                 time.sleep(CLAIM_POLL_SECONDS)
+
+    def _settled(self, item: PlanItem) -> PlanItem | None:
+        """``item`` as a reuse or a copy when its key has a done entry whose folder verifies now, else None."""
+        entry = self.store.get(item.input.key)
+        if entry is None or entry.state is not EntryState.DONE:
+            return None
+        folder = item.input.folder
+        if entry.output_for(folder) is not None and self.store.verify(entry, folder):
+            return PlanItem(item.input, Action.REUSE, Reason.UNCHANGED, entry, folder)
+        origin = next((o.folder for o in entry.outputs if self.store.verify(entry, o.folder)), None)
+        return None if origin is None else PlanItem(item.input, Action.COPY, Reason.SAME_CONTENT, entry, origin)
 
     def _copy_landed(self, operator: LedgerOperator) -> None:
         """
