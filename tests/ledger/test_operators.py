@@ -200,35 +200,47 @@ def test_urls_task_and_batch_reuse(mineru_conn, capfd, tmp_path, deferrable):
     assert len(mineru_conn.requests_to("submit_batch")) == 1
 
 
-def test_two_task_instances_meeting_the_same_new_files_pay_once(mineru_conn, tmp_path):
-    """Two task instances over the same folder at the same moment: the files are uploaded once (claims)."""
-    import threading
+def _race_one(task_id: str, inbox: str, out: str, start: Any, results: Any) -> None:
+    """One task instance of the race, in its own process (forked: the emulator stays in the parent)."""
     from types import SimpleNamespace
 
+    class StateStore(dict):  # what Airflow 3.3 gives a task to keep across tries; no database needed
+        def set(self, key: str, value: Any) -> None:
+            self[key] = value
+
+        def delete(self, key: str) -> None:
+            self.pop(key, None)
+
+        def get(self, key: str) -> Any:
+            return self[key]
+
+    operator = MinerUUploadFilesOperator(
+        task_id=task_id, paths=inbox, output_path=out, deferrable=False, poll_interval=0.05
+    )
+    ti = SimpleNamespace(
+        dag_id="race", run_id="run_1", task_id=task_id, map_index=-1, try_number=1, xcom_push=lambda **_: None
+    )
+    start.wait()
+    try:
+        results.put((task_id, operator.execute({"ti": ti, "run_id": "run_1", "task_state_store": StateStore()})))
+    except BaseException as exc:
+        results.put((task_id, repr(exc)))
+
+
+def test_two_task_instances_meeting_the_same_new_files_pay_once(mineru_conn, tmp_path):
+    """Two task instances (processes) over the same folder at the same moment: each file is uploaded once (claims)."""
+    import multiprocessing
+
     inbox, out = _inbox(tmp_path, "invoice.pdf", "research_paper.pdf"), tmp_path / "out"
-    values: dict[str, Any] = {}
-    errors: list[BaseException] = []
-    start = threading.Barrier(2)
-
-    def run(task_id: str) -> None:
-        operator = MinerUUploadFilesOperator(
-            task_id=task_id, paths=str(inbox), output_path=str(out), deferrable=False, poll_interval=0.05
-        )
-        ti = SimpleNamespace(
-            dag_id="race", run_id="run_1", task_id=task_id, map_index=-1, try_number=1, xcom_push=lambda **_: None
-        )
-        start.wait()
-        try:
-            values[task_id] = operator.execute({"ti": ti, "run_id": "run_1"})
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
+    fork = multiprocessing.get_context("fork")
+    start, results = fork.Barrier(2), fork.Queue()
+    workers = [fork.Process(target=_race_one, args=(name, str(inbox), str(out), start, results)) for name in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    values = dict(results.get(timeout=180) for _ in workers)
+    for worker in workers:
+        worker.join(30)
+    assert all(isinstance(v, dict) for v in values.values()), values
     assert _paid(mineru_conn)["upload"] == 2  # each file once, not once per task instance
     counts = [values[name]["counts"] for name in ("a", "b")]
     assert sorted(c["parsed"] for c in counts) == [0, 2]
