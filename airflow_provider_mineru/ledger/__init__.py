@@ -13,8 +13,10 @@ against it before it is trusted. What the operators will call, one job per modul
 - :mod:`.attempts`: ``max_attempts_per_document``
 - :mod:`.sync`: :func:`plan_sync`, :func:`apply_sync` (scoped sync and its safety valve)
 - :mod:`.documents`: :func:`document_id`
+- :mod:`.run`: the ledger in an operator's run (``LedgerRun.start`` after ``prepare()``,
+  ``complete_run`` when the wait ends); the operators import it when a task runs.
 
-Not wired into the operators yet; see ``docs/incremental.md``.
+See ``docs/incremental.md``.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import pathlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_mineru.exceptions import MinerUValidationError
@@ -42,11 +43,21 @@ from airflow_provider_mineru.ledger.plan import PlanInput, PlanItem, plan
 from airflow_provider_mineru.ledger.reasons import Action, Reason
 from airflow_provider_mineru.ledger.store import LEDGER_DIR, LedgerStore
 from airflow_provider_mineru.ledger.sync import Listing, apply_sync, plan_sync
-from airflow_provider_mineru.utils.storage_paths import join_relative
+from airflow_provider_mineru.results.downloads import count_pages
+from airflow_provider_mineru.results.landing import read_marker
+from airflow_provider_mineru.results.xcom import read_results_jsonl
+from airflow_provider_mineru.submission.record import Identity
+from airflow_provider_mineru.utils.storage_paths import (
+    is_local_location,
+    is_object_storage_path,
+    join_relative,
+    local_path_text,
+    storage_path,
+)
+from airflow_provider_mineru.waiting.finish import FinishedWait
 
 if TYPE_CHECKING:
     from airflow_provider_mineru.inputs.sources import SourceFile
-    from airflow_provider_mineru.waiting.finish import FinishedWait
 
 __all__ = ["COUNT_NAMES", "LedgerInput", "LedgerOperator", "LedgerRun", "complete_run"]
 
@@ -149,12 +160,8 @@ def listings(listed: Sequence[tuple[Any, Sequence[str]]]) -> list[Listing]:
 
 
 def _scope(item: Any) -> str | None:
-    from airflow_provider_mineru.utils.storage_paths import is_local_location, is_object_storage_path, local_path_text
-
     wild = frozenset("*?[")
     if is_object_storage_path(item) or (isinstance(item, str) and not is_local_location(item)):
-        from airflow_provider_mineru.utils.storage_paths import storage_path
-
         path = storage_path(item)
         if wild & set(str(path)):
             while wild & set(str(path)):
@@ -173,8 +180,6 @@ def _scope(item: Any) -> str | None:
 
 
 def _owner(context: Mapping[str, Any]) -> str:
-    from airflow_provider_mineru.submission.record import Identity
-
     identity = Identity.from_context(context)
     return f"{identity.dag_id}/{identity.run_id}/{identity.task_id}/{identity.map_index}"
 
@@ -530,8 +535,6 @@ class LedgerRun:
 
 def _claim_ttl(operator: LedgerOperator) -> float:
     """A claim's lease: the operator's time-out (how long its wait may take) plus 10 minutes to land."""
-    from datetime import timedelta
-
     timeout = getattr(operator, "timeout", None)
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout or 6 * 3600)
     return seconds + 600.0
@@ -541,16 +544,12 @@ def _batch_rows(value: Mapping[str, Any]) -> list[dict[str, Any]]:
     if "results" in value:
         return list(value["results"])
     if value.get("results_path"):
-        from airflow_provider_mineru.results.xcom import read_results_jsonl
-
         return read_results_jsonl(value["results_path"])
     return []
 
 
 def _rewrite_spilled(value: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
     """A spilled batch XCom's JSONL file, written again with every input's row."""
-    from airflow_provider_mineru.utils.storage_paths import storage_path
-
     with storage_path(value["results_path"]).open("wb") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
@@ -565,9 +564,6 @@ def _relative(root: Any, output_path: Any) -> str | None:
 
 
 def _pages(folder: Any) -> int | None:
-    from airflow_provider_mineru.results.downloads import count_pages
-    from airflow_provider_mineru.results.landing import read_marker
-
     extracted = read_marker(folder)
     if extracted is None or not extracted.content_list:
         return None
@@ -615,7 +611,6 @@ def _validator(source: SourceFile) -> str | None:
             return local_validator(os.stat(local))
         except OSError:
             return None
-    from airflow_provider_mineru.utils.storage_paths import storage_path
 
     path = storage_path(source.location)
     try:
@@ -651,8 +646,6 @@ def complete_run(operator: LedgerOperator, context: Mapping[str, Any], finished:
 
 def finish_without_sending(operator: LedgerOperator, run: LedgerRun) -> FinishedWait:
     """The finished run when every input was reused, copied or skipped: no request was sent."""
-    from airflow_provider_mineru.waiting.finish import FinishedWait
-
     single = operator.wait.name == "task"
     empty: dict[str, Any] = {} if single else {"batch_ids": [], "results": []}
     value = run.complete(empty, single=single, force=operator.force)
