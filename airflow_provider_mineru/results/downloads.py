@@ -69,7 +69,7 @@ class ResultDownloader:
         self.resumed = 0
 
     def unique_folder(self, stem: str) -> Any:
-        """``<output_path>/<stem>``, made unique among this downloader's folders (``stem-2``…); None without an output path."""
+        """``<output_path>/<stem>``, unique among this downloader's folders (``stem-2``…); None without output_path."""
         return None if self.root is None else self.root / self._unique(stem)
 
     def _unique(self, stem: str) -> str:
