@@ -48,6 +48,7 @@ from airflow_provider_mineru.inputs.sources import SourceFile
 from airflow_provider_mineru.inputs.validation import document_extension
 from airflow_provider_mineru.long_documents.parts import PartResult, input_state, parts_to_xcom
 from airflow_provider_mineru.long_documents.plan import (
+    LearnedLimits,
     PageSlice,
     SlicePlan,
     plan_document,
@@ -76,6 +77,7 @@ __all__ = [
     "StitchedWait",
     "describe_document",
     "expand_long_documents",
+    "fewer_files_per_request",
     "land_and_stitch",
     "parse_slice_source",
     "slice_source",
@@ -239,6 +241,24 @@ def expand_long_documents(
             out.items.append((item, sliced))
             out.slices.append(SliceOf(source.location, source.name, source.size, part.slice))
     return out
+
+
+_TOO_MANY_FILES = re.compile(r"too many files|files per request|files? (?:count )?exceeds?", re.IGNORECASE)
+
+
+def fewer_files_per_request(error: MinerUError, tried: int) -> int | None:
+    """
+    The files per request to send with after MinerU refused a request of ``tried`` files for their
+    number (``-10002`` "at most 50 files per request"): the limit it states when lower, else half.
+    None when the refusal is about something else (the error is raised as it is). A refused request
+    is not billed; the limit learned is logged and used for the rest of the task's submits.
+
+    :param error: MinerU's refusal.
+    :param tried: files in the refused request.
+    """
+    if error.code != "-10002" or not _TOO_MANY_FILES.search(error.message or "") or tried <= 1:
+        return None
+    return LearnedLimits(pages_per_file=1, files_per_request=tried).refused_files(tried, error.message)
 
 
 # -- after the wait -------------------------------------------------------------------------------

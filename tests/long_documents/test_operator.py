@@ -7,6 +7,8 @@ failures re-sent alone on a retry, the refusal kept with ``split_long_documents=
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +157,53 @@ def test_a_failed_slice_fails_the_input_and_only_it_is_sent_again_on_retry(
     rows = xcom(dag, "upload")["results"]
     assert [p["state"] for p in rows[0]["parts"]] == ["done", "done", "done"]
     assert page_indices(out / "manual") == list(range(450))
+
+
+#: The issue's figure (``MINERU_LONGDOCS_FULL=1``): 200 files of which five 450-page PDFs, 50 files per
+#: request. The suite's default is the same shape, smaller: 24 files of which two long, 10 files per request.
+FULL = os.environ.get("MINERU_LONGDOCS_FULL") == "1"
+SMALL_FILES, LONG_FILES, FILES_LIMIT = (195, 5, 50) if FULL else (22, 2, 10)
+
+
+@pytest.fixture
+def lower_than_told(mineru_emulator_factory, monkeypatch):
+    """An emulator at 200 pages per file and fewer files per request; the connection knows only the page limit."""
+    from mineru_emulator import Timings
+
+    emu = mineru_emulator_factory(
+        token=TEST_TOKEN,
+        max_pages=200,
+        max_batch_files=FILES_LIMIT,
+        page_quota=10**9,
+        timings=Timings(pending=0.02, per_page=0.0005, converting=0.02),
+    )
+    return connect(emu, monkeypatch, max_pages=200)
+
+
+def test_a_folder_of_many_files_and_long_pdfs_completes_past_a_lower_files_limit(
+    lower_than_told, capfd, caplog, tmp_path
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    invoice = (SAMPLES / "invoice.pdf").read_bytes()
+    for number in range(SMALL_FILES):
+        (inputs / f"invoice-{number:03d}.pdf").write_bytes(invoice)
+    for number in range(LONG_FILES):
+        text_pdf(inputs / f"manual-{number}.pdf", 450, seed=number)
+    out = tmp_path / "out"
+    dag = upload_dag(str(inputs), output_path=str(out), upload_concurrency=16)
+    started = time.monotonic()
+    states, output = run_dag(dag, capfd)
+    seconds = time.monotonic() - started
+    assert states["upload"] == "success", output[-3000:]
+    documents = SMALL_FILES + 3 * LONG_FILES  # each long PDF is three slices
+    first = min(documents, 200)  # the connection's max_batch_files (the contract's)
+    logged = output + caplog.text
+    assert f"MinerU refused {first} files per request; using {FILES_LIMIT} for the rest of this task" in logged
+    sizes = [len(r.json["files"]) for r in lower_than_told.requests_to("file_urls")]
+    assert sizes[0] == first and all(size <= FILES_LIMIT for size in sizes[1:]) and sum(sizes[1:]) == documents
+    rows = xcom(dag, "upload")["results"]
+    assert len(rows) == SMALL_FILES + LONG_FILES and {r["state"] for r in rows} == {"done"}  # no error seen
+    for number in range(LONG_FILES):
+        assert page_indices(out / f"manual-{number}") == list(range(450))
+    print(f"FIGURE {SMALL_FILES + LONG_FILES} files ({documents} documents) in {seconds:.1f}s; requests {sizes}")
