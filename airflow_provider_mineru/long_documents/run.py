@@ -72,12 +72,15 @@ from airflow_provider_mineru.waiting.waits import WaitedDocuments
 
 __all__ = [
     "SLICE_MARK",
+    "DocumentGroup",
     "LongDocumentInputs",
     "SliceOf",
     "StitchedWait",
     "describe_document",
     "expand_long_documents",
+    "explain_page_refusal",
     "fewer_files_per_request",
+    "group_documents",
     "land_and_stitch",
     "parse_slice_source",
     "slice_source",
@@ -289,8 +292,14 @@ class StitchedWait:
 
 
 @dataclass
-class _Group:
-    """One input: a plain document (one index) or a split one (its slices' indices, in page order)."""
+class DocumentGroup:
+    """
+    One input of a wait: a document sent as it is, or a split input's slices.
+
+    :param indices: its documents' positions in the wait (a slice per page range, in page order).
+    :param location: a split input's location (None: not split).
+    :param pieces: a split input's slices, as their sources name them.
+    """
 
     indices: list[int]
     location: str | None = None
@@ -298,26 +307,34 @@ class _Group:
 
     @property
     def is_split(self) -> bool:
+        """Whether the input was sent as slices."""
         return self.location is not None
 
 
-def _groups(sources: Sequence[str | None], count: int) -> list[_Group]:
-    groups: list[_Group] = []
+def group_documents(sources: Sequence[str | None], count: int) -> list[DocumentGroup]:
+    """
+    The inputs behind a wait's documents: each slice source joins the slices of its input before it
+    (same location, pages going on); any other document is an input of its own.
+
+    :param sources: per document, its source (:func:`slice_source` for a slice).
+    :param count: how many documents.
+    """
+    groups: list[DocumentGroup] = []
     for index in range(count):
         parsed = parse_slice_source(sources[index] if index < len(sources) else None)
         if parsed is None:
-            groups.append(_Group([index]))
+            groups.append(DocumentGroup([index]))
             continue
         location, first, last = parsed
         if not groups or groups[-1].location != location or groups[-1].pieces[-1].last_page >= first:
-            groups.append(_Group([], location))
+            groups.append(DocumentGroup([], location))
         group = groups[-1]
         group.pieces.append(PageSlice(len(group.pieces), first, last))
         group.indices.append(index)
     return groups
 
 
-def _plan(group: _Group) -> SlicePlan:
+def _plan(group: DocumentGroup) -> SlicePlan:
     pieces = tuple(group.pieces)
     name = posixpath.basename((group.location or "").rstrip("/")) or "document"
     return SlicePlan(name, pieces[-1].last_page, max(p.pages for p in pieces), pieces)
@@ -333,8 +350,13 @@ def _input_data_id(slice_doc: DocumentResult, name: str) -> str | None:
     return None if base == auto[: len(base)] else base
 
 
-def _explained(document: DocumentResult, max_pages: int | None) -> DocumentResult:
-    """A document MinerU refused for its page count (-60006), with what to do."""
+def explain_page_refusal(document: DocumentResult, max_pages: int | None) -> DocumentResult:
+    """
+    ``document`` with what to do in its ``err_msg`` when MinerU refused it for its page count (-60006).
+
+    :param document: one document as MinerU listed it (returned as it is unless refused so).
+    :param max_pages: the connection's ``max_pages`` (None: unknown, nothing added).
+    """
     message = document.err_msg or ""
     if document.state is not MinerUState.FAILED or "-60006" not in message or max_pages is None:
         return document
@@ -364,8 +386,8 @@ def land_and_stitch(waited: WaitedDocuments, downloader: ResultDownloader) -> St
     :raises MinerUResultError: a result could not be landed or stitched (after every other one was).
     """
     max_pages = _max_pages(downloader)
-    documents = [_explained(doc, max_pages) for doc in waited.documents]
-    groups = _groups(waited.sources, len(documents))
+    documents = [explain_page_refusal(doc, max_pages) for doc in waited.documents]
+    groups = group_documents(waited.sources, len(documents))
     if not any(group.is_split for group in groups):
         waited = replace(waited, documents=documents)
         return StitchedWait(waited, downloader.download_all(documents, waited.sources))
@@ -452,7 +474,7 @@ def _merged_state(base: DocumentResult, slices: Sequence[DocumentResult], state:
 def _stitch_one(
     folder: Any,
     plan: SlicePlan,
-    group: _Group,
+    group: DocumentGroup,
     slices: Sequence[DocumentResult],
     staging: Path | None,
     state: str,
