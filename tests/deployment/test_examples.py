@@ -92,6 +92,7 @@ def test_parse_files(local, emulator_log):
     no_race(local)
 
 
+@pytest.mark.timeout(900)  # the emulator parses the 600-page slice at the suite's 0.25 s a page
 def test_long_document(local, emulator_log):
     """A 700-page PDF (over the 600-page limit): two slices in one batch, one stitched folder, one row.
 
