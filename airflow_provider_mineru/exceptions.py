@@ -121,6 +121,14 @@ class MinerUValidationError(MinerUInvalidRequestError, ValueError):
         return f"MinerU request not sent: {self.message}"
 
 
+class MinerUCannotSplitError(MinerUInvalidRequestError):
+    """
+    A document over MinerU's page limit that the provider will not split (its PDF structure cannot be
+    read safely, or ``split_long_documents`` is False); the message names the file, the limit and what
+    to do. The same document fails again, so the task fails without spending its retries.
+    """
+
+
 class MinerUUploadURLExpiredError(MinerUInvalidRequestError):
     """A presigned upload URL is past its validity (24 h); new URLs must be requested."""
 

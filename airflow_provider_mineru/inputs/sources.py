@@ -268,6 +268,7 @@ def resolve_sources(
     field: str = "paths",
     page_ranges: str | None = None,
     follow_symlinks: bool = False,
+    split_long_documents: bool = False,
 ) -> list[SourceFile]:
     """
     Expand ``paths`` into the documents to upload and check each one before anything is sent.
@@ -283,6 +284,8 @@ def resolve_sources(
     :param page_ranges: the pages that will be parsed; a long PDF passes if the selection is short.
     :param follow_symlinks: inside a folder or a glob's folder, use symbolic links that point
         outside it (by default they are refused). A file named explicitly is always used.
+    :param split_long_documents: a local PDF over ``limits.max_pages`` is not refused (without
+        ``page_ranges``): the operator splits it (:mod:`airflow_provider_mineru.long_documents.run`).
     :raises MinerUValidationError: naming the path and the rule it broke.
     """
     single = isinstance(paths, (str, os.PathLike)) or is_object_storage_path(paths)
@@ -296,7 +299,8 @@ def resolve_sources(
             validate_extension(source.name, where, model_version)
             validate_file_size(source.size, limits, where)
             validate_file_type(source, where)
-            validate_page_count(source.page_count(), limits, where, page_ranges)
+            if not split_long_documents or page_ranges:  # else a long PDF is split, not refused
+                validate_page_count(source.page_count(), limits, where, page_ranges)
             sources.append(source)
     if not sources:
         raise MinerUValidationError(field, [str(p) for p in items], "no supported document found")

@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from airflow_provider_mineru.exceptions import MinerUInvalidRequestError
+from airflow_provider_mineru.exceptions import MinerUCannotSplitError, MinerUInvalidRequestError
 
 __all__ = [
-    "CannotSplitError",
     "LearnedLimits",
     "PageSlice",
     "SlicePlan",
@@ -48,15 +47,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class CannotSplitError(MinerUInvalidRequestError):
-    """
-    A document over the page limit that the provider will not split; the message says what to do.
-
-    An invalid request (the same document fails again), so the Airflow task fails without
-    spending its retries.
-    """
 
 
 @dataclass(frozen=True)
@@ -157,12 +147,12 @@ def plan_document(name: str, total_pages: int | None, max_pages: int, *, split: 
     :param total_pages: its page count, or None when unknown.
     :param max_pages: most pages per file.
     :param split: False restores the refusal of a document over the limit (``split_long_documents``).
-    :raises CannotSplitError: over the limit with ``split=False``.
+    :raises MinerUCannotSplitError: over the limit with ``split=False``.
     """
     if total_pages is None:
         return SlicePlan(name, None, max_pages, ())
     if total_pages > max_pages and not split:
-        raise CannotSplitError(
+        raise MinerUCannotSplitError(
             f"{name} has {total_pages} pages, more than MinerU's limit of {max_pages} pages per file (-60006), "
             "and split_long_documents is False: set it to True to send the document in slices, "
             "or select at most that many pages with page_ranges."
@@ -183,7 +173,7 @@ def replan_smaller(plan: SlicePlan, max_pages: int) -> SlicePlan:
     if max_pages < 1:
         raise ValueError(f"max_pages must be at least 1, got {max_pages}")
     if plan.total_pages is None:
-        raise CannotSplitError(cannot_split_message(plan.name, max_pages, "its page count is unknown"))
+        raise MinerUCannotSplitError(cannot_split_message(plan.name, max_pages, "its page count is unknown"))
     ranges: list[tuple[int, int]] = []
     for piece in plan.slices:
         ranges += (
@@ -251,11 +241,11 @@ class LearnedLimits:
         :param tried: pages of the refused file.
         :param message: MinerU's ``err_msg`` or error message (a stated limit is used when lower).
         :param name: the input, for the error when nothing smaller can be sent.
-        :raises CannotSplitError: a one-page file was refused.
+        :raises MinerUCannotSplitError: a one-page file was refused.
         """
         new = self._lower(tried, message)
         if new < 1:
-            raise CannotSplitError(
+            raise MinerUCannotSplitError(
                 f"MinerU refused {name} for its page count although it was sent one page at a time "
                 f"({message or '-60006'}): the refusal is not about the page count the provider can change. "
                 "Check the document, or the page limit of the account."

@@ -12,7 +12,7 @@ Safety and memory:
 
 * the page count comes first from :func:`~airflow_provider_mineru.inputs.pdf_pages.count_pdf_pages`
   (bounded reads). A PDF it cannot count, an encrypted one, or one where pypdf sees another page
-  count is not split: :class:`~.plan.CannotSplitError` names the file and the limit. pypdf never
+  count is not split: :class:`~.plan.MinerUCannotSplitError` names the file and the limit. pypdf never
   gets a file whose cross-reference table it would have to rebuild by reading the whole file;
 * a ``startxref`` that is a little off (bytes added or removed before the cross-reference table,
   the usual state of scanned and concatenated PDFs) is corrected the way the page count finds the
@@ -40,8 +40,9 @@ from typing import IO
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
 
+from airflow_provider_mineru.exceptions import MinerUCannotSplitError
 from airflow_provider_mineru.inputs.pdf_pages import XREF_SLACK, count_pdf_pages
-from airflow_provider_mineru.long_documents.plan import CannotSplitError, PageSlice, SlicePlan, cannot_split_message
+from airflow_provider_mineru.long_documents.plan import PageSlice, SlicePlan, cannot_split_message
 
 __all__ = ["SplitPart", "part_file_name", "split_pdf"]
 
@@ -76,21 +77,21 @@ def split_pdf(source: str | os.PathLike[str], plan: SlicePlan, workdir: str | os
     :param source: the local PDF.
     :param plan: its plan (:func:`~.plan.plan_slices`, with the page count read from ``source``).
     :param workdir: an existing folder for the parts (the caller removes it after the upload).
-    :raises CannotSplitError: the PDF cannot be split safely; the message names it and the limit.
+    :raises MinerUCannotSplitError: the PDF cannot be split safely; the message names it and the limit.
     """
     source = Path(source)
     name = source.name
     if not plan.slices:
-        raise CannotSplitError(cannot_split_message(name, plan.max_pages, "its page count is unknown"))
+        raise MinerUCannotSplitError(cannot_split_message(name, plan.max_pages, "its page count is unknown"))
     if not plan.is_split:
         return [SplitPart(plan.slices[0], source, source.stat().st_size)]
     counted = count_pdf_pages(source)
     if counted is None:
-        raise CannotSplitError(
+        raise MinerUCannotSplitError(
             cannot_split_message(name, plan.max_pages, "its page tree cannot be read with bounded reads")
         )
     if counted != plan.total_pages:
-        raise CannotSplitError(
+        raise MinerUCannotSplitError(
             cannot_split_message(
                 name, plan.max_pages, f"it has {counted} pages now and {plan.total_pages} when planned"
             )
@@ -119,9 +120,9 @@ def _write_part(source: Path, piece: PageSlice, counted: int, target: Path, max_
         with open(source, "rb") as handle:
             reader = _open_reader(handle)
             if reader.is_encrypted:
-                raise CannotSplitError(cannot_split_message(name, max_pages, "it is encrypted"))
+                raise MinerUCannotSplitError(cannot_split_message(name, max_pages, "it is encrypted"))
             if len(reader.pages) != counted:
-                raise CannotSplitError(
+                raise MinerUCannotSplitError(
                     cannot_split_message(
                         name, max_pages, f"its page tree says {counted} pages and its pages number {len(reader.pages)}"
                     )
@@ -133,16 +134,16 @@ def _write_part(source: Path, piece: PageSlice, counted: int, target: Path, max_
                 writer.write(out)
             del writer, reader
         if count_pdf_pages(temporary) != piece.pages:
-            raise CannotSplitError(
+            raise MinerUCannotSplitError(
                 cannot_split_message(name, max_pages, f"its part of pages {piece.page_ranges} did not come out whole")
             )
         os.replace(temporary, target)
-    except CannotSplitError:
+    except MinerUCannotSplitError:
         temporary.unlink(missing_ok=True)
         raise
     except Exception as exc:  # pypdf's errors on a structure it cannot read: not split, with the reason
         temporary.unlink(missing_ok=True)
-        raise CannotSplitError(
+        raise MinerUCannotSplitError(
             cannot_split_message(name, max_pages, f"pypdf cannot read it ({type(exc).__name__}: {exc})")
         ) from exc
     return SplitPart(piece, target, target.stat().st_size)

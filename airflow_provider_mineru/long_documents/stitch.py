@@ -57,7 +57,7 @@ from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUResultError
 from airflow_provider_mineru.long_documents.plan import PageSlice, SlicePlan
-from airflow_provider_mineru.results.landing import MARKER_NAME, read_marker
+from airflow_provider_mineru.results.landing import MARKER_NAME, completion_marker, read_marker
 
 __all__ = ["PARTS_DIR", "StitchedResult", "landed_page_ranges", "part_folder", "stitch_parts"]
 
@@ -65,8 +65,6 @@ log = logging.getLogger(__name__)
 
 #: The folder, inside a split input's result folder, holding each slice's own result.
 PARTS_DIR = "parts"
-#: The marker format :mod:`airflow_provider_mineru.results.landing` reads (its ``_MARKER_VERSION``).
-_MARKER_VERSION = 1
 _CHUNK = 1024 * 1024
 _PREFIXED_SUFFIXES = ("_content_list_v2.json", "_content_list.json", "_middle.json", "_model.json", "_origin.pdf")
 
@@ -452,11 +450,7 @@ def stitch_parts(
     total = sum((root / rel).stat().st_size for rel in files)
     pages = plan.slices[-1].last_page
     marker = {
-        "version": _MARKER_VERSION,
-        "identity": dict(identity or {}),
-        "files": files,
-        "skipped": [],
-        "total_bytes": total,
+        **completion_marker(files, dict(identity or {}), total_bytes=total),
         "stitched": {
             "pages": pages,
             "parts": [found.piece.folder_name for found in slices],

@@ -17,7 +17,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_mineru.connection.form import DEFAULT_CONN_ID
-from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError, MinerUValidationError
+from airflow_provider_mineru.exceptions import (
+    MinerUAmbiguousSubmitError,
+    MinerUInvalidRequestError,
+    MinerUValidationError,
+)
 from airflow_provider_mineru.mixins import MinerUHookMixin, MinerUWaitMixin
 from airflow_provider_mineru.version_compat import AirflowFailException, BaseOperator, conf
 from airflow_provider_mineru.waiting.events import WaitOutcome, validate_wait_event
@@ -241,8 +245,12 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         """
         if not indices:
             return
+        from airflow_provider_mineru.long_documents.run import fewer_files_per_request  # loads the long-document stage
+
         key = self._record_key
-        for chunk in chunks(list(indices), self.hook.config.limits.max_batch_files):
+        pending, size = list(indices), self.hook.config.limits.max_batch_files
+        while pending:
+            chunk, pending = pending[:size], pending[size:]
             try:
                 for sent in self.send_batch(chunk):
                     if submission.record_sent(sent):
@@ -252,6 +260,11 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                 submission.unanswered = sorted({*submission.unanswered, *chunk})
                 store.save_submission(submission, key)
                 raise
+            except MinerUInvalidRequestError as error:  # long documents: MinerU's own lower file limit is learned
+                smaller = fewer_files_per_request(error, len(chunk))
+                if smaller is None:
+                    raise
+                pending, size = chunk + pending, smaller
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.submission.resume import resume_submission

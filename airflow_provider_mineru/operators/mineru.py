@@ -212,23 +212,43 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
     :param upload_concurrency: files uploaded at once.
     :param follow_symlinks: upload files reached through a symbolic link that points outside the
         folder (or glob folder) being searched; by default such a link is refused before any request.
+    :param split_long_documents: a local PDF over the connection's ``max_pages`` is split into
+        ⌈pages / max_pages⌉ slices sent in the same batch(es) as the other files, and their results
+        are stitched into one folder and one XCom row (with ``parts``) per file; False refuses such a
+        file before any request. A PDF that cannot be split safely fails before any request.
     """
 
     template_fields: Sequence[str] = (*MinerUBaseOperator.template_fields, "paths")
     names_by_file = True
 
     def __init__(
-        self, *, paths: Any, upload_concurrency: int = 8, follow_symlinks: bool = False, **kwargs: Any
+        self,
+        *,
+        paths: Any,
+        upload_concurrency: int = 8,
+        follow_symlinks: bool = False,
+        split_long_documents: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.paths = paths
         self.upload_concurrency = upload_concurrency
         self.follow_symlinks = follow_symlinks
+        self.split_long_documents = split_long_documents
 
     @cached_property
+    def _documents(self) -> Any:
+        """The inputs, resolved and checked, with each long PDF split into slices (``long_documents.run``)."""
+        from airflow_provider_mineru.long_documents.run import expand_long_documents
+
+        return expand_long_documents(
+            self._resolved(), self.hook.config.limits.max_pages, split=self.split_long_documents, owner=self
+        )
+
+    @property
     def _sources(self) -> list[tuple[Any, dict[str, Any]]]:
-        """Every input file, resolved and checked once per task instance (also after a deferral)."""
-        return self._resolved()
+        """Every document to send (a long PDF's slices in its place), once per task instance."""
+        return self._documents.items
 
     def _resolved(self) -> list[tuple[Any, dict[str, Any]]]:
         """(source file, per-file options) for every document, in input order."""
@@ -253,6 +273,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
                 field=field,
                 page_ranges=options.get("page_ranges"),
                 follow_symlinks=self.follow_symlinks,
+                split_long_documents=self.split_long_documents,
             )
             resolved.extend((source, options) for source in found)
             self._listed.append((item, [source.location for source in found]))
@@ -339,7 +360,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         return failures
 
     def sources(self) -> list[str | None]:
-        return [source.location for source, _ in self._sources]
+        return [self._documents.source_of(index) for index in range(len(self._sources))]
 
     def _lineage_start_inputs(self) -> list[Any]:
         from airflow_provider_mineru.lineage import start_locations
@@ -347,17 +368,9 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         return list(start_locations(self.paths))
 
     def describe_inputs(self) -> list[SubmittedInput]:
-        from airflow_provider_mineru.submission.record import SubmittedInput, file_fingerprint, output_stem
+        from airflow_provider_mineru.long_documents.run import describe_document
 
-        return [
-            SubmittedInput(
-                source.location,
-                source.name,
-                output_stem(source.name, options.get("data_id")),
-                file_fingerprint(source.location, source.name, source.size, options),
-            )
-            for source, options in self._sources
-        ]
+        return [describe_document(self._documents, index) for index in range(len(self._sources))]
 
     def ledger_inputs(self) -> list[LedgerInput]:
         """Every file, as the ledger keys it (by the sha256 of its bytes)."""

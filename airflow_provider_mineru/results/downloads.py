@@ -68,6 +68,10 @@ class ResultDownloader:
         #: Documents found complete from an earlier try and not downloaded again.
         self.resumed = 0
 
+    def unique_folder(self, stem: str) -> Any:
+        """``<output_path>/<stem>``, unique among this downloader's folders (``stem-2``…); None without output_path."""
+        return None if self.root is None else self.root / self._unique(stem)
+
     def _unique(self, stem: str) -> str:
         name, counter = stem, 2
         while name in self._used:
@@ -76,7 +80,8 @@ class ResultDownloader:
         self._used.add(name)
         return name
 
-    def _target(self, document: DocumentResult, source: str | None) -> Any:
+    def target_for(self, document: DocumentResult, source: str | None) -> Any:
+        """The folder a ``done`` document lands in (its name made unique), or None when it is not downloaded."""
         if self.root is None or document.state is not MinerUState.DONE or not document.full_zip_url:
             return None
         return self.root / self._unique(document_stem(document, source))
@@ -92,8 +97,18 @@ class ResultDownloader:
         :class:`~airflow_provider_mineru.exceptions.MinerUResultError` naming each document.
         """
         targets = [
-            self._target(doc, sources[i] if sources and i < len(sources) else None) for i, doc in enumerate(documents)
+            self.target_for(doc, sources[i] if sources and i < len(sources) else None)
+            for i, doc in enumerate(documents)
         ]
+        return self.land_all(documents, targets)
+
+    def land_all(self, documents: Sequence[DocumentResult], targets: Sequence[Any]) -> list[str | None]:
+        """
+        :meth:`download_all` into folders chosen by the caller: ``targets[i]`` (None: not downloaded).
+
+        :param documents: the documents, in order.
+        :param targets: per document, its folder (a split input's slices land under its ``parts/``).
+        """
         jobs = [i for i, target in enumerate(targets) if target is not None]
         outputs: list[str | None] = [None] * len(documents)
         if not jobs:

@@ -15,7 +15,7 @@ import os
 import pathlib
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,21 +30,40 @@ from airflow_provider_mineru.utils.safe_zip import (
 )
 from airflow_provider_mineru.utils.storage_paths import is_local_path, join_relative, relative_key, storage_path
 
-__all__ = ["MARKER_NAME", "land_result", "land_result_zip", "read_marker"]
+__all__ = ["MARKER_NAME", "completion_marker", "land_result", "land_result_zip", "read_marker"]
 
 #: Written into a document's folder after its last file: the folder holds one complete result.
 MARKER_NAME = ".mineru-complete.json"
 _MARKER_VERSION = 1
 
 
-def _marker_dict(extracted: ExtractedResult, identity: dict[str, Any]) -> dict[str, Any]:
+def completion_marker(
+    files: Sequence[str],
+    identity: dict[str, Any],
+    *,
+    skipped: Sequence[Sequence[str]] = (),
+    total_bytes: int = 0,
+) -> dict[str, Any]:
+    """
+    The completion marker's content, as :func:`read_marker` reads it (for a folder written by another step,
+    such as a split document's stitched result; callers may add keys of their own).
+
+    :param files: every file of the result, relative POSIX paths.
+    :param identity: what the result is of (compared by :func:`read_marker`).
+    :param skipped: ``(member, reason)`` for zip members left out.
+    :param total_bytes: the files' total size.
+    """
     return {
         "version": _MARKER_VERSION,
         "identity": identity,
-        "files": list(extracted.files),
-        "skipped": [list(item) for item in extracted.skipped],
-        "total_bytes": extracted.total_bytes,
+        "files": list(files),
+        "skipped": [list(item) for item in skipped],
+        "total_bytes": total_bytes,
     }
+
+
+def _marker_dict(extracted: ExtractedResult, identity: dict[str, Any]) -> dict[str, Any]:
+    return completion_marker(extracted.files, identity, skipped=extracted.skipped, total_bytes=extracted.total_bytes)
 
 
 def _from_marker(data: Any, root: Any) -> ExtractedResult | None:

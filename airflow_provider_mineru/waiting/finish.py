@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_provider_mineru.exceptions import MinerUError, MinerUTaskFailedError
+from airflow_provider_mineru.long_documents.run import land_and_stitch
 from airflow_provider_mineru.models import MinerUState
 from airflow_provider_mineru.results.downloads import ResultDownloader
 from airflow_provider_mineru.waiting.events import WaitOutcome
@@ -64,9 +65,11 @@ def finish_wait(
         :class:`~airflow_provider_mineru.exceptions.MinerUTaskFailedError` naming every failed
         document and its ``err_msg``.
     """
+    # long documents: slices land under their input's parts/ and are stitched; one document per input from here
+    stitched = land_and_stitch(waited, downloader)
+    waited, outputs = stitched.waited, stitched.outputs
     documents = waited.documents
-    outputs = downloader.download_all(documents, waited.sources)
-    value = wait.xcom(waited, outputs)
+    value = stitched.with_parts(wait.xcom(waited, outputs))
     failed = [doc for doc in documents if doc.state is MinerUState.FAILED]
     done = sum(1 for doc in documents if doc.state is MinerUState.DONE)
     log = downloader.log

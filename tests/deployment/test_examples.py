@@ -120,6 +120,31 @@ def test_incremental_second_run_pays_nothing(local, emulator_log):
     no_race(local)
 
 
+@pytest.mark.timeout(900)  # the emulator parses the 600-page slice at the suite's 0.25 s a page
+def test_long_document(local, emulator_log):
+    """A 700-page PDF (over the 600-page limit): two slices in one batch, one stitched folder, one row.
+
+    The emulator parses 600 pages at 0.25 s each here: the longest example run of the suite (~3 min).
+    """
+    import json
+
+    output = local.output / f"long-{uuid.uuid4().hex[:6]}"
+    conf = {"output_path": str(output), "pages": 700}
+    run_id, record, seconds = run_and_wait(local, "mineru_long_document", conf, timeout=900)
+    FIGURES["local.mineru_long_document_run_s"] = seconds
+    check_run(local, "mineru_long_document", run_id, record)
+    log = emulator_log()
+    slices = ["long_manual.pages-1-600.pdf", "long_manual.pages-601-700.pdf"]
+    assert submitted_documents(log) == dict.fromkeys(slices, 1)
+    check_deferred(local, "mineru_long_document", run_id, "parse_long_document")
+    folder = output / "long" / "long_manual"
+    pages = json.loads((folder / "layout.json").read_text())["pdf_info"]
+    assert [page["page_idx"] for page in pages] == list(range(700))
+    summary = local.api.xcom("mineru_long_document", run_id, "check_stitched")
+    assert summary == {"file": "long_manual.pdf", "pages": 700, "slices": ["1-600", "601-700"]}
+    no_race(local)
+
+
 def test_parse_urls(local, emulator_log):
     run_id, record, seconds = run_and_wait(local, "mineru_parse_urls")
     FIGURES["local.mineru_parse_urls_run_s"] = seconds

@@ -65,6 +65,27 @@ class TestExampleDags:
         ]
         assert len(mineru_conn.requests_to("submit_task")) == 2
 
+    @pytest.mark.parametrize("deferrable", MODES)
+    def test_long_document(self, mineru_conn, tmp_path, monkeypatch, deferrable):
+        states = run_example(
+            "mineru_long_document",
+            deferrable=deferrable,
+            output=tmp_path,
+            monkeypatch=monkeypatch,
+            run_conf={"output_path": str(tmp_path), "pages": 1300},
+        )
+        assert states == {"success"}
+        folder = tmp_path / "long" / "long_manual"
+        assert sorted(p.name for p in (folder / "parts").iterdir()) == ["0-1-600", "1-601-1200", "2-1201-1300"]
+        markdown = (folder / "full.md").read_text()
+        assert markdown.index("Page 1 of the long manual") < markdown.index("Page 1300 of the long manual")
+        (request,) = mineru_conn.requests_to("file_urls")  # one batch for the three slices
+        assert [f["name"] for f in request.json["files"]] == [
+            "long_manual.pages-1-600.pdf",
+            "long_manual.pages-601-1200.pdf",
+            "long_manual.pages-1201-1300.pdf",
+        ]
+
 
 @pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize("deferrable", MODES)

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_mineru.exceptions import MinerUInvalidRequestError
+from airflow_provider_mineru.exceptions import MinerUCannotSplitError, MinerUInvalidRequestError
 from airflow_provider_mineru.long_documents.plan import (
-    CannotSplitError,
     LearnedLimits,
     PageSlice,
     cannot_split_message,
@@ -60,7 +59,7 @@ def test_a_slice_refuses_impossible_pages():
 def test_unknown_page_count_is_sent_whole_and_split_false_restores_the_refusal():
     plan = plan_document("deck.pptx", None, 200)
     assert plan.total_pages is None and plan.slices == () and not plan.is_split
-    with pytest.raises(CannotSplitError, match="split_long_documents is False") as caught:
+    with pytest.raises(MinerUCannotSplitError, match="split_long_documents is False") as caught:
         plan_document("book.pdf", 900, 600, split=False)
     assert "900 pages" in str(caught.value) and "600 pages per file (-60006)" in str(caught.value)
     assert isinstance(caught.value, MinerUInvalidRequestError)
@@ -73,7 +72,7 @@ def test_replan_smaller_cuts_only_the_slices_over_the_learned_limit():
     assert [s.page_ranges for s in smaller.slices] == ["1-100", "101-200", "201-300", "301-400", "401-450"]
     assert [s.index for s in smaller.slices] == [0, 1, 2, 3, 4]
     assert smaller.max_pages == 100 and smaller.total_pages == 450
-    with pytest.raises(CannotSplitError):
+    with pytest.raises(MinerUCannotSplitError):
         replan_smaller(plan_document("x.docx", None, 200), 100)
 
 
@@ -97,7 +96,7 @@ def test_learned_limits_halve_or_take_the_stated_lower_limit_and_log_once(caplog
 
 
 def test_a_one_page_refusal_is_not_about_the_page_count():
-    with pytest.raises(CannotSplitError, match="one page at a time"):
+    with pytest.raises(MinerUCannotSplitError, match="one page at a time"):
         LearnedLimits(1, 1).refused_pages(1, "-60006", name="odd.pdf")
     with pytest.raises(MinerUInvalidRequestError, match="one file"):
         LearnedLimits(1, 1).refused_files(1, "-10002")

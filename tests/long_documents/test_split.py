@@ -8,8 +8,9 @@ import tracemalloc
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from airflow_provider_mineru.exceptions import MinerUCannotSplitError
 from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages
-from airflow_provider_mineru.long_documents.plan import CannotSplitError, plan_document, plan_slices
+from airflow_provider_mineru.long_documents.plan import plan_document, plan_slices
 from airflow_provider_mineru.long_documents.split import part_file_name, split_pdf
 from tests.helpers.pdf_samples import classic_pdf, xref_stream_pdf
 from tests.long_documents.emulated import page_lines, text_pdf
@@ -51,7 +52,7 @@ def test_xref_stream_pdfs_split(tmp_path):
 
 def test_a_pdf_whose_structure_cannot_be_read_safely_is_not_split(tmp_path):
     source = classic_pdf(tmp_path / "broken.pdf", 30, startxref_delta=None)  # pypdf would rebuild it by a full scan
-    with pytest.raises(CannotSplitError) as caught:
+    with pytest.raises(MinerUCannotSplitError) as caught:
         split_pdf(source, plan_slices("broken.pdf", 30, 12), tmp_path)
     text = str(caught.value)
     assert "broken.pdf is not split into parts of at most 12 pages" in text
@@ -74,7 +75,7 @@ def test_a_page_tree_that_lies_is_not_split_and_leaves_no_part(tmp_path):
     data = text_pdf(tmp_path / "liar.pdf", 5).read_bytes().replace(b"/Count 5", b"/Count 9")
     source.write_bytes(data)
     assert count_pdf_pages(source) == 9
-    with pytest.raises(CannotSplitError, match=r"liar\.pdf is not split into parts of at most 4 pages"):
+    with pytest.raises(MinerUCannotSplitError, match=r"liar\.pdf is not split into parts of at most 4 pages"):
         split_pdf(source, plan_slices("liar.pdf", 9, 4), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["liar.pdf"]
 
@@ -86,15 +87,15 @@ def test_an_encrypted_pdf_is_not_split(tmp_path):
     with open(source, "wb") as out:
         writer.write(out)
     pages = count_pdf_pages(source)
-    with pytest.raises(CannotSplitError, match=r"locked\.pdf is not split"):
+    with pytest.raises(MinerUCannotSplitError, match=r"locked\.pdf is not split"):
         split_pdf(source, plan_slices("locked.pdf", pages or 6, 4), tmp_path)
 
 
 def test_a_page_count_that_changed_since_planning_is_refused(tmp_path):
     source = text_pdf(tmp_path / "moved.pdf", 10)
-    with pytest.raises(CannotSplitError, match="it has 10 pages now and 12 when planned"):
+    with pytest.raises(MinerUCannotSplitError, match="it has 10 pages now and 12 when planned"):
         split_pdf(source, plan_slices("moved.pdf", 12, 5), tmp_path)
-    with pytest.raises(CannotSplitError, match="page count is unknown"):
+    with pytest.raises(MinerUCannotSplitError, match="page count is unknown"):
         split_pdf(source, plan_document("moved.pdf", None, 5), tmp_path)
 
 
