@@ -57,12 +57,14 @@ class AccountPacing:
     :param account: the connection's account (its store, budget and limiters).
     :param flavor: the connection's ``api_flavor`` (a metric tag).
     :param log: where long waits are announced.
+    :param max_penalty: the longest ``Retry-After`` honoured (the connection's retry cap, ``retry_max_after``).
     """
 
-    def __init__(self, account: Account, flavor: str, log: logging.Logger) -> None:
+    def __init__(self, account: Account, flavor: str, log: logging.Logger, *, max_penalty: float = 300.0) -> None:
         self.account = account
         self.flavor = flavor
         self.log = log
+        self.max_penalty = max_penalty
 
     def limiter(self, request: Request) -> RateLimiter:
         """The limiter ``request`` takes a token of."""
@@ -90,6 +92,7 @@ class AccountPacing:
             return None
         seconds = getattr(error, "retry_after", None)
         seconds = DEFAULT_PENALTY_SECONDS if seconds is None else max(0.0, float(seconds))
+        seconds = min(seconds, self.max_penalty)
         self.log.warning(
             "MinerU answered 429 to %s: the deployment's %s rate slows down (Retry-After %.1fs)",
             request.what,
@@ -119,7 +122,13 @@ def paced(flavor: str, extra: Mapping[str, Any]) -> bool:
 
 
 def pacing_for(
-    conn_id: str, flavor: str, limits: AccountLimits, extra: Mapping[str, Any], log: logging.Logger
+    conn_id: str,
+    flavor: str,
+    limits: AccountLimits,
+    extra: Mapping[str, Any],
+    log: logging.Logger,
+    *,
+    max_penalty: float = 300.0,
 ) -> Pacing:
     """
     The pacing of a connection's transport: :class:`AccountPacing`, or no pacing for a
@@ -130,7 +139,8 @@ def pacing_for(
     :param limits: its account limits (:meth:`AccountLimits.from_extra`).
     :param extra: its extras (whether rates were set).
     :param log: the hook's logger.
+    :param max_penalty: the longest ``Retry-After`` honoured (the connection's retry policy's cap).
     """
     if not paced(flavor, extra):
         return UNPACED
-    return AccountPacing(account_for(conn_id, limits), flavor, log)
+    return AccountPacing(account_for(conn_id, limits), flavor, log, max_penalty=max_penalty)

@@ -231,7 +231,14 @@ class MinerUHook(BaseHook):
             pacing = (
                 UNPACED
                 if limits is None
-                else pacing_for(self.mineru_conn_id, config.api_flavor, limits, self._paced_extra, self.log)
+                else pacing_for(
+                    self.mineru_conn_id,
+                    config.api_flavor,
+                    limits,
+                    self._paced_extra,
+                    self.log,
+                    max_penalty=config.retry.max_retry_after,
+                )
             )
             self._transport = Transport(config, conn_id=self.mineru_conn_id, log=self.log, pacing=pacing)
         return self._transport

@@ -25,6 +25,7 @@ from airflow_provider_mineru.waiting.polling import MinerUPoller, min_defer_defa
 from airflow_provider_mineru.waiting.waits import BATCH_WAIT, MinerUWait
 
 if TYPE_CHECKING:
+    from airflow_provider_mineru.account.run import AccountRun
     from airflow_provider_mineru.submission.record import SentBatch, Submission, SubmittedInput
     from airflow_provider_mineru.submission.store import SubmissionStore
     from airflow_provider_mineru.version_compat import Context
@@ -100,6 +101,11 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
     :param cache_tolerance: seconds a cached fetch stays valid (default 900).
     :param tier: ``flash``, ``basic``, ``standard`` or ``advanced``: the quality tier of a self-hosted
         ``mineru-api`` server (connection ``api_flavor="mineru-api"``; an error on the cloud).
+    :param on_budget_exhausted: when the connection's ``daily_page_budget`` / ``daily_file_budget``
+        cannot hold every document: ``"defer"`` (default) sends what fits and defers, holding no
+        worker slot, until the budget resets at the next UTC midnight; ``"skip"`` sends what fits
+        and reports the rest with state ``"deferred_budget"`` (and ``counts``); ``"fail"`` fails
+        before any request.
     """
 
     template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version", "tier")
@@ -131,6 +137,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         no_cache: bool | None = None,
         cache_tolerance: int | None = None,
         tier: str | None = None,
+        on_budget_exhausted: str = "defer",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -153,6 +160,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         self.no_cache = no_cache
         self.cache_tolerance = cache_tolerance
         self.tier = tier
+        self.on_budget_exhausted = on_budget_exhausted
 
     def options(self) -> dict[str, Any]:
         """The parsing options that are set, as hook keyword arguments."""
@@ -183,6 +191,10 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
     def sources(self) -> list[str | None]:
         """Per document, the URL or path it came from (for output folder names)."""
         return []
+
+    def page_estimates(self, indices: Sequence[int]) -> list[int]:
+        """Pages the daily budget reserves for the inputs at ``indices`` before MinerU says (URLs: 1 each)."""
+        return [1] * len(indices)
 
     def describe_inputs(self) -> list[SubmittedInput]:
         """Per input document: its source, name, output folder name and fingerprint (not yet sent)."""
@@ -228,10 +240,17 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                 store.save_submission(submission, key)
                 raise
 
+    def _account_run(self) -> AccountRun:
+        """The account stage of this run (budget admission, settlement, metrics, manifest)."""
+        from airflow_provider_mineru.account.run import account_run
+
+        return account_run(self)
+
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.submission.resume import resume_submission
         from airflow_provider_mineru.submission.store import SubmissionStore
 
+        account = self._account_run()  # checks on_budget_exhausted
         self.prepare()  # every validation error is raised here, before any request
         store = SubmissionStore(context)  # the one store of this try
         current = self._current_submission(context)
@@ -251,7 +270,15 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                 ", ".join(submission.ids),
             )
         store.save_submission(submission, self._record_key)  # before the first byte is paid for
-        self._submit_inputs(store, submission, submission.unsent())
+        admitted = account.admit(context, submission.unsent(), self.page_estimates, submission.inputs)  # budget
+        with account.releasing(context, submission):
+            self._submit_inputs(store, submission, admitted.send)
+        if admitted.resume_at is not None:  # on_budget_exhausted="defer": the rest waits for the budget's reset
+            self.defer(trigger=account.reset_trigger(admitted), method_name="execute_after_budget_reset")
+        if not submission.ids:  # the budget let nothing through: nothing to wait for
+            value = account.finish(context, None, None).deliver(context, self.outlets)
+            store.clear()
+            return value
         self.log.info(
             "Submitted to MinerU as %s %s. If this Airflow task is retried, the retry waits for these "
             "documents instead of submitting (and paying for) them again (the ids are kept in the %s).",
@@ -279,6 +306,15 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                 poller, self._fetch, poll_interval=self.poll_interval, end_time=end_time, log=self.log
             )
         return self._finish(context, outcome, store)
+
+    def execute_after_budget_reset(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """
+        Resume after the daily budget reset (``on_budget_exhausted="defer"``): run again from the start;
+        what was sent before the deferral is resumed from the submission record, the rest is admitted.
+
+        :param event: the ``DateTimeTrigger``'s event (unused).
+        """
+        return self.execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
@@ -315,7 +351,8 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             outcome = validate_wait_event(event)
             # for the lineage methods (no XCom read, no input resolved again there)
             self._lineage_ids, self._lineage_sources = list(outcome.ids), list(outcome.sources)
-            value = self._finished(outcome).deliver(context, self.outlets)
+            finished = self._account_run().finish(context, self._finished(outcome), outcome.waited())  # account
+            value = finished.deliver(context, self.outlets)
             self._lineage_value = value
         except Exception as error:
             ti = context.get("ti")

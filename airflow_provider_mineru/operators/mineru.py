@@ -313,6 +313,12 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
     def sources(self) -> list[str | None]:
         return [source.location for source, _ in self._sources]
 
+    def page_estimates(self, indices: Sequence[int]) -> list[int]:
+        """Pages of each file for the daily budget: a PDF's page count, 1 for anything else."""
+        from airflow_provider_mineru.account.run import estimate_source_pages
+
+        return [estimate_source_pages(self._sources[i][0]) for i in indices]
+
     def _lineage_start_inputs(self) -> list[Any]:
         from airflow_provider_mineru.lineage import start_locations
 
