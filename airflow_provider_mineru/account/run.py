@@ -116,6 +116,13 @@ def _record_key(conn_id: str, context: Mapping[str, Any]) -> str:
     return f"runs/{key_part(conn_id)}/{hashlib.sha256(identity.encode()).hexdigest()[:40]}"
 
 
+class DescribedInput(Protocol):
+    """One input as the submission record describes it."""
+
+    source: str
+    name: str
+
+
 class SubmitOperator(Protocol):
     """What :func:`account_run` reads of a submit operator."""
 
@@ -227,7 +234,7 @@ class AccountRun:
         context: Mapping[str, Any],
         indices: Sequence[int],
         estimate: Callable[[Sequence[int]], list[int]],
-        inputs: Sequence[tuple[str | None, str | None]],
+        inputs: Sequence[DescribedInput],
     ) -> Admitted:
         """
         Reserve the inputs at ``indices`` in today's budget and decide what is sent now.
@@ -235,7 +242,7 @@ class AccountRun:
         :param context: the Airflow task context (names the run's record).
         :param indices: the inputs that would be sent (not resumed, not reused).
         :param estimate: their estimated pages, in the same order.
-        :param inputs: per input of the operator, (its source, the name MinerU sees): kept for the rows
+        :param inputs: per input of the operator, its source and the name MinerU sees: kept for the rows
             of the inputs not sent, which the resumed task cannot resolve again.
         :raises MinerUBudgetExhaustedError: ``"fail"`` and not everything fits (nothing reserved, nothing sent).
         :raises AccountStoreUnavailable: the store cannot be reached (fail closed: nothing sent).
@@ -265,7 +272,9 @@ class AccountRun:
             record["settled"] = [i for i in record["settled"] if str(i) not in reserved]  # a new reservation
             for index in indices:  # this admission decides again for every input it was asked about
                 record["unsent"].pop(str(index), None)
-            record["unsent"].update({str(i): [outcome, *inputs[i]] for i, outcome in unsent.items()})
+            record["unsent"].update(
+                {str(i): [outcome, inputs[i].source, inputs[i].name] for i, outcome in unsent.items()}
+            )
             record["message"] = admission.message
 
         self._update_record(context, change)
@@ -367,9 +376,15 @@ class AccountRun:
         if finished is None:
             finished = FinishedWait(_empty_value(self.wait_name), {"documents": 0, "done": 0, "failed": 0, "pages": 0})
         value = _merge_unsent(dict(finished.value), unsent, inputs, message)
-        self._settle(context, record, by_input)
-        self._metrics(by_input, unsent, self._token())
-        rows = self._manifest_rows(value, by_input, unsent, inputs, message, waited)
+        results = value.get("results")
+        rows = results if isinstance(results, list) else [value]
+        row_of = {i: rows[i] for i in by_input if i < len(rows) and isinstance(rows[i], Mapping)}
+        pages = {i: _reported_pages(d, row_of.get(i, {})) for i, d in by_input.items()}
+        self._settle(context, record, by_input, pages)
+        estimates = {int(i): int(entry[1]) for i, entry in record.get("reserved", {}).items()}
+        counted = {i: pages[i] if pages[i] is not None else estimates.get(i) for i in pages}  # else our estimate
+        self._metrics(by_input, counted, unsent, self._token())
+        rows = self._manifest_rows(row_of, by_input, counted, unsent, inputs, message, waited)
         if self.output_path is not None:
             ti = context.get("ti") or context.get("task_instance")
             map_index = getattr(ti, "map_index", None)
@@ -389,14 +404,18 @@ class AccountRun:
         return replace(finished, value=value, summary=summary)
 
     def _settle(
-        self, context: Mapping[str, Any], record: Mapping[str, Any], by_input: Mapping[int, DocumentResult]
+        self,
+        context: Mapping[str, Any],
+        record: Mapping[str, Any],
+        by_input: Mapping[int, DocumentResult],
+        pages_of: Mapping[int, int | None],
     ) -> None:
         """Count what MinerU reported instead of the estimate, once per reserved document."""
         reserved, settled = record.get("reserved", {}), set(record.get("settled", []))
         done: list[int] = []
         for index, document in by_input.items():
             entry = reserved.get(str(index))
-            pages = document.progress.total_pages if document.progress else None
+            pages = pages_of.get(index)
             if not entry or index in settled or not document.is_terminal or pages is None:
                 continue
             self.account.budget.settle(entry[0], int(entry[1]), int(pages))
@@ -407,13 +426,19 @@ class AccountRun:
             usage = self.account.budget.usage()
             metrics.budget_remaining(self.conn_id, pages=usage.pages_remaining, files=usage.files_remaining)
 
-    def _metrics(self, by_input: Mapping[int, DocumentResult], unsent: Mapping[int, str], token: str) -> None:
+    def _metrics(
+        self,
+        by_input: Mapping[int, DocumentResult],
+        pages_of: Mapping[int, int | None],
+        unsent: Mapping[int, str],
+        token: str,
+    ) -> None:
         tags = {"flavor": self.flavor, "model": self.model}
         pages = 0
-        for document in by_input.values():
+        for index, document in by_input.items():
             if document.is_terminal:
                 metrics.document_finished(self.conn_id, outcome=document.state.value, error_code=None, **tags)
-            pages += (document.progress.total_pages if document.progress else None) or 0
+            pages += pages_of.get(index) or 0
         for outcome in unsent.values():
             metrics.document_finished(self.conn_id, outcome=outcome, **tags)
         if by_input:
@@ -422,19 +447,18 @@ class AccountRun:
 
     def _manifest_rows(
         self,
-        value: Mapping[str, Any],
+        row_of: Mapping[int, Mapping[str, Any]],
         by_input: Mapping[int, DocumentResult],
+        pages_of: Mapping[int, int | None],
         unsent: Mapping[int, str],
         inputs: Sequence[tuple[str | None, str | None]],
         message: str,
         waited: WaitedDocuments | None,
     ) -> list[ManifestRow]:
-        results = value.get("results")
-        rows = results if isinstance(results, list) else [value]
         batch_of = dict(zip(sorted(by_input), waited.batch_of, strict=False)) if waited is not None else {}
         lines = []
         for index, (source, name) in enumerate(inputs):
-            row = rows[index] if index < len(rows) and isinstance(rows[index], Mapping) else {}
+            row = row_of.get(index, {})
             shown = str(source or name or index)
             if index in unsent:
                 lines.append(ManifestRow(input=shown, outcome=unsent[index], error=message or None))
@@ -450,7 +474,7 @@ class AccountRun:
                 ManifestRow(
                     input=shown,
                     outcome=outcome,
-                    pages=document.progress.total_pages if document.progress else None,
+                    pages=pages_of.get(index),
                     data_id=document.data_id,
                     task_id=document.task_id,
                     batch_id=None if document.task_id else batch_of.get(index),
@@ -459,6 +483,27 @@ class AccountRun:
                 )
             )
         return lines
+
+
+def _reported_pages(document: DocumentResult, row: Mapping[str, Any]) -> int | None:
+    """
+    The pages MinerU reported for a finished document: its ``total_pages`` when the state still
+    carries it, else the pages of its landed result (``*_content_list.json``); None when unknown.
+    """
+    if document.progress is not None and document.progress.total_pages:
+        return document.progress.total_pages
+    output = row.get("output_path")
+    if document.state is not MinerUState.DONE or not output:
+        return None
+    # the results' readers, only at the finish of a run that landed results
+    from airflow_provider_mineru.results.downloads import count_pages, output_root
+    from airflow_provider_mineru.results.rag_documents import find_content_list
+
+    try:
+        content_list = find_content_list(output_root(output))
+    except OSError:
+        return None
+    return (count_pages(content_list) or None) if content_list is not None else None
 
 
 def _empty_value(wait_name: str) -> dict[str, Any]:
