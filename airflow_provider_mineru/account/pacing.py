@@ -18,13 +18,17 @@ rates are the defaults); a self-hosted ``mineru-api`` server only when ``submit_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_mineru.account import metrics
 from airflow_provider_mineru.account.limits import AccountLimits
-from airflow_provider_mineru.account.rates import QUERY, SUBMIT, RateLimiter
+from airflow_provider_mineru.account.rates import QUERY, SUBMIT, PollPacer, RateLimiter, wait_registry
 from airflow_provider_mineru.account.shared import Account, account_for
 from airflow_provider_mineru.connection.form import API_FLAVOR_CLOUD
 from airflow_provider_mineru.exceptions import MinerUError
@@ -144,3 +148,62 @@ def pacing_for(
     if not paced(flavor, extra):
         return UNPACED
     return AccountPacing(account_for(conn_id, limits), flavor, log, max_penalty=max_penalty)
+
+
+class WaitPacing:
+    """
+    How one trigger's wait shares its triggerer with the others of its connection: it is counted in
+    the process's :func:`~airflow_provider_mineru.account.rates.wait_registry` while it runs, its poll
+    interval grows with the number of waits (:func:`~airflow_provider_mineru.account.rates.poll_interval_for`),
+    and each poll books a slot of the process's 80 % share of ``query_rpm``
+    (:class:`~airflow_provider_mineru.account.rates.PollPacer`) before the transport takes its
+    deployment-wide token.
+
+    :param pacer: the process's pacer of the connection (None: the connection is not paced).
+    :param conn_id: the connection.
+    """
+
+    def __init__(self, pacer: PollPacer | None, conn_id: str) -> None:
+        self.pacer = pacer
+        self.conn_id = conn_id
+
+    def waiting(self) -> contextlib.AbstractContextManager[None]:
+        """Count this wait while the block runs."""
+        return wait_registry().waiting(self.conn_id) if self.pacer is not None else contextlib.nullcontext()
+
+    def interval(self, base_interval: float) -> float:
+        """The seconds until the next poll round."""
+        return base_interval if self.pacer is None else self.pacer.interval(base_interval)
+
+    async def before_round(self, requests: int) -> None:
+        """Book one slot per request of the coming round and wait for the last."""
+        if self.pacer is None or requests <= 0:
+            return
+        delay = max(self.pacer.book_slot() for _ in range(requests))
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+_pacers: dict[tuple[str, str, int], PollPacer] = {}
+_pacers_lock = threading.Lock()
+os.register_at_fork(after_in_child=_pacers.clear)
+
+
+def wait_pacing(conn_id: str, flavor: str, limits: AccountLimits, extra: Mapping[str, Any]) -> WaitPacing:
+    """
+    The pacing of one wait in this process (the triggers of a triggerer share one pacer per connection).
+
+    :param conn_id: the connection.
+    :param flavor: its ``api_flavor``.
+    :param limits: its account limits.
+    :param extra: its extras (whether a self-hosted server's rates were set).
+    """
+    if not paced(flavor, extra):
+        return WaitPacing(None, conn_id)
+    key = (limits.account_store, conn_id, limits.query_rpm)
+    with _pacers_lock:
+        pacer = _pacers.get(key)
+        if pacer is None:
+            account = account_for(conn_id, limits)
+            pacer = _pacers[key] = PollPacer(account.queries, conn_id, limits.query_rpm)
+        return WaitPacing(pacer, conn_id)

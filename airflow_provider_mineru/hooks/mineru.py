@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from airflow.providers.common.compat import connection as compat
 
 from airflow_provider_mineru.account.limits import AccountLimits
-from airflow_provider_mineru.account.pacing import pacing_for
+from airflow_provider_mineru.account.pacing import WaitPacing, pacing_for, wait_pacing
+from airflow_provider_mineru.account.timings import TransitionTimes
 from airflow_provider_mineru.clients import client_class
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
 from airflow_provider_mineru.connection.config import MinerUConnectionConfig, token_expiry_warning
@@ -201,6 +202,24 @@ class MinerUHook(BaseHook):
         _ = self.config  # reads the connection once
         assert self._account_limits is not None
         return self._account_limits
+
+    async def await_pacing(self) -> WaitPacing:
+        """How a trigger's wait on this connection shares the triggerer's polls (see :class:`WaitPacing`)."""
+        config = await self.aget_config()
+        assert self._account_limits is not None
+        return wait_pacing(self.mineru_conn_id, config.api_flavor, self._account_limits, self._paced_extra)
+
+    def state_watcher(self, *, submitted_at: float | None, model: str | None = None) -> TransitionTimes:
+        """
+        What a poller tells of each state change, to send queue and parse times (``mineru.queue_time``,
+        ``mineru.parse_time``).
+
+        :param submitted_at: when the documents were submitted (None: not known where this wait runs).
+        :param model: the ``model_version`` (a metric tag).
+        """
+        return TransitionTimes(
+            self.mineru_conn_id, flavor=self.config.api_flavor, model=model or "default", submitted_at=submitted_at
+        )
 
     @property
     def client(self) -> MinerUClient:

@@ -271,6 +271,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             )
         store.save_submission(submission, self._record_key)  # before the first byte is paid for
         admitted = account.admit(context, submission.unsent(), self.page_estimates, submission.inputs)  # budget
+        submitted_at = None if submission.ids else time.time()  # queue times only from a fresh submit
         with account.releasing(context, submission):
             self._submit_inputs(store, submission, admitted.send)
         if admitted.resume_at is not None:  # on_budget_exhausted="defer": the rest waits for the budget's reset
@@ -289,6 +290,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         context["ti"].xcom_push(key=self.wait.ids_xcom_key, value=submission.ids)
 
         poller = submission.poller(self.wait)
+        poller.watcher = self.hook.state_watcher(submitted_at=submitted_at, model=self.model_version)  # account
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
             snapshot = self._snapshot(poller)

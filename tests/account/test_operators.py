@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from types import SimpleNamespace
@@ -291,3 +296,115 @@ def test_deferred_budget_midnight_is_utc():
 
     moment = next_utc_midnight(time.time())
     assert moment.tzinfo == dt.timezone.utc and (moment.hour, moment.minute) == (0, 0)
+
+
+_RUN_OPERATOR = textwrap.dedent(
+    """
+    import json, sys
+    from types import SimpleNamespace
+    from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
+
+    class Store(dict):
+        def get(self, key):
+            return self[key]
+        def set(self, key, value):
+            self[key] = value
+        def delete(self, key):
+            self.pop(key, None)
+
+    ti = SimpleNamespace(dag_id="metrics", run_id="r1", task_id="parse", map_index=-1, try_number=1,
+                         xcom_push=lambda key, value: None)
+    operator = MinerUUploadFilesOperator(task_id="parse", paths=sys.argv[1], output_path=sys.argv[2],
+                                         poll_interval=0.05, on_budget_exhausted="skip", model_version="vlm")
+    print(json.dumps(operator.execute({"ti": ti, "run_id": "r1", "task_state_store": Store()})))
+    """
+)
+
+
+def test_a_real_statsd_listener_receives_a_real_runs_metrics(monkeypatch, tmp_path):
+    """One operator run against the emulator (a 429 on a poll, a budget that skips one file) → StatsD."""
+    pytest.importorskip("statsd", reason="Airflow's StatsD metrics need the statsd package (apache-airflow[statsd])")
+    from mineru_emulator import Fault, MinerUEmulator, Timings
+    from tests.account.test_metrics import _jwt
+
+    token = _jwt(time.time() + 10 * 86400)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    pdfs(tmp_path / "in", 2, 2, 2)
+    with MinerUEmulator(token=token, timings=Timings(pending=0.3, per_page=0.2, converting=0.2)) as emulator:
+        conn = set_conn(monkeypatch, emulator, tmp_path / "account", daily_page_budget=4)
+        emulator.inject(Fault(endpoint="get_batch", http_status=429, retry_after=0.1, times=1))
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "AIRFLOW_HOME": str(tmp_path / "home"),
+            "AIRFLOW_CONN_MINERU_DEFAULT": json.dumps(conn),
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(port),
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+            "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
+        }
+        try:
+            run = subprocess.run(
+                [sys.executable, "-c", _RUN_OPERATOR, str(tmp_path / "in"), str(tmp_path / "out")],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert run.returncode == 0, run.stderr[-3000:]
+            packets = []
+            listener.settimeout(2)
+            while True:
+                try:
+                    packets.extend(listener.recv(65535).decode().splitlines())
+                except TimeoutError:
+                    break
+        finally:
+            listener.close()
+    value = json.loads(run.stdout.strip().splitlines()[-1])
+    assert [r["state"] for r in value["results"]] == ["done", "done", "deferred_budget"]
+    names = {packet.split(",", 1)[0].split(":", 1)[0] for packet in packets}
+    common = "conn_id=mineru_default,flavor=cloud,model=vlm"
+    expected = [
+        f"airflow.mineru.documents,{common},outcome=done,error_code=none:2|c",
+        f"airflow.mineru.documents,{common},outcome=deferred_budget,error_code=none:1|c",
+        f"airflow.mineru.pages_submitted,{common}:4|c",
+        f"airflow.mineru.queue_time,{common}:",
+        f"airflow.mineru.parse_time,{common}:",
+        "airflow.mineru.http_retries,conn_id=mineru_default,flavor=cloud,status=429:1|c",
+        "airflow.mineru.budget_remaining,conn_id=mineru_default,kind=pages:0|g",
+        "airflow.mineru.token_expiry_days,conn_id=mineru_default:",
+    ]
+    summed = _summed(packets)
+    for prefix in expected:
+        assert any(p.startswith(prefix) for p in summed), (prefix, sorted(summed))
+    assert names <= {
+        f"airflow.mineru.{n}"
+        for n in (
+            "documents",
+            "pages_submitted",
+            "queue_time",
+            "parse_time",
+            "http_retries",
+            "rate_limited",
+            "budget_remaining",
+            "token_expiry_days",
+        )
+    } | {n for n in names if not n.startswith("airflow.mineru")}
+    assert not any(".pdf" in p or str(tmp_path) in p for p in packets)  # no file name, no path
+
+
+def _summed(packets: list[str]) -> list[str]:
+    """Counters with the same name and tags added up (``name,tags:N|c``); other packets as they came."""
+    totals: dict[str, int] = {}
+    others = []
+    for packet in packets:
+        head, _, rest = packet.partition(":")
+        if rest.endswith("|c"):
+            totals[head] = totals.get(head, 0) + int(rest[:-2])
+        else:
+            others.append(packet)
+    return [f"{head}:{n}|c" for head, n in totals.items()] + others
