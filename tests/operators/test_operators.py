@@ -130,7 +130,7 @@ class TestSubmitTask:
         assert set(states.values()) == {"success"}, output[-3000:]
         assert xcom(dag, "submit")["source"] == url
         assert [p.name for p in (tmp_path / "later").iterdir()] == ["invoice"]
-        assert [p.name for p in (tmp_path / "waited").iterdir()] == ["invoice"]
+        assert sorted(p.name for p in (tmp_path / "waited").iterdir()) == [".mineru-manifests", "invoice"]
         assert xcom(dag, "download")["output_path"] == str(tmp_path / "later" / "invoice")
         assert waited.task_id in states
 
