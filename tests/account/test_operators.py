@@ -379,6 +379,7 @@ def test_a_real_statsd_listener_receives_a_real_runs_metrics(monkeypatch, tmp_pa
         "airflow.mineru.token_expiry_days,conn_id=mineru_default:",
     ]
     summed = _summed(packets)
+    print("\n".join(sorted(summed)))  # the picture in docs/operations.md
     for prefix in expected:
         assert any(p.startswith(prefix) for p in summed), (prefix, sorted(summed))
     assert names <= {
