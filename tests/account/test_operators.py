@@ -409,3 +409,36 @@ def _summed(packets: list[str]) -> list[str]:
         else:
             others.append(packet)
     return [f"{head}:{n}|c" for head, n in totals.items()] + others
+
+
+def test_two_worker_processes_share_one_budget_with_no_overspend(emulator, monkeypatch, tmp_path):
+    """Two processes (two workers) run their own task at once against one 6-page budget: 6 pages billed."""
+    conn = set_conn(monkeypatch, emulator, tmp_path / "account", daily_page_budget=6)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "AIRFLOW_HOME": str(tmp_path / "home"),
+        "AIRFLOW_CONN_MINERU_DEFAULT": json.dumps(conn),
+    }
+    workers = []
+    for worker in ("a", "b"):
+        pdfs(tmp_path / worker, 2, 2, 2)
+        script = _RUN_OPERATOR.replace('"r1"', f'"run_{worker}"').replace('model_version="vlm"', "model_version=None")
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(tmp_path / worker), str(tmp_path / f"out-{worker}")],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    values = []
+    for process in workers:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err[-3000:]
+        values.append(json.loads(out.strip().splitlines()[-1]))
+    states = [r["state"] for value in values for r in value["results"]]
+    assert states.count("done") == 3 and states.count("deferred_budget") == 3, states
+    assert len(uploaded_names(emulator)) == 3  # the skipped ones were never sent
+    assert emulator.account_usage()["today"]["pages_billed"] == 6  # exactly the budget, no overspend
