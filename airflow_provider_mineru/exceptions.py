@@ -91,6 +91,19 @@ class MinerUQuotaError(MinerUError):
     """A quota is used up (pages per day, tasks per day): waiting or a new plan helps, retrying does not."""
 
 
+class MinerUBudgetExhaustedError(MinerUQuotaError):
+    """
+    The connection's daily budget (``daily_page_budget`` / ``daily_file_budget``) cannot hold the
+    documents and ``on_budget_exhausted="fail"``: raised before any request, nothing reserved.
+
+    :param resets_at: when the budget resets (the next UTC midnight).
+    """
+
+    def __init__(self, message: str, *, resets_at: Any = None, **kwargs: Any) -> None:
+        self.resets_at = resets_at
+        super().__init__(message, **kwargs)
+
+
 class MinerUInvalidRequestError(MinerUError, AirflowFailException):
     """
     The request or the document is not acceptable; the same request will fail again.

@@ -11,6 +11,8 @@ what the real one would: 429 over ``submit_rpm``/``query_rpm``, -60018 over the 
     python bench/bench_account.py            # the full figures (~1-2 minutes)
     python bench/bench_account.py --quick    # 10,000 documents, 500 waits
     python bench/bench_account.py --json out.json
+    python bench/bench_account.py --emulator-waits 300 --query-rpm 300 --seconds 75
+        # real MinerUTaskTriggers in one event loop against the emulator (real time, real HTTP)
 """
 
 from __future__ import annotations
@@ -214,11 +216,72 @@ def waits(count: int, query_rpm: int, minutes: int, base_interval: float = 10.0)
     }
 
 
+def emulator_waits(count: int, query_rpm: int, seconds: float, base_interval: float = 1.0) -> dict[str, object]:
+    """
+    ``count`` real ``MinerUTaskTrigger`` waits in one event loop (one triggerer) against the emulator,
+    in real time, for ``seconds``: how many state queries reached it in any 60-second window.
+
+    The documents never finish (the emulator keeps them ``running``), so every wait polls until its
+    deadline; each wait asks for a poll every ``base_interval`` seconds, ``count / base_interval``
+    queries a second unpaced.
+    """
+    import asyncio
+    import json
+    import os
+    import tempfile
+
+    from airflow_provider_mineru.hooks.mineru import MinerUHook
+    from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
+    from mineru_emulator import MinerUEmulator
+
+    with MinerUEmulator(token="bench-token") as emu, tempfile.TemporaryDirectory() as store:
+        conn = json.loads(emu.connection_json())
+        conn["extra"].update({"account_store": store, "query_rpm": query_rpm, "submit_rpm": 100_000})
+        os.environ["AIRFLOW_CONN_MINERU_DEFAULT"] = json.dumps(conn)
+        hook = MinerUHook()
+        url = emu.sample_url("invoice.pdf")
+        emu.stick("running", count=count)
+        ids = [hook.submit_task(f"{url}?copy={i}") for i in range(count)]
+        started = time.time()
+        end = started + seconds
+
+        async def one(task_id: str) -> None:
+            trigger = MinerUTaskTrigger(mineru_task_id=task_id, end_time=end, poll_interval=base_interval)
+            async for _ in trigger.run():
+                return
+
+        async def all_waits() -> None:
+            await asyncio.gather(*(one(i) for i in ids))
+
+        asyncio.run(all_waits())
+        polls = sorted(r.time for r in emu.requests_to("get_task") if r.time >= started)
+        usage = emu.account_usage()
+    return {
+        "waits": count,
+        "query_rpm": query_rpm,
+        "seconds": seconds,
+        "unpaced_queries_per_minute": round(count * 60 / base_interval),
+        "queries": len(polls),
+        "max_queries_in_any_60s": max_in_window(polls),
+        "share_of_query_rpm": round(max_in_window(polls) / query_rpm, 4),
+        "http_429": sum(usage["http_429"].values()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json")
+    parser.add_argument("--emulator-waits", type=int, help="only the real-time trigger benchmark, with N waits")
+    parser.add_argument("--query-rpm", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=75.0)
     args = parser.parse_args()
+    if args.emulator_waits:
+        figure = emulator_waits(args.emulator_waits, args.query_rpm, args.seconds)
+        print(figure)
+        if args.json:
+            write_json(args.json, {"emulator_waits": figure})
+        return
     count = 10_000 if args.quick else 100_000
     pages = documents(count, seed=23)
     random.seed(23)

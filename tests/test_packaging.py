@@ -40,6 +40,8 @@ COMES_WITH_AIRFLOW = {
     "flask-appbuilder": "the connection form's widgets, Airflow 2's webserver only",
     "flask-babel": "the connection form's labels, Airflow 2's webserver only",
     "wtforms": "the connection form's fields, Airflow 2's webserver only",
+    "apache-airflow-providers-standard": "account/run.py: the DateTimeTrigger a task waits on for the daily "
+    "budget's reset, Airflow 3 (2.11 has it in airflow.triggers.temporal)",
 }
 #: Imported, not declared: the module runs only when that distribution is installed.
 OPTIONAL = {

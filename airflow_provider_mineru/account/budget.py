@@ -219,6 +219,16 @@ class DailyBudget:
         files = reservation.files if files is None else files
         self._adjust(reservation.day, -pages, -files)
 
+    def release_on(self, day: str, pages: int, files: int) -> None:
+        """
+        :meth:`release` by numbers, for a caller that kept the reservation's day and pages (a resumed task).
+
+        :param day: :attr:`Reservation.day` of the reservation.
+        :param pages: pages to give back.
+        :param files: files to give back.
+        """
+        self._adjust(day, -pages, -files)
+
     def settle(self, day: str, estimated_pages: int, actual_pages: int) -> None:
         """
         Count what MinerU reported instead of what was estimated, in the reservation's ``day``.

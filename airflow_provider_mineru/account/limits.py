@@ -2,10 +2,10 @@
 An account's limits, from the connection's extras: daily budgets, request rates, and where the
 shared counters live.
 
-:data:`ACCOUNT_CONN_FIELDS` is in the shape of ``connection_form.CONN_FIELDS`` (Airflow 3.2+
-``conn-fields``) so the integration step can merge it into the form; :meth:`AccountLimits.from_extra`
-checks the same rules with the same words, for connections made elsewhere (CLI, environment,
-secrets backends).
+:data:`ACCOUNT_CONN_FIELDS` (plain data in :mod:`airflow_provider_mineru.connection.form`, part
+of the connection form's ``CONN_FIELDS``); :meth:`AccountLimits.from_extra` checks the same rules
+with the same words, for connections made elsewhere (CLI, environment, secrets backends), and
+applies the defaults.
 """
 
 from __future__ import annotations
@@ -17,46 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_mineru.connection.config import validate_extras
+from airflow_provider_mineru.connection.form import ACCOUNT_CONN_FIELDS, DEFAULT_QUERY_RPM, DEFAULT_SUBMIT_RPM
 from airflow_provider_mineru.exceptions import MinerUValidationError
 
-#: MinerU's reported limits per account (users report ~300 submits and ~1,000 queries a minute).
-DEFAULT_SUBMIT_RPM = 300
-DEFAULT_QUERY_RPM = 1000
+__all__ = ["ACCOUNT_CONN_FIELDS", "DEFAULT_QUERY_RPM", "DEFAULT_SUBMIT_RPM", "AccountLimits", "default_store"]
+
 #: Where the counters live when ``account_store`` is unset: one machine only (see docs/operations.md).
 DEFAULT_STORE_FOLDER = "mineru-account"
 
 #: ``s3://[aws_conn_id@]bucket[/prefix]``.
 S3_STORE_PATTERN = r"^s3://([A-Za-z0-9_.-]+@)?[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9_.=/-]*)?$"
-
-#: The account extras, in the ``conn-fields`` shape of ``connection_form.CONN_FIELDS``.
-ACCOUNT_CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "daily_page_budget": {
-        "label": "Daily page budget",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100_000_000},
-        "description": "Pages this connection may submit per UTC day, across the whole deployment. Empty: unlimited.",
-    },
-    "daily_file_budget": {
-        "label": "Daily file budget",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100_000_000},
-        "description": "Files this connection may submit per UTC day, across the whole deployment. Empty: unlimited.",
-    },
-    "submit_rpm": {
-        "label": "Submits per minute",
-        "schema": {"type": ["integer", "null"], "default": DEFAULT_SUBMIT_RPM, "minimum": 1, "maximum": 100_000},
-        "description": "Submit and upload-URL requests per minute for the whole deployment (MinerU: about 300).",
-    },
-    "query_rpm": {
-        "label": "Queries per minute",
-        "schema": {"type": ["integer", "null"], "default": DEFAULT_QUERY_RPM, "minimum": 1, "maximum": 100_000},
-        "description": "State queries per minute for the whole deployment (MinerU: about 1,000).",
-    },
-    "account_store": {
-        "label": "Account store",
-        "schema": {"type": ["string", "null"]},
-        "description": "Where budgets and rate limits are counted: s3://[aws_conn_id@]bucket/prefix for a deployment "
-        "on several machines, or a local directory. Empty: $AIRFLOW_HOME/mineru-account (this machine only).",
-    },
-}
 
 
 def _blank(value: Any) -> bool:

@@ -32,8 +32,12 @@ from typing import Any
 from airflow_provider_mineru.utils.storage_paths import is_local_path, storage_path
 
 MANIFEST_FOLDER = ".mineru-manifests"
+#: The XCom key that says where a run's manifest is.
+MANIFEST_KEY = "manifest"
 MANIFEST_VERSION = 1
-OUTCOMES = ("done", "failed", "refused", "deferred_budget", "never_fits", "invalid")
+#: ``reused``: the ledger reused (or copied) an earlier result, 0 pages; ``skipped_attempts``: past
+#: ``max_attempts_per_document``.
+OUTCOMES = ("done", "failed", "refused", "deferred_budget", "never_fits", "invalid", "reused", "skipped_attempts")
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,12 @@ def write_manifest(
     :returns: its location as text, for the XCom.
     """
     path = manifest_path(output_path, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
-    data = "".join(row.to_line() + "\n" for row in rows).encode("utf-8")
+    _write(path, "".join(row.to_line() + "\n" for row in rows).encode("utf-8"))
+    return str(path)
+
+
+def _write(path: Any, data: bytes) -> None:
+    """Write ``data`` whole (local: temporary file and atomic rename; object storage: one PUT)."""
     if is_local_path(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -115,6 +124,21 @@ def write_manifest(
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
             handle.write(data)
+
+
+def append_manifest(location: Any, rows: Iterable[ManifestRow]) -> str:
+    """
+    Add ``rows`` to the manifest at ``location`` (written whole again, as :func:`write_manifest` does).
+
+    :param location: a manifest :func:`write_manifest` wrote.
+    :param rows: the lines to add.
+    :returns: ``location`` as text.
+    """
+    path = storage_path(location, "manifest")
+    with path.open("rb") as handle:
+        before = handle.read()
+    data = before + "".join(row.to_line() + "\n" for row in rows).encode("utf-8")
+    _write(path, data)
     return str(path)
 
 

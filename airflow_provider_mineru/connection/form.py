@@ -56,6 +56,41 @@ CALLBACK_SECRET_PATTERN = "^[A-Za-z0-9_]{1,64}$"
 #: A proxy URL: http(s) or socks5(h), no spaces.
 PROXY_PATTERN = "^(https?|socks5h?)://[^\\s]+$"
 
+#: MinerU's reported limits per account (users report ~300 submits and ~1,000 queries a minute).
+DEFAULT_SUBMIT_RPM = 300
+DEFAULT_QUERY_RPM = 1000
+
+#: The account extras (budgets, rates, the shared store): :mod:`airflow_provider_mineru.account`.
+ACCOUNT_CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "daily_page_budget": {
+        "label": "Daily page budget",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100_000_000},
+        "description": "Pages this connection may submit per UTC day, across the whole deployment. Empty: unlimited.",
+    },
+    "daily_file_budget": {
+        "label": "Daily file budget",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 100_000_000},
+        "description": "Files this connection may submit per UTC day, across the whole deployment. Empty: unlimited.",
+    },
+    "submit_rpm": {
+        "label": "Submits per minute",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_SUBMIT_RPM, "minimum": 1, "maximum": 100_000},
+        "description": "Submit and upload-URL requests per minute for the whole deployment (MinerU: about 300).",
+    },
+    "query_rpm": {
+        "label": "Queries per minute",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_QUERY_RPM, "minimum": 1, "maximum": 100_000},
+        "description": "State queries per minute for the whole deployment (MinerU: about 1,000).",
+    },
+    "account_store": {
+        "label": "Account store",
+        "schema": {"type": ["string", "null"]},
+        "description": "Where budgets and rate limits are counted: s3://[aws_conn_id@]bucket/prefix for a deployment "
+        "on several machines, or a local directory. Empty: $AIRFLOW_HOME/mineru-account (this machine only).",
+    },
+}
+
+
 #: Connection extras shown in the UI form, in the Airflow 3.2+ ``conn-fields`` shape. The schema's
 #: ``minimum``/``maximum``/``pattern`` are enforced by the form and, with the same words, by the hook
 #: when it reads a connection (:func:`airflow_provider_mineru.connection.config.validate_extras`).
@@ -148,6 +183,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "A PEM file of the certificate authorities to trust instead of the system's "
         "(a gateway with a private CA); used while Verify TLS certificates is on.",
     },
+    **ACCOUNT_CONN_FIELDS,
 }
 
 #: Airflow 2.x / 3.0-3.1 spelling (``get_ui_field_behaviour``); provider info uses hyphenated keys.
@@ -165,5 +201,10 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "max_batch_files": str(DEFAULT_MAX_BATCH_FILES),
         "proxy": "http://proxy.internal:3128",
         "ca_bundle": "/etc/ssl/certs/my-gateway-ca.pem",
+        "daily_page_budget": "unlimited",
+        "daily_file_budget": "unlimited",
+        "submit_rpm": str(DEFAULT_SUBMIT_RPM),
+        "query_rpm": str(DEFAULT_QUERY_RPM),
+        "account_store": "s3://aws_default@bucket/mineru-account  (or /shared/dir)",
     },
 }

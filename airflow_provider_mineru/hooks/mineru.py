@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow.providers.common.compat import connection as compat
 
+from airflow_provider_mineru.account.limits import AccountLimits
+from airflow_provider_mineru.account.pacing import WaitPacing, pacing_for, wait_pacing
+from airflow_provider_mineru.account.timings import TransitionTimes
 from airflow_provider_mineru.clients import client_class
 from airflow_provider_mineru.clients.v4_wire import ParseOptions
 from airflow_provider_mineru.connection.config import MinerUConnectionConfig, token_expiry_warning
@@ -26,7 +29,7 @@ from airflow_provider_mineru.connection.form import CONN_FIELDS, CONN_TYPE, DEFA
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.inputs.sources import SourceFile, resolve_sources
 from airflow_provider_mineru.models import BatchResult, DocumentResult, UploadGrant
-from airflow_provider_mineru.transport import Transport
+from airflow_provider_mineru.transport import UNPACED, Transport
 from airflow_provider_mineru.utils.bounded_http import check_answer_url
 from airflow_provider_mineru.version_compat import BaseHook, mask_secret
 
@@ -100,6 +103,8 @@ class MinerUHook(BaseHook):
         self._config: MinerUConnectionConfig | None = None
         self._client: MinerUClient | None = None
         self._transport: Transport | None = None
+        self._account_limits: AccountLimits | None = None
+        self._paced_extra: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(mineru_conn_id={self.mineru_conn_id!r})"
@@ -162,6 +167,8 @@ class MinerUHook(BaseHook):
         extra = dict(conn.extra_dejson if extra is None else extra)
         default_path = client_class(extra.get("api_flavor")).default_path
         config = MinerUConnectionConfig.from_connection(conn, extra, default_path=default_path)
+        self._account_limits = AccountLimits.from_extra(extra)  # budgets, rates, store: named errors
+        self._paced_extra = extra
         if config.token:
             mask_secret(config.token)
         warning = token_expiry_warning(config.token)
@@ -190,6 +197,31 @@ class MinerUHook(BaseHook):
         return self._config
 
     @property
+    def account_limits(self) -> AccountLimits:
+        """The connection's account limits: daily budgets, request rates, the account store."""
+        _ = self.config  # reads the connection once
+        assert self._account_limits is not None
+        return self._account_limits
+
+    async def await_pacing(self) -> WaitPacing:
+        """How a trigger's wait on this connection shares the triggerer's polls (see :class:`WaitPacing`)."""
+        config = await self.aget_config()
+        assert self._account_limits is not None
+        return wait_pacing(self.mineru_conn_id, config.api_flavor, self._account_limits, self._paced_extra)
+
+    def state_watcher(self, *, submitted_at: float | None, model: str | None = None) -> TransitionTimes:
+        """
+        What a poller tells of each state change, to send queue and parse times (``mineru.queue_time``,
+        ``mineru.parse_time``).
+
+        :param submitted_at: when the documents were submitted (None: not known where this wait runs).
+        :param model: the ``model_version`` (a metric tag).
+        """
+        return TransitionTimes(
+            self.mineru_conn_id, flavor=self.config.api_flavor, model=model or "default", submitted_at=submitted_at
+        )
+
+    @property
     def client(self) -> MinerUClient:
         """The API client of the connection's ``api_flavor`` (see :mod:`airflow_provider_mineru.clients`)."""
         return self._client_for(self.config)
@@ -214,7 +246,20 @@ class MinerUHook(BaseHook):
 
     def _transport_for(self, config: MinerUConnectionConfig) -> Transport:
         if self._transport is None or self._transport.config is not config:
-            self._transport = Transport(config, conn_id=self.mineru_conn_id, log=self.log)
+            limits = self._account_limits  # read with the config (None: a config handed in, not read)
+            pacing = (
+                UNPACED
+                if limits is None
+                else pacing_for(
+                    self.mineru_conn_id,
+                    config.api_flavor,
+                    limits,
+                    self._paced_extra,
+                    self.log,
+                    max_penalty=config.retry.max_retry_after,
+                )
+            )
+            self._transport = Transport(config, conn_id=self.mineru_conn_id, log=self.log, pacing=pacing)
         return self._transport
 
     @property

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_mineru.account.manifest import MANIFEST_KEY, ManifestRow, append_manifest
 from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.ledger.attempts import validate_max_attempts
 from airflow_provider_mineru.ledger.content_index import ContentIndex, local_validator, object_validator
@@ -202,6 +203,8 @@ class LedgerRun:
         self.data_ids = list(data_ids) or [None] * len(self.items)
         #: the output folders a scoped sync moved to the tombstones this run
         self.tombstones: list[str] = []
+        #: the rows of the inputs that sent nothing (reused, copied, skipped), set by :meth:`complete`
+        self.unpaid: list[tuple[PlanItem, dict[str, Any]]] = []
 
     # -- before sending -----------------------------------------------------------------------------
 
@@ -431,6 +434,7 @@ class LedgerRun:
                     counts["parsed" if state == "done" else "failed"] += 1
                 continue
             rows[index] = self._row_without_paying(index, landed, single=single)
+            self.unpaid.append((item, rows[index]))
             if item.action is Action.SKIP:
                 counts["skipped_attempts"] += 1
             elif rows[index].get("state") == "done":
@@ -635,29 +639,33 @@ def complete_run(operator: LedgerOperator, context: Mapping[str, Any], finished:
     single = operator.wait.name == "task"
     value = run.complete(finished.value, single=single, force=operator.force)
     run.forget(context)
+    if run.unpaid and isinstance(value.get(MANIFEST_KEY), str):
+        append_manifest(value[MANIFEST_KEY], [_manifest_row(item, row) for item, row in run.unpaid])
     summary = dict(finished.summary)
-    if "counts" in value:
-        summary["documents"] = len(run.items)
-        summary["reused"] = value["counts"]["reused"]
+    reused = sum(1 for _, row in run.unpaid if row.get("state") == "done")
+    summary["documents"] = len(run.items)
+    summary["done"] = int(summary.get("done") or 0) + reused
+    summary["failed"] = int(summary.get("failed") or 0) + len(run.unpaid) - reused
+    summary["reused"] = reused
+    summary.setdefault("pages", 0)
+    summary.setdefault("output_path", str(run.store.root))
     if run.tombstones:
         summary["tombstones"] = list(run.tombstones)
     return replace(finished, value=value, summary=summary)
 
 
-def finish_without_sending(operator: LedgerOperator, run: LedgerRun) -> FinishedWait:
-    """The finished run when every input was reused, copied or skipped: no request was sent."""
-    single = operator.wait.name == "task"
-    empty: dict[str, Any] = {} if single else {"batch_ids": [], "results": []}
-    value = run.complete(empty, single=single, force=operator.force)
-    done = sum(1 for row in ([value] if single else value["results"]) if row.get("state") == "done")
-    summary = {
-        "documents": len(run.items),
-        "done": done,
-        "failed": len(run.items) - done,
-        "pages": 0,
-        "output_path": str(run.store.root),
-        "reused": done,
-    }
-    if run.tombstones:
-        summary["tombstones"] = list(run.tombstones)
-    return FinishedWait(value, summary)
+def _manifest_row(item: PlanItem, row: Mapping[str, Any]) -> ManifestRow:
+    """The run manifest's line of an input that sent nothing: reused (or copied), or skipped."""
+    outcome = "reused" if row.get("state") == "done" else "failed"
+    if item.action is Action.SKIP:
+        outcome = "skipped_attempts"
+    return ManifestRow(
+        input=item.input.source,
+        outcome=outcome,
+        pages=0,
+        data_id=row.get("data_id"),
+        task_id=row.get("task_id"),
+        batch_id=row.get("batch_id"),
+        error=row.get("err_msg"),
+        output=row.get("output_path"),
+    )

@@ -38,7 +38,7 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,20 @@ class LongDocumentInputs:
         if found is None:
             return self.items[index][0].location
         return slice_source(found.location, found.piece)
+
+    def input_location(self, index: int) -> str:
+        """The location of the input document ``index`` belongs to (a slice's: the whole file's)."""
+        found = self.slices[index]
+        return self.items[index][0].location if found is None else found.location
+
+    def keep(self, locations: Collection[str]) -> LongDocumentInputs:
+        """Only the documents of the inputs at ``locations`` (the others' results are reused)."""
+        chosen = [i for i in range(len(self.items)) if self.input_location(i) in locations]
+        return LongDocumentInputs(
+            [self.items[i] for i in chosen],
+            [self.slices[i] for i in chosen],
+            {location: plan for location, plan in self.plans.items() if location in locations},
+        )
 
 
 def describe_document(documents: LongDocumentInputs, index: int) -> SubmittedInput:

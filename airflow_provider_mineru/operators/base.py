@@ -29,9 +29,12 @@ from airflow_provider_mineru.waiting.polling import MinerUPoller, min_defer_defa
 from airflow_provider_mineru.waiting.waits import BATCH_WAIT, MinerUWait
 
 if TYPE_CHECKING:
+    from airflow_provider_mineru.account.run import AccountRun
     from airflow_provider_mineru.submission.record import SentBatch, Submission, SubmittedInput
     from airflow_provider_mineru.submission.store import SubmissionStore
     from airflow_provider_mineru.version_compat import Context
+    from airflow_provider_mineru.waiting.finish import FinishedWait
+    from airflow_provider_mineru.waiting.waits import WaitedDocuments
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "DEFAULT_TIMEOUT", "MinerUBaseOperator", "MinerUHookMixin"]
 
@@ -117,6 +120,11 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
     :param max_delete_fraction: with ``sync="scoped"``, the largest share of a folder's outputs one run
         may tombstone (default 0.2); more is refused (nothing is moved) unless ``allow_mass_delete``.
     :param allow_mass_delete: let one scoped sync tombstone more than ``max_delete_fraction``.
+    :param on_budget_exhausted: when the connection's ``daily_page_budget`` / ``daily_file_budget``
+        cannot hold every document: ``"defer"`` (default) sends what fits and defers, holding no
+        worker slot, until the budget resets at the next UTC midnight; ``"skip"`` sends what fits
+        and reports the rest with state ``"deferred_budget"`` (and ``counts``); ``"fail"`` fails
+        before any request.
     """
 
     template_fields: Sequence[str] = ("output_path", "language", "callback", "seed", "model_version", "tier")
@@ -154,6 +162,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         sync: str = "off",
         max_delete_fraction: float = 0.2,
         allow_mass_delete: bool = False,
+        on_budget_exhausted: str = "defer",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -182,6 +191,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         self.sync = sync
         self.max_delete_fraction = max_delete_fraction
         self.allow_mass_delete = allow_mass_delete
+        self.on_budget_exhausted = on_budget_exhausted
 
     def options(self) -> dict[str, Any]:
         """The parsing options that are set, as hook keyword arguments."""
@@ -212,6 +222,10 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
     def sources(self) -> list[str | None]:
         """Per document, the URL or path it came from (for output folder names)."""
         return []
+
+    def page_estimates(self, indices: Sequence[int]) -> list[int]:
+        """Pages the daily budget reserves for the inputs at ``indices`` before MinerU says (URLs: 1 each)."""
+        return [1] * len(indices)
 
     def describe_inputs(self) -> list[SubmittedInput]:
         """Per input document: its source, name, output folder name and fingerprint (not yet sent)."""
@@ -266,16 +280,23 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                     raise
                 pending, size = chunk + pending, smaller
 
+    def _account_run(self) -> AccountRun:
+        """The account stage of this run (budget admission, settlement, metrics, manifest)."""
+        from airflow_provider_mineru.account.run import account_run
+
+        return account_run(self)
+
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.submission.resume import resume_submission
         from airflow_provider_mineru.submission.store import SubmissionStore
 
+        account = self._account_run()  # checks on_budget_exhausted
         self.prepare()  # every validation error is raised here, before any request
-        from airflow_provider_mineru.ledger.run import LedgerRun, finish_without_sending
+        from airflow_provider_mineru.ledger.run import LedgerRun
 
         self._ledger_run = LedgerRun.start(self, context)  # ledger: what can be reused is not sent
-        if self._ledger_run is not None and not self._ledger_run.sends:
-            return finish_without_sending(self, self._ledger_run).deliver(context, self.outlets)
+        if self._ledger_run is not None and not self._ledger_run.sends:  # nothing to pay for
+            return self._completed(context, None, None).deliver(context, self.outlets)
         store = SubmissionStore(context)  # the one store of this try
         current = self._current_submission(context)
         submission = resume_submission(
@@ -294,7 +315,16 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                 ", ".join(submission.ids),
             )
         store.save_submission(submission, self._record_key)  # before the first byte is paid for
-        self._submit_inputs(store, submission, submission.unsent())
+        admitted = account.admit(context, submission.unsent(), self.page_estimates, submission.inputs)  # budget
+        submitted_at = None if submission.ids else time.time()  # queue times only from a fresh submit
+        with account.releasing(context, submission):
+            self._submit_inputs(store, submission, admitted.send)
+        if admitted.resume_at is not None:  # on_budget_exhausted="defer": the rest waits for the budget's reset
+            self.defer(trigger=account.reset_trigger(admitted), method_name="execute_after_budget_reset")
+        if not submission.ids:  # the budget let nothing through: nothing to wait for
+            value = self._completed(context, None, None).deliver(context, self.outlets)
+            store.clear()
+            return value
         self.log.info(
             "Submitted to MinerU as %s %s. If this Airflow task is retried, the retry waits for these "
             "documents instead of submitting (and paying for) them again (the ids are kept in the %s).",
@@ -305,6 +335,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         context["ti"].xcom_push(key=self.wait.ids_xcom_key, value=submission.ids)
 
         poller = submission.poller(self.wait)
+        poller.watcher = self.hook.state_watcher(submitted_at=submitted_at, model=self.model_version)  # account
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
             snapshot = self._snapshot(poller)
@@ -323,6 +354,15 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             )
         return self._finish(context, outcome, store)
 
+    def execute_after_budget_reset(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """
+        Resume after the daily budget reset (``on_budget_exhausted="defer"``): run again from the start;
+        what was sent before the deferral is resumed from the submission record, the rest is admitted.
+
+        :param event: the ``DateTimeTrigger``'s event (unused).
+        """
+        return self.execute(context)
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
         Resume after the trigger fired: same checks and results as the blocking path.
@@ -334,6 +374,21 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         from airflow_provider_mineru.submission.store import SubmissionStore
 
         return self._finish(context, event, SubmissionStore(context))
+
+    def _completed(
+        self, context: Context, finished: FinishedWait | None, waited: WaitedDocuments | None
+    ) -> FinishedWait:
+        """
+        The run's last stages on a finished wait (or on nothing sent): the account's (settle the
+        budget, the rows of inputs it did not send, metrics, manifest), then the ledger's (the rows
+        of reused inputs merged back in input order, every parsed input recorded).
+
+        :param finished: the finished wait of the inputs sent (None when none was sent).
+        :param waited: the documents waited on, or None.
+        """
+        from airflow_provider_mineru.ledger.run import complete_run
+
+        return complete_run(self, context, self._account_run().finish(context, finished, waited))
 
     def _snapshot(self, poller: MinerUPoller) -> dict[str, Any]:
         """The XCom of a submit that does not wait: ids and each document's state right after submitting."""
@@ -358,10 +413,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             outcome = validate_wait_event(event)
             # for the lineage methods (no XCom read, no input resolved again there)
             self._lineage_ids, self._lineage_sources = list(outcome.ids), list(outcome.sources)
-            from airflow_provider_mineru.ledger.run import complete_run
-
-            finished = complete_run(self, context, self._finished(outcome))  # ledger: merge reused rows, record
-            value = finished.deliver(context, self.outlets)
+            value = self._completed(context, self._finished(outcome), outcome.waited()).deliver(context, self.outlets)
             self._lineage_value = value
         except Exception as error:
             ti = context.get("ti")

@@ -237,12 +237,17 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         self.split_long_documents = split_long_documents
 
     @cached_property
+    def _inputs(self) -> list[tuple[Any, dict[str, Any]]]:
+        """Every input file, resolved and checked once per task instance (also after a deferral)."""
+        return self._resolved()
+
+    @cached_property
     def _documents(self) -> Any:
-        """The inputs, resolved and checked, with each long PDF split into slices (``long_documents.run``)."""
+        """The inputs, with each long PDF split into slices (``long_documents.run``)."""
         from airflow_provider_mineru.long_documents.run import expand_long_documents
 
         return expand_long_documents(
-            self._resolved(), self.hook.config.limits.max_pages, split=self.split_long_documents, owner=self
+            self._inputs, self.hook.config.limits.max_pages, split=self.split_long_documents, owner=self
         )
 
     @property
@@ -362,6 +367,12 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
     def sources(self) -> list[str | None]:
         return [self._documents.source_of(index) for index in range(len(self._sources))]
 
+    def page_estimates(self, indices: Sequence[int]) -> list[int]:
+        """Pages of each file for the daily budget: a PDF's page count, 1 for anything else."""
+        from airflow_provider_mineru.account.run import estimate_source_pages
+
+        return [estimate_source_pages(self._sources[i][0]) for i in indices]
+
     def _lineage_start_inputs(self) -> list[Any]:
         from airflow_provider_mineru.lineage import start_locations
 
@@ -379,18 +390,20 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
 
         return [
             LedgerInput(source.name, source.location, output_stem(source.name, options.get("data_id")), options, source)
-            for source, options in self._sources
+            for source, options in self._inputs
         ]
 
     def keep_inputs(self, indices: Sequence[int]) -> None:
-        """Upload only the files at ``indices`` (the ledger reuses the others' results)."""
-        self._sources = [self._sources[i] for i in indices]
+        """Upload only the files at ``indices`` (the ledger reuses the others' results), with their slices."""
+        kept = [self._inputs[i] for i in indices]
+        self._documents = self._documents.keep({source.location for source, _ in kept})
+        self._inputs = kept
 
     def ledger_listings(self) -> list[Listing]:
         """What each folder, prefix or glob of ``paths`` listed this run (a single file lists nothing)."""
         from airflow_provider_mineru.ledger.run import listings
 
-        self._sources  # noqa: B018 - resolving the paths records what each one listed
+        self._inputs  # noqa: B018 - resolving the paths records what each one listed
         return listings(self._listed)
 
 

@@ -177,14 +177,18 @@ class Submission:
         return [item.source for item in self.inputs]
 
     def poller(self, wait: MinerUWait) -> MinerUPoller:
-        """The poller of everything sent (its batches, their sizes, local failures, slots, sources)."""
+        """
+        The poller of everything sent (its batches, their sizes, local failures, slots, sources);
+        inputs never sent (the budget skipped them) are not waited on.
+        """
+        sent = [item for item in self.inputs if item.slot is not None]
         return MinerUPoller(
             wait=wait,
             ids=self.ids,
             expected_files=self.expected_files,
             failed_files=self.failed_files or None,
-            slots=self.slots(),
-            sources=self.sources(),
+            slots=[list(item.slot) for item in sent],  # type: ignore[arg-type]
+            sources=[item.source for item in sent],
         )
 
     # -- JSON ----------------------------------------------------------------------------------

@@ -20,7 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from airflow_provider_mineru.transport.policy import Answer, Origin, Request, mark_missing_endpoint, safe_url
+from airflow_provider_mineru.transport.policy import (
+    UNPACED,
+    Answer,
+    Origin,
+    Pacing,
+    Request,
+    mark_missing_endpoint,
+    safe_url,
+)
 from airflow_provider_mineru.transport.sync import SyncTransport
 
 if TYPE_CHECKING:
@@ -31,8 +39,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = [
+    "UNPACED",
     "Answer",
     "MinerUTransport",
+    "Pacing",
     "Request",
     "Transport",
     "mark_missing_endpoint",
@@ -80,13 +90,18 @@ class Transport:
     :param config: the parsed connection.
     :param conn_id: the connection id, named in errors (with the base URL, never the token).
     :param log: where retries are announced (the hook's logger).
+    :param pacing: what both faces wait for before each API call (the account's shared limiters;
+        see :class:`~airflow_provider_mineru.transport.policy.Pacing`).
     """
 
-    def __init__(self, config: MinerUConnectionConfig, *, conn_id: str, log: logging.Logger) -> None:
+    def __init__(
+        self, config: MinerUConnectionConfig, *, conn_id: str, log: logging.Logger, pacing: Pacing = UNPACED
+    ) -> None:
         self.config = config
         self.origin = Origin(conn_id, config.base_url, config.timeout)
         self.log = log
-        self.sync = SyncTransport(config, self.origin, log)
+        self.pacing = pacing
+        self.sync = SyncTransport(config, self.origin, log, pacing)
         self._aio: AsyncTransport | None = None
 
     @property
@@ -97,7 +112,7 @@ class Transport:
             # workers use only the sync face; the triggerer has imported it already (_FIRST_RUN_IMPORTS).
             from airflow_provider_mineru.transport.aio import AsyncTransport
 
-            self._aio = AsyncTransport(self.config, self.origin, self.log)
+            self._aio = AsyncTransport(self.config, self.origin, self.log, self.pacing)
         return self._aio
 
     def url(self, path: str) -> str:

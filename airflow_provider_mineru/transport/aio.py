@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 import aiohttp
 
 from airflow_provider_mineru.exceptions import MinerUError
-from airflow_provider_mineru.transport.policy import Answer, Attempts, Origin, Request, transport_error
+from airflow_provider_mineru.transport.policy import UNPACED, Answer, Attempts, Origin, Pacing, Request, transport_error
 from airflow_provider_mineru.utils.bounded_http import aread_answer, refuse_redirect, ssl_option
 
 if TYPE_CHECKING:
@@ -81,12 +81,16 @@ class AsyncTransport:
     :param config: the parsed connection.
     :param origin: how errors name the connection.
     :param log: where retries are announced.
+    :param pacing: what every API call waits for first (the account's shared limiters).
     """
 
-    def __init__(self, config: MinerUConnectionConfig, origin: Origin, log: logging.Logger) -> None:
+    def __init__(
+        self, config: MinerUConnectionConfig, origin: Origin, log: logging.Logger, pacing: Pacing = UNPACED
+    ) -> None:
         self.config = config
         self.origin = origin
         self.log = log
+        self.pacing = pacing
 
     async def send(self, request: Request, decode: Callable[[Answer], T]) -> T:
         """Async :meth:`~airflow_provider_mineru.transport.sync.SyncTransport.send` (JSON bodies only)."""
@@ -98,6 +102,7 @@ class AsyncTransport:
         attempts = Attempts(request, config.retry, self.origin, self.log)
         async with SHARED_SESSIONS.held() as session:
             while True:
+                await self.pacing.abefore(request)
                 try:
                     async with session.request(
                         request.method,
@@ -117,4 +122,6 @@ class AsyncTransport:
                     error: MinerUError = transport_error(exc, request.what, self.origin)
                 except MinerUError as exc:
                     error = exc
-                await asyncio.sleep(attempts.after(error))
+                delay = attempts.after(error)
+                await self.pacing.aretrying(request, error)
+                await asyncio.sleep(delay)

@@ -13,7 +13,10 @@ sent is made here, once:
   words of the connection Test;
 - :func:`transport_error`: a ``requests`` or ``aiohttp`` exception as a typed, retryable error;
 - :func:`unreachable`: the one sentence for a request that got no HTTP answer (also the Test's);
-- :func:`check_file_response`: an object store's or CDN's answer to an upload or a download.
+- :func:`check_file_response`: an object store's or CDN's answer to an upload or a download;
+- :class:`Pacing`: what both faces ask before each API call and after each failed one (the
+  account's shared rate limiters, :mod:`airflow_provider_mineru.account.pacing`); :data:`UNPACED`
+  when nothing is shared.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_mineru.exceptions import (
@@ -98,6 +101,52 @@ def where(base_url: str) -> str:
     except ValueError:
         port = None
     return f"{parts.hostname}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+class Pacing(Protocol):
+    """
+    What the transport's two faces do around each API call: the same calls at the same points.
+
+    ``before`` runs before every attempt (a deployment-wide token for the call's kind);
+    ``retrying`` after a failure that will be retried (HTTP retries counted, a 429 slows the
+    shared limiter down). Uploads and downloads to presigned URLs and CDNs are not paced.
+    """
+
+    def before(self, request: Request) -> None:
+        """Wait (blocking) until ``request`` may be sent."""
+        ...
+
+    async def abefore(self, request: Request) -> None:
+        """Wait in the event loop until ``request`` may be sent."""
+        ...
+
+    def retrying(self, request: Request, error: MinerUError) -> None:
+        """``request`` failed with ``error`` and will be sent again."""
+        ...
+
+    async def aretrying(self, request: Request, error: MinerUError) -> None:
+        """:meth:`retrying` from an event loop."""
+        ...
+
+
+class _Unpaced:
+    """No pacing (a connection without an account, tests of the transport alone)."""
+
+    def before(self, request: Request) -> None:
+        return None
+
+    async def abefore(self, request: Request) -> None:
+        return None
+
+    def retrying(self, request: Request, error: MinerUError) -> None:
+        return None
+
+    async def aretrying(self, request: Request, error: MinerUError) -> None:
+        return None
+
+
+#: The pacing of a transport made without one.
+UNPACED: Pacing = _Unpaced()
 
 
 # -------------------------------------------------------------------------------------------------

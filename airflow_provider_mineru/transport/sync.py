@@ -28,9 +28,11 @@ from airflow_provider_mineru.exceptions import (
     MinerUValidationError,
 )
 from airflow_provider_mineru.transport.policy import (
+    UNPACED,
     Answer,
     Attempts,
     Origin,
+    Pacing,
     Request,
     check_file_response,
     explain,
@@ -84,12 +86,16 @@ class SyncTransport:
     :param config: the parsed connection.
     :param origin: how errors name the connection.
     :param log: where retries are announced.
+    :param pacing: what every API call waits for first (the account's shared limiters).
     """
 
-    def __init__(self, config: MinerUConnectionConfig, origin: Origin, log: logging.Logger) -> None:
+    def __init__(
+        self, config: MinerUConnectionConfig, origin: Origin, log: logging.Logger, pacing: Pacing = UNPACED
+    ) -> None:
         self.config = config
         self.origin = origin
         self.log = log
+        self.pacing = pacing
         self._lock = threading.Lock()
         self._api: requests.Session | None = None
         self._files: requests.Session | None = None
@@ -124,17 +130,24 @@ class SyncTransport:
 
     # -- the retry loop ---------------------------------------------------------------------------
 
-    def retried(self, request: Request, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` until it succeeds, or :class:`Attempts` gives up."""
+    def retried(self, request: Request, attempt: Callable[[], T], pacing: Pacing = UNPACED) -> T:
+        """
+        Run ``attempt`` until it succeeds, or :class:`Attempts` gives up.
+
+        :param pacing: asked before each attempt and after each failure that is retried (API calls).
+        """
         attempts = Attempts(request, self.config.retry, self.origin, self.log)
         while True:
+            pacing.before(request)
             try:
                 return attempt()
             except requests.RequestException as exc:
                 error: MinerUError = transport_error(exc, request.what, self.origin)
             except MinerUError as exc:
                 error = explain(exc, self.origin)
-            time.sleep(attempts.after(error))
+            delay = attempts.after(error)
+            pacing.retrying(request, error)
+            time.sleep(delay)
 
     # -- API calls --------------------------------------------------------------------------------
 
@@ -176,7 +189,7 @@ class SyncTransport:
                 )
             return decode(answer)
 
-        return self.retried(request, attempt)
+        return self.retried(request, attempt, self.pacing)
 
     # -- files ------------------------------------------------------------------------------------
 

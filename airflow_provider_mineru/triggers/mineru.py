@@ -156,24 +156,28 @@ class _MinerUPollTrigger(BaseTrigger):
         poller = self._poller()
         try:
             hook = (await asyncio.to_thread(_load_hook_class))(mineru_conn_id=self.mineru_conn_id)
+            pacing = await hook.await_pacing()  # the triggerer's waits share its polls (account)
             if self.first_poll_delay > 0:  # the operator has just polled before deferring
                 await asyncio.sleep(max(0.0, min(self.first_poll_delay, self.end_time - time.time())))
             async with hook.async_session():
-                while True:
-                    pending = poller.pending_ids()
-                    answers = await self._fetch_all(hook, pending)
-                    for item_id, answer in zip(pending, answers, strict=True):
-                        if isinstance(answer, BaseException) and not isinstance(answer, MinerUError):
-                            raise answer
-                        if (failed := poller.absorb(item_id, answer, self.log)) is not None:
-                            yield await self._fire(failed)
+                poller.watcher = hook.state_watcher(submitted_at=None)  # parse times (account)
+                with pacing.waiting():  # counted among the triggerer's waits (account)
+                    while True:
+                        pending = poller.pending_ids()
+                        await pacing.before_round(len(pending))
+                        answers = await self._fetch_all(hook, pending)
+                        for item_id, answer in zip(pending, answers, strict=True):
+                            if isinstance(answer, BaseException) and not isinstance(answer, MinerUError):
+                                raise answer
+                            if (failed := poller.absorb(item_id, answer, self.log)) is not None:
+                                yield await self._fire(failed)
+                                return
+                            await asyncio.sleep(0)  # one batch's answer at a time: other triggers run between
+                        now = time.time()
+                        if (over := poller.finished(now, self.end_time)) is not None:
+                            yield await self._fire(over)
                             return
-                        await asyncio.sleep(0)  # one batch's answer at a time: other triggers run between
-                    now = time.time()
-                    if (over := poller.finished(now, self.end_time)) is not None:
-                        yield await self._fire(over)
-                        return
-                    await asyncio.sleep(max(0.0, min(self.poll_interval, self.end_time - now)))
+                        await asyncio.sleep(max(0.0, min(pacing.interval(self.poll_interval), self.end_time - now)))
         except Exception as exc:  # anything unexpected ends the wait with a clear error event
             error = exc if isinstance(exc, MinerUError) else MinerUError(f"{type(exc).__name__}: {exc}")
             yield await self._fire(poller.outcome(ERROR, str(error), error))

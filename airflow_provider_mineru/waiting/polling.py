@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_mineru.exceptions import MinerUError
 from airflow_provider_mineru.models import BatchResult, DocumentResult, MinerUState
@@ -42,6 +42,14 @@ def min_defer_default() -> float:
     return conf.getfloat("mineru", "min_defer_seconds", fallback=MIN_DEFER_SECONDS)
 
 
+class StateWatcher(Protocol):
+    """Told of every document state change a poller sees (the account's queue and parse times)."""
+
+    def saw(self, key: str, document: DocumentResult) -> None:
+        """``document`` (``key``: ``<id>/<position>``) changed state now."""
+        ...
+
+
 @dataclass
 class MinerUPoller:
     """
@@ -68,6 +76,8 @@ class MinerUPoller:
     sources: Sequence[str | None] = ()
     results: dict[str, list[DocumentResult]] = field(default_factory=dict)
     _last_lines: dict[str, str] = field(default_factory=dict)
+    #: told of each state change (not part of what crosses a deferral)
+    watcher: StateWatcher | None = field(default=None, repr=False, compare=False)
 
     def pending_ids(self) -> list[str]:
         """The ids still worth a request: every id not yet seen complete (one request each per poll)."""
@@ -97,6 +107,8 @@ class MinerUPoller:
             if self._last_lines.get(key) != line:
                 self._last_lines[key] = line
                 changes.append((line, document))
+                if self.watcher is not None:
+                    self.watcher.saw(key, document)
         return changes
 
     @property

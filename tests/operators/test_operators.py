@@ -36,7 +36,8 @@ class TestSubmitTask:
         assert states["parse"] == "failed"
         assert "the document is damaged beyond repair" in output
         assert "MinerUTaskFailedError" in output
-        assert [p for p in tmp_path.iterdir() if p.name != ".mineru-ledger"] == []  # the ledger notes the failure
+        # no result: only the run manifest, and the ledger noting the failure
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".mineru-ledger", ".mineru-manifests"]
 
     @pytest.mark.parametrize("deferrable", MODES)
     def test_timeout_says_how_far_it_got(self, mineru_conn, capfd, deferrable):
@@ -130,7 +131,8 @@ class TestSubmitTask:
         assert set(states.values()) == {"success"}, output[-3000:]
         assert xcom(dag, "submit")["source"] == url
         assert [p.name for p in (tmp_path / "later").iterdir()] == ["invoice"]
-        assert [p.name for p in (tmp_path / "waited").iterdir() if p.name != ".mineru-ledger"] == ["invoice"]
+        waited_folders = sorted(p.name for p in (tmp_path / "waited").iterdir())
+        assert waited_folders == [".mineru-ledger", ".mineru-manifests", "invoice"]
         assert xcom(dag, "download")["output_path"] == str(tmp_path / "later" / "invoice")
         assert waited.task_id in states
 
