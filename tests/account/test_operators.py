@@ -43,9 +43,9 @@ def set_conn(monkeypatch, emulator, store, **extra):
 
 
 def pdfs(folder, *pages):
-    """One PDF per page count, named ``doc_<i>.pdf``."""
+    """One PDF per page count, named ``doc_<i>.pdf``, each with its own bytes (the ledger copies identical ones)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return [xref_stream_pdf(folder / f"doc_{i}.pdf", n) for i, n in enumerate(pages)]
+    return [xref_stream_pdf(folder / f"doc_{i}.pdf", n, pad_bytes=100 * i) for i, n in enumerate(pages)]
 
 
 def uploaded_names(emulator) -> list[str]:
