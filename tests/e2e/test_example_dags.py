@@ -58,5 +58,6 @@ class TestExampleDags:
     def test_mapped(self, mineru_conn, tmp_path, monkeypatch, deferrable):
         states = run_example("mineru_mapped", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
         assert states == {"success"}
-        assert sorted(p.name for p in (tmp_path / "mapped").iterdir()) == ["demo", "example"]
+        # the two results, and the run manifests of the two mapped task instances
+        assert sorted(p.name for p in (tmp_path / "mapped").iterdir()) == [".mineru-manifests", "demo", "example"]
         assert len(mineru_conn.requests_to("submit_task")) == 2
