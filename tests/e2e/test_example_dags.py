@@ -58,11 +58,9 @@ class TestExampleDags:
     def test_mapped(self, mineru_conn, tmp_path, monkeypatch, deferrable):
         states = run_example("mineru_mapped", deferrable=deferrable, output=tmp_path, monkeypatch=monkeypatch)
         assert states == {"success"}
-        # the result folders (the ledger keeps its own under .mineru-ledger/)
-        assert sorted(p.name for p in (tmp_path / "mapped").iterdir() if p.name != ".mineru-ledger") == [
-            "demo",
-            "example",
-        ]
+        # the two results, the run manifests of the two mapped task instances, the ledger
+        found = sorted(p.name for p in (tmp_path / "mapped").iterdir())
+        assert found == [".mineru-ledger", ".mineru-manifests", "demo", "example"]
         assert len(mineru_conn.requests_to("submit_task")) == 2
 
     @pytest.mark.parametrize("deferrable", MODES)
