@@ -103,7 +103,7 @@ def test_a_long_pdf_is_split_sent_with_the_others_and_stitched_into_one_folder(
     assert markdown.index("Page 2 line") < markdown.index("Page 201 line") < markdown.index("Page 401 line")
     assert (folder / "manual_origin.pdf").is_file()
     assert sorted(p.name for p in (folder / "parts").iterdir()) == ["0-1-200", "1-201-400", "2-401-450"]
-    assert sorted(p.name for p in out.iterdir()) == ["invoice", "manual"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["invoice", "manual"]
 
 
 def test_split_long_documents_false_refuses_as_before(limited, capfd, tmp_path):
@@ -191,7 +191,8 @@ def test_a_folder_of_many_files_and_long_pdfs_completes_past_a_lower_files_limit
     for number in range(LONG_FILES):
         text_pdf(inputs / f"manual-{number}.pdf", 450, seed=number)
     out = tmp_path / "out"
-    dag = upload_dag(str(inputs), output_path=str(out), upload_concurrency=16)
+    # identical invoices: the ledger would copy all but one; this test is about MinerU's files limit
+    dag = upload_dag(str(inputs), output_path=str(out), upload_concurrency=16, incremental=False)
     started = time.monotonic()
     states, output = run_dag(dag, capfd)
     seconds = time.monotonic() - started
