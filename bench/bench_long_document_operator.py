@@ -42,6 +42,8 @@ def _status(field: str) -> int:
 
 def _child(spec: dict[str, Any]) -> None:
     """Run one upload in real Airflow; print one JSON line."""
+    from tests.conftest import register_dag  # first: it points Airflow at a home of its own, replaced here
+
     home = tempfile.mkdtemp(prefix="bench-airflow-")
     os.environ.update(
         {
@@ -60,9 +62,8 @@ def _child(spec: dict[str, Any]) -> None:
     from airflow.providers.common.compat.sdk import DAG
 
     from airflow_provider_mineru.operators.mineru import MinerUUploadFilesOperator
-    from tests.conftest import register_dag
 
-    logging.disable(logging.INFO)
+    logging.disable(logging.DEBUG)
     with DAG(
         dag_id=f"bench_long_{spec['label']}",
         schedule=None,
@@ -82,6 +83,8 @@ def _child(spec: dict[str, Any]) -> None:
     seconds = time.monotonic() - started
     ti = run.get_task_instance("upload")
     value = ti.xcom_pull(task_ids="upload")
+    if not value:
+        raise RuntimeError(f"the upload task ended {ti.state} without a result")
     (row,) = value["results"]
     print(
         json.dumps(
@@ -123,7 +126,8 @@ def _run(label: str, source: Path, max_pages: int, work: Path) -> dict[str, Any]
         )
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
-            raise RuntimeError(done.stderr[-3000:])
+            (work / f"{label}.err").write_text(done.stdout + done.stderr)
+            raise RuntimeError(f"{label} failed; its output is in {work / label}.err")
         result = json.loads(lines[-1])
         result["pages_billed"] = emu.pages_used
         return result
