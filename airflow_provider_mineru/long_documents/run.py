@@ -81,6 +81,7 @@ __all__ = [
     "explain_page_refusal",
     "fewer_files_per_request",
     "group_documents",
+    "input_locations",
     "land_and_stitch",
     "parse_slice_source",
     "slice_source",
@@ -111,6 +112,14 @@ def parse_slice_source(source: str | None) -> tuple[str, int, int] | None:
         return None
     first, last = int(match.group(1)), int(match.group(2))
     return (location, first, last) if 1 <= first <= last else None
+
+
+def input_locations(sources: Sequence[str | None]) -> list[str | None]:
+    """Per input, its location: each split input's slices' sources become its one location (for lineage)."""
+    out: list[str | None] = []
+    for group in group_documents(sources, len(sources)):
+        out.append(group.location if group.is_split else sources[group.indices[0]])
+    return out
 
 
 def _slice_data_id(data_id: str | None, name: str, piece: PageSlice) -> str:
