@@ -395,7 +395,10 @@ def land_and_stitch(waited: WaitedDocuments, downloader: ResultDownloader) -> St
     :raises MinerUResultError: a result could not be landed or stitched (after every other one was).
     """
     max_pages = _max_pages(downloader)
-    documents = [explain_page_refusal(doc, max_pages) for doc in waited.documents]
+    documents = [  # uploaded files only: the sentences say how the operator splits them (URLs are not split)
+        explain_page_refusal(doc, max_pages) if _uploaded(waited.source_at(i)) else doc
+        for i, doc in enumerate(waited.documents)
+    ]
     groups = group_documents(waited.sources, len(documents))
     if not any(group.is_split for group in groups):
         waited = replace(waited, documents=documents)
@@ -465,6 +468,11 @@ def land_and_stitch(waited: WaitedDocuments, downloader: ResultDownloader) -> St
         [group.location if group.is_split else waited.source_at(group.indices[0]) for group in groups],
     )
     return StitchedWait(inputs, result_outputs, parts_rows)
+
+
+def _uploaded(source: str | None) -> bool:
+    """Whether a document was uploaded from a file (local or object storage), not sent as a URL."""
+    return bool(source) and not str(source).lower().startswith(("http://", "https://"))
 
 
 def _max_pages(downloader: ResultDownloader) -> int | None:
