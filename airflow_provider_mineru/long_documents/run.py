@@ -41,7 +41,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError
 from airflow_provider_mineru.inputs.sources import SourceFile
@@ -59,7 +59,6 @@ from airflow_provider_mineru.long_documents.stitch import PARTS_DIR, part_folder
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 from airflow_provider_mineru.results.downloads import ResultDownloader, document_stem
 from airflow_provider_mineru.results.landing import MARKER_NAME, land_result
-from airflow_provider_mineru.submission.record import SubmittedInput, file_fingerprint, output_stem
 from airflow_provider_mineru.utils.safe_zip import ExtractedResult
 from airflow_provider_mineru.utils.storage_paths import (
     is_local_location,
@@ -69,6 +68,9 @@ from airflow_provider_mineru.utils.storage_paths import (
     safe_name,
 )
 from airflow_provider_mineru.waiting.waits import WaitedDocuments
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.submission.record import SubmittedInput
 
 __all__ = [
     "SLICE_MARK",
@@ -176,6 +178,9 @@ def describe_document(documents: LongDocumentInputs, index: int) -> SubmittedInp
     :param documents: the operator's documents.
     :param index: which one.
     """
+    # here, not at the top: waiting/finish.py imports this module, and submission/ stands above waiting/
+    from airflow_provider_mineru.submission.record import SubmittedInput, file_fingerprint, output_stem
+
     source, options = documents.items[index]
     found = documents.slices[index]
     if found is None:
