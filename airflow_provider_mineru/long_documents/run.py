@@ -41,7 +41,7 @@ import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError
 from airflow_provider_mineru.inputs.sources import SourceFile
@@ -59,7 +59,6 @@ from airflow_provider_mineru.long_documents.stitch import PARTS_DIR, part_folder
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 from airflow_provider_mineru.results.downloads import ResultDownloader, document_stem
 from airflow_provider_mineru.results.landing import MARKER_NAME, land_result
-from airflow_provider_mineru.submission.record import SubmittedInput, file_fingerprint, output_stem
 from airflow_provider_mineru.utils.safe_zip import ExtractedResult
 from airflow_provider_mineru.utils.storage_paths import (
     is_local_location,
@@ -69,6 +68,9 @@ from airflow_provider_mineru.utils.storage_paths import (
     safe_name,
 )
 from airflow_provider_mineru.waiting.waits import WaitedDocuments
+
+if TYPE_CHECKING:
+    from airflow_provider_mineru.submission.record import SubmittedInput
 
 __all__ = [
     "SLICE_MARK",
@@ -81,6 +83,7 @@ __all__ = [
     "explain_page_refusal",
     "fewer_files_per_request",
     "group_documents",
+    "input_locations",
     "land_and_stitch",
     "parse_slice_source",
     "slice_source",
@@ -111,6 +114,14 @@ def parse_slice_source(source: str | None) -> tuple[str, int, int] | None:
         return None
     first, last = int(match.group(1)), int(match.group(2))
     return (location, first, last) if 1 <= first <= last else None
+
+
+def input_locations(sources: Sequence[str | None]) -> list[str | None]:
+    """Per input, its location: each split input's slices' sources become its one location (for lineage)."""
+    out: list[str | None] = []
+    for group in group_documents(sources, len(sources)):
+        out.append(group.location if group.is_split else sources[group.indices[0]])
+    return out
 
 
 def _slice_data_id(data_id: str | None, name: str, piece: PageSlice) -> str:
@@ -181,6 +192,9 @@ def describe_document(documents: LongDocumentInputs, index: int) -> SubmittedInp
     :param documents: the operator's documents.
     :param index: which one.
     """
+    # here, not at the top: waiting/finish.py imports this module, and submission/ stands above waiting/
+    from airflow_provider_mineru.submission.record import SubmittedInput, file_fingerprint, output_stem
+
     source, options = documents.items[index]
     found = documents.slices[index]
     if found is None:
@@ -400,7 +414,10 @@ def land_and_stitch(waited: WaitedDocuments, downloader: ResultDownloader) -> St
     :raises MinerUResultError: a result could not be landed or stitched (after every other one was).
     """
     max_pages = _max_pages(downloader)
-    documents = [explain_page_refusal(doc, max_pages) for doc in waited.documents]
+    documents = [  # uploaded files only: the sentences say how the operator splits them (URLs are not split)
+        explain_page_refusal(doc, max_pages) if _uploaded(waited.source_at(i)) else doc
+        for i, doc in enumerate(waited.documents)
+    ]
     groups = group_documents(waited.sources, len(documents))
     if not any(group.is_split for group in groups):
         waited = replace(waited, documents=documents)
@@ -470,6 +487,11 @@ def land_and_stitch(waited: WaitedDocuments, downloader: ResultDownloader) -> St
         [group.location if group.is_split else waited.source_at(group.indices[0]) for group in groups],
     )
     return StitchedWait(inputs, result_outputs, parts_rows)
+
+
+def _uploaded(source: str | None) -> bool:
+    """Whether a document was uploaded from a file (local or object storage), not sent as a URL."""
+    return bool(source) and not str(source).lower().startswith(("http://", "https://"))
 
 
 def _max_pages(downloader: ResultDownloader) -> int | None:

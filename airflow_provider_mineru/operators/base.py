@@ -287,6 +287,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         return account_run(self)
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_mineru.long_documents.run import input_locations
         from airflow_provider_mineru.submission.resume import resume_submission
         from airflow_provider_mineru.submission.store import SubmissionStore
 
@@ -307,7 +308,8 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             names_by_file=self.names_by_file,
             log=self.log,
         )
-        self._lineage_ids, self._lineage_sources = submission.ids, submission.sources()  # lineage, also on failure
+        # lineage, also on failure (a split input's slices are one input)
+        self._lineage_ids, self._lineage_sources = submission.ids, input_locations(submission.sources())
         if submission.ids:
             self.log.info(
                 "Resuming the MinerU %s submitted by an earlier try (%s): waiting for its documents, not paying again",
@@ -412,7 +414,9 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         try:
             outcome = validate_wait_event(event)
             # for the lineage methods (no XCom read, no input resolved again there)
-            self._lineage_ids, self._lineage_sources = list(outcome.ids), list(outcome.sources)
+            from airflow_provider_mineru.long_documents.run import input_locations  # slices: their input
+
+            self._lineage_ids, self._lineage_sources = list(outcome.ids), input_locations(outcome.sources)
             value = self._completed(context, self._finished(outcome), outcome.waited()).deliver(context, self.outlets)
             self._lineage_value = value
         except Exception as error:

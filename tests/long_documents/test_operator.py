@@ -208,3 +208,16 @@ def test_a_folder_of_many_files_and_long_pdfs_completes_past_a_lower_files_limit
     for number in range(LONG_FILES):
         assert page_indices(out / f"manual-{number}") == list(range(450))
     print(f"FIGURE {SMALL_FILES + LONG_FILES} files ({documents} documents) in {seconds:.1f}s; requests {sizes}")
+
+
+def test_a_document_without_a_page_count_refused_for_its_pages_says_what_to_do(limited, capfd, tmp_path):
+    deck = tmp_path / "deck.png"  # like an Office file: no page count before parsing, sent whole
+    deck.write_bytes((SAMPLES / "scanned_receipt.png").read_bytes())
+    limited.fail_next_tasks("-60006: File page count exceeds limit (200 pages), please split the file", match="deck")
+    dag = upload_dag(str(deck), output_path=str(tmp_path / "out"))
+    states, output = run_dag(dag, capfd)
+    assert states["upload"] == "failed"
+    (row,) = xcom(dag, "upload")["results"]
+    assert row["err_msg"].startswith("MinerU refused deck.png for its page count (-60006: File page count")
+    assert "Convert it to PDF (for example `soffice --headless --convert-to pdf deck.png`)" in row["err_msg"]
+    assert "parts of at most 200 pages" in row["err_msg"] and "Convert it to PDF" in output

@@ -74,3 +74,10 @@ def test_a_page_count_refusal_says_what_to_do(name, expected):
     assert expected in message
     done = DocumentResult(state=MinerUState.DONE, raw_state="done", file_name=name)
     assert explain_page_refusal(done, 600) is done
+
+
+def test_lineage_sees_a_split_input_once():
+    from airflow_provider_mineru.long_documents.run import input_locations
+
+    sources = ["/in/a.pdf", "/in/b.pdf#mineru-pages=1-200", "/in/b.pdf#mineru-pages=201-250", None]
+    assert input_locations(sources) == ["/in/a.pdf", "/in/b.pdf", None]
