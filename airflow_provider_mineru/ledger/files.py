@@ -50,6 +50,11 @@ class LedgerFiles:
 
     def __init__(self, root: Any, *, exclusive: bool | None = None) -> None:
         self.root = storage_path(root, "output_path")
+        #: the root as given (what the operators' XCom rows are written under)
+        self.given = self.root
+        if not is_local_path(self.root) and _protocol(self.root) in ("file", "local"):
+            # an ObjectStoragePath("file://…"): the same local folder, with its atomic renames and links
+            self.root = pathlib.Path(self.root.path)
         self.local = is_local_path(self.root)
         self.protocol = "file" if self.local else _protocol(self.root)
         self.atomic_create = (self.local or self.protocol in EXCLUSIVE_PROTOCOLS) if exclusive is None else exclusive

@@ -462,7 +462,7 @@ class LedgerRun:
                 if item.after is not None:  # the same content as another input of this run
                     first = landed.get(item.after) or {}
                     entry = self.store.get(item.input.key)
-                    origin_folder = _relative(self.store.root, first.get("output_path"))
+                    origin_folder = _relative(self.store.files.given, first.get("output_path"))
                 if entry is None or origin_folder is None or entry.state is not EntryState.DONE:
                     raise RuntimeError(f"{item.after or item.copy_from} has no result to copy")
                 entry = self.store.copy_result(
@@ -478,7 +478,7 @@ class LedgerRun:
                 f"skipped: it failed {tries} times (max_attempts_per_document); last error: "
                 f"{(entry.last_error_message if entry else None) or 'none'}; force=True parses it again"
             )
-        output = str(join_relative(self.store.root, folder)) if state == "done" else None
+        output = str(join_relative(self.store.files.given, folder)) if state == "done" else None
         common = {
             "data_id": self.data_ids[index],
             "state": state,
@@ -499,7 +499,7 @@ class LedgerRun:
         key, source, name = item.input.key, item.input.source, item.input.name
         try:
             if row.get("state") == "done" and row.get("output_path"):
-                folder = _relative(self.store.root, row["output_path"])
+                folder = _relative(self.store.files.given, row["output_path"])
                 if folder is None:
                     return
                 self.store.record_done(

@@ -44,7 +44,8 @@ def test_s3_path_object_in_file_scheme_path_object_out(mineru_conn, bucket, tmp_
     assert state == "success"
     assert [entry["file_name"] for entry in result["results"]] == [pdf.name for pdf in SAMPLE_PDFS]
     assert "Northwind Traders Annual Report 2024" in (out / "annual_report" / "full.md").read_text()
-    assert sorted(p.name for p in out.iterdir()) == [".mineru-manifests"] + [pdf.stem for pdf in SAMPLE_PDFS]
+    found = sorted(p.name for p in out.iterdir() if p.name != ".mineru-ledger")
+    assert found == [".mineru-manifests"] + [pdf.stem for pdf in SAMPLE_PDFS]
     assert len(mineru_conn.requests_to("upload")) == len(SAMPLE_PDFS)
 
 
@@ -59,3 +60,17 @@ def test_file_scheme_path_objects_in_s3_path_object_out(mineru_conn, bucket, aws
     assert "Invoice INV-2024-0042" in bucket.read("from-local/invoice/full.md").decode()
     images = bucket.keys("from-local/scanned_receipt/images/")
     assert len(images) == 1 and bucket.read(images[0]) == (SAMPLES / "scanned_receipt.png").read_bytes()
+
+
+def test_s3_prefix_to_s3_second_run_reuses(mineru_conn, bucket, aws_conn):
+    """The ledger in the bucket: the second run over an unchanged S3 prefix uploads nothing."""
+    paths = ObjectStoragePath(bucket.url(INPUT_PREFIX))
+    output = ObjectStoragePath(f"s3://{bucket.name}/incremental/", conn_id=aws_conn)
+    state, first = run(make_dag(paths=paths, output_path=output))
+    assert state == "success" and first["counts"]["parsed"] == len(SAMPLE_PDFS)
+    state, second = run(make_dag(paths=paths, output_path=output))
+    assert state == "success"
+    assert second["counts"]["reused"] == len(SAMPLE_PDFS) and second["counts"]["parsed"] == 0
+    assert len(mineru_conn.requests_to("upload")) == len(SAMPLE_PDFS)
+    assert all(row["reused"] and row["output_path"].startswith(f"s3://{aws_conn}@") for row in second["results"])
+    assert bucket.keys("incremental/.mineru-ledger/entries/")

@@ -56,7 +56,8 @@ def test_s3_to_s3(mineru_conn, bucket, aws_conn, monkeypatch, tmp_path, deferrab
         members = {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
         assert {"layout.json", f"{stem}_content_list.json", f"{stem}_model.json", f"{stem}_origin.pdf"} <= members
         assert json.loads(bucket.read(f"{prefix}{stem}_content_list.json"))  # valid, non-empty JSON
-    assert {key.split("/")[1] for key in keys} == {*EXPECTED_TEXT, ".mineru-manifests"}  # results + run manifest
+    # the result folders, the run manifest, the ledger's own files (markdown/.mineru-ledger/)
+    assert {key.split("/")[1] for key in keys} - {".mineru-ledger"} == {*EXPECTED_TEXT, ".mineru-manifests"}
     (manifest,) = [key for key in keys if key.split("/")[1] == ".mineru-manifests"]
     assert manifest.endswith(".jsonl")
     assert not (tmp_path / "local-output").exists()
