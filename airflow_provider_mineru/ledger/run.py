@@ -443,6 +443,8 @@ class LedgerRun:
                 counts["failed"] += 1
         if single:
             return rows[0] or value
+        # the counts an earlier stage added (the account's ``deferred_budget``) are kept after the ledger's
+        counts.update({k: v for k, v in (value.get("counts") or {}).items() if k not in counts})
         merged = [row for row in rows if row is not None]
         if "results" in value:
             return {**value, "results": merged, "counts": counts}

@@ -442,3 +442,40 @@ def test_two_worker_processes_share_one_budget_with_no_overspend(emulator, monke
     assert states.count("done") == 3 and states.count("deferred_budget") == 3, states
     assert len(uploaded_names(emulator)) == 3  # the skipped ones were never sent
     assert emulator.account_usage()["today"]["pages_billed"] == 6  # exactly the budget, no overspend
+
+
+@pytest.mark.parametrize("deferrable", MODES)
+def test_a_second_run_reuses_without_budget_and_still_skips_what_never_fit(
+    emulator, monkeypatch, tmp_path, capfd, deferrable
+):
+    """
+    The three stages together (ledger, budget, manifest): run 1 parses what fits and reports the
+    rest; run 2, the same day, reuses the two results (no budget, no request) and reports the third
+    again, with both stages' counts and every input in its manifest.
+    """
+    set_conn(monkeypatch, emulator, tmp_path / "account", daily_page_budget=5)
+    pdfs(tmp_path / "in", 2, 2, 2)
+    out = tmp_path / "out"
+    values = []
+    for _ in range(2):
+        dag = parse_dag(
+            MinerUUploadFilesOperator,
+            paths=str(tmp_path / "in" / "*.pdf"),
+            on_budget_exhausted="skip",
+            deferrable=deferrable,
+            output_path=str(out),
+        )
+        states, output = run_dag(dag, capfd)
+        assert states == {"parse": "success"}, output[-3000:]
+        values.append(xcom(dag, "parse"))
+    second = values[1]
+    assert [(r["state"], r.get("reused")) for r in second["results"]] == [
+        ("done", True),
+        ("done", True),
+        ("deferred_budget", False),
+    ]
+    assert second["counts"]["reused"] == 2 and second["counts"]["deferred_budget"] == 1
+    assert uploaded_names(emulator) == ["doc_0.pdf", "doc_1.pdf"]  # run 2 sent nothing
+    lines = read_manifest(second["manifest"])
+    outcomes = sorted((line["input"].rsplit("/", 1)[-1], line["outcome"]) for line in lines)
+    assert outcomes == [("doc_0.pdf", "reused"), ("doc_1.pdf", "reused"), ("doc_2.pdf", "deferred_budget")]

@@ -106,6 +106,26 @@ def test_a_long_pdf_is_split_sent_with_the_others_and_stitched_into_one_folder(
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["invoice", "manual"]
 
 
+@pytest.mark.parametrize("deferrable", MODES)
+def test_a_stitched_result_is_one_ledger_entry_reused_by_the_next_run(limited, capfd, deferrable, tmp_path):
+    """The ledger keys the whole file, not its slices: run 2 sends nothing and reports the stitched folder."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    text_pdf(inputs / "manual.pdf", 450)
+    out = tmp_path / "out"
+    rows = []
+    for _ in range(2):
+        dag = upload_dag(str(inputs), output_path=str(out), deferrable=deferrable)
+        states, output = run_dag(dag, capfd)
+        assert states["upload"] == "success", output[-3000:]
+        rows.append(xcom(dag, "upload")["results"])
+    assert len(limited.requests_to("file_urls")) == 1  # the three slices, once
+    (first,), (second,) = rows
+    assert first["reused"] is False and second["reused"] is True
+    assert second["output_path"] == first["output_path"] == str(out / "manual")
+    assert page_indices(out / "manual") == list(range(450))
+
+
 def test_split_long_documents_false_refuses_as_before(limited, capfd, tmp_path):
     text_pdf(tmp_path / "manual.pdf", 450)
     dag = upload_dag(str(tmp_path / "manual.pdf"), split_long_documents=False)
