@@ -459,8 +459,15 @@ class LedgerStore:
         return sorted(int(n[:-5]) for n in self.files.names(folder) if n.endswith(".json") and n[:-5].isdigit())
 
     def _read_claim(self, key: LedgerKey, generation: int) -> dict[str, Any] | None:
+        """
+        The body of claim ``generation``, or None when it is foreign or planted (it blocks nothing).
+
+        :raises OSError: the claim could not be read (a store error): who holds it is unknown.
+        """
+        raw = self.files.read(f"{_CLAIMS}/{key.id}/{generation:010d}.json")
+        if not raw:  # listed, but gone or still being written (local O_EXCL create, then write)
+            raise FileNotFoundError(f"claim {generation} of {key.id} is not readable yet")
         try:
-            raw = self.files.read(f"{_CLAIMS}/{key.id}/{generation:010d}.json")
             body, _ = unseal(json.loads(raw or b"null"), self._token, "mineru-ledger/claim")
         except Exception:
             return None
@@ -485,7 +492,10 @@ class LedgerStore:
         generations = self._claims(key)
         latest = generations[-1] if generations else 0
         if latest:
-            current = self._read_claim(key, latest)
+            try:
+                current = self._read_claim(key, latest)
+            except Exception:  # listed but not readable yet: do not supersede a claim nobody read
+                return False
             if current is not None and float(current.get("expires_at") or 0) > self._clock():
                 return current.get("owner") == owner
         if not self._new_claim(key, latest + 1, owner, self._clock() + ttl):
@@ -499,6 +509,9 @@ class LedgerStore:
         generations = self._claims(key)
         if not generations:
             return
-        current = self._read_claim(key, generations[-1])
+        try:
+            current = self._read_claim(key, generations[-1])
+        except OSError:
+            return  # it expires on its own
         if current is not None and current.get("owner") == owner:
             self._new_claim(key, generations[-1] + 1, f"released by {owner}", 0.0)

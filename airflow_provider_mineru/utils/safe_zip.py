@@ -72,8 +72,9 @@ RATIO_CHECK_MIN_BYTES = 1024 * 1024
 _STREAMABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _METHOD_NAMES = {0: "stored", 8: "deflate", 9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 99: "AES"}
 
-#: A Windows drive (``C:``) at the start of a path component.
-_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+#: A Windows drive at the start of a path component: ``C:``, and any other one character and a colon
+#: (``0:``), which ``PureWindowsPath`` also takes for a drive.
+_DRIVE_RE = re.compile(r"^.:", re.DOTALL)
 #: OS errors meaning "this name cannot exist on this filesystem": the member is skipped.
 _BAD_NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
 
