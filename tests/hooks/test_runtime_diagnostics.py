@@ -59,7 +59,9 @@ def test_a_submit_refused_is_still_retried_and_explained(monkeypatch, caplog, ca
     with pytest.raises(MinerUConnectionError, match="gave up after 3 attempts"):
         hook.submit_task("https://example.org/a.pdf")
     out, err = capfd.readouterr()
-    retries = [line for line in (out + err + caplog.text).splitlines() if "retrying in" in line]
+    # this hook's retries only: a thread left by another test may log its own on the same descriptors
+    lines = (out + err + caplog.text).splitlines()
+    retries = [line for line in lines if "retrying in" in line and f"127.0.0.1:{port}" in line]
     assert len(retries) >= 2 and all("connection refused" in line for line in retries)
 
 
