@@ -28,6 +28,22 @@ from tests.helpers import TEST_TOKEN  # noqa: E402
 pytest_plugins = ["mineru_emulator.pytest_plugin"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_account():
+    """
+    Each test starts with an empty account (the default ``account_store`` under the suite's
+    ``AIRFLOW_HOME``): no rate tokens or pages spent by the tests before it.
+    """
+    import shutil
+
+    from airflow_provider_mineru.account.limits import default_store
+    from airflow_provider_mineru.account.shared import forget_accounts
+
+    shutil.rmtree(default_store(), ignore_errors=True)
+    forget_accounts()
+    yield
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """A migrated Airflow metadata database (SQLite), created once per test session."""

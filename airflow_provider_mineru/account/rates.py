@@ -365,13 +365,14 @@ _limiters: dict[tuple[str, str, str, int], RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def _after_fork() -> None:
+def forget_limiters() -> None:
+    """Start this process's waits and limiters afresh (a forked child; a test that wants a new account)."""
     global _registry
     _registry = WaitRegistry()
-    _limiters.clear()
+    _limiters.clear()  # no lock: after a fork, another thread's hold of it is gone with the thread
 
 
-os.register_at_fork(after_in_child=_after_fork)
+os.register_at_fork(after_in_child=forget_limiters)
 
 
 def wait_registry() -> WaitRegistry:

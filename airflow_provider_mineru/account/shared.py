@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from airflow_provider_mineru.account.budget import DailyBudget
 from airflow_provider_mineru.account.limits import AccountLimits
-from airflow_provider_mineru.account.rates import QUERY, SUBMIT, RateLimiter, shared_limiter
+from airflow_provider_mineru.account.rates import QUERY, SUBMIT, RateLimiter, forget_limiters, shared_limiter
 from airflow_provider_mineru.account.store import JsonStore, backend_for
 
 
@@ -40,7 +40,18 @@ class Account:
 
 _stores: dict[str, JsonStore] = {}
 _lock = threading.Lock()
-os.register_at_fork(after_in_child=_stores.clear)
+
+
+def forget_accounts() -> None:
+    """
+    Drop this process's stores and limiters: the next :func:`account_for` starts from what the
+    store holds (the test suite calls it between tests, each with an empty store of its own).
+    """
+    _stores.clear()
+    forget_limiters()
+
+
+os.register_at_fork(after_in_child=forget_accounts)
 
 
 def store_for(location: str) -> JsonStore:

@@ -390,7 +390,9 @@ def test_inputs_moved_after_deferral_still_succeed(
     assert not ledger.account(request, names, accounted_documents(value, output, names))
 
 
-def test_resumed_task_takes_its_inputs_from_the_deferral_not_from_the_paths(emulator, monkeypatch, tmp_path):
+def test_resumed_task_takes_its_inputs_from_the_deferral_not_from_the_paths(
+    mineru_emulator_factory, monkeypatch, tmp_path
+):
     """
     The operator defers with no defer kwargs (``dag.test()`` on Airflow 3.3.2 drops them): the
     trigger carries each input's source, the files are moved away, and ``execute_complete`` gets
@@ -401,6 +403,8 @@ def test_resumed_task_takes_its_inputs_from_the_deferral_not_from_the_paths(emul
 
     from airflow.providers.common.compat.sdk import TaskDeferred
 
+    # Pending long enough that the check before deferring never finds the batch done already.
+    emulator = mineru_emulator_factory(token=TEST_TOKEN, timings=Timings(pending=1.0, per_page=0.01, converting=0.01))
     set_conn(monkeypatch, emulator)
     inbox = _inbox(tmp_path, 2)
     operator = MinerUUploadFilesOperator(
