@@ -46,7 +46,7 @@ class PlanItem:
     What happens to one input, and why.
 
     :param input: the input.
-    :param action: reuse, copy, parse or skip.
+    :param action: reuse, copy, parse, skip or await.
     :param reason: why, in a DAG author's words.
     :param entry: the ledger entry the decision rests on (None for a new input).
     :param copy_from: for a copy, the folder holding the result (None while ``after`` is parsed).
@@ -73,6 +73,8 @@ class PlanItem:
         if self.action is Action.COPY or self.reason is Reason.SAME_CONTENT:  # to copy, or copied already
             origin = self.after or (self.copy_from or "?")
             return f"{name}: same content as {origin}; its result is copied into {self.input.folder} (0 pages)"
+        if self.action is Action.AWAIT:
+            return f"{name}: being parsed by another task instance; its result is taken when it lands (0 pages)"
         if self.action is Action.SKIP:
             tries = self.entry.attempts if self.entry else "?"
             error = self.entry.last_error_message if self.entry else None

@@ -18,6 +18,9 @@ class Action(str, Enum):
     PARSE = "parse"
     #: Not sent: it failed ``max_attempts_per_document`` times already.
     SKIP = "skip"
+    #: Not sent: another task instance holds its claim and is parsing it; its result is taken
+    #: (reused or copied, 0 pages) once this run's own inputs are landed.
+    AWAIT = "await"
 
 
 class Reason(str, Enum):
@@ -35,6 +38,8 @@ class Reason(str, Enum):
     UNCHANGED = "unchanged"
     SAME_CONTENT = "same content as another input"
     ATTEMPTS_EXHAUSTED = "failed too often"
+    #: Another task instance claimed the same content first.
+    CLAIMED_ELSEWHERE = "being parsed by another task instance"
 
     def __str__(self) -> str:
         return self.value

@@ -205,6 +205,8 @@ class LedgerRun:
         self.tombstones: list[str] = []
         #: the rows of the inputs that sent nothing (reused, copied, skipped), set by :meth:`complete`
         self.unpaid: list[tuple[PlanItem, dict[str, Any]]] = []
+        #: how long an input another task instance is parsing is waited for (its claim's lease)
+        self.claim_ttl = 6 * 3600.0 + 600.0
 
     # -- before sending -----------------------------------------------------------------------------
 
@@ -229,6 +231,7 @@ class LedgerRun:
             markers=store.marker_fingerprints(),
         )
         run = cls(store, items, _owner(context), [item.per_file.get("data_id") for item in inputs])
+        run.claim_ttl = _claim_ttl(operator)
         run._claim_or_wait(operator)
         run._copy_landed(operator)
         if operator.sync == "scoped":
@@ -257,40 +260,48 @@ class LedgerRun:
     def _claim_or_wait(self, operator: LedgerOperator) -> None:
         """
         Claim every key this run pays for. After winning, the entry is read again (the previous
-        claimer may have just finished: then it is reused). A key another task instance holds:
-        wait (at most the claim's lease) for its entry, then reuse (or copy) its result; parse when
-        the lease ends without one.
+        claimer may have just finished: then it is reused). A key another task instance holds is
+        not sent: it becomes an :attr:`Action.AWAIT`, whose result is taken after this run's own
+        inputs have landed (:meth:`_awaited`). Waiting only then means two instances that each hold
+        a key the other needs never wait for each other.
         """
         ttl = _claim_ttl(operator)
         force = bool(operator.force)
-        waiting: dict[int, PlanItem] = {}
         for index, item in enumerate(self.items):
             if not item.pays:
                 continue
             if not self.store.claim(item.input.key, self.owner, ttl):
-                waiting[index] = item
+                self.items[index] = PlanItem(item.input, Action.AWAIT, Reason.CLAIMED_ELSEWHERE, item.entry)
                 continue
             settled = None if force or item.reason is Reason.UNVERIFIABLE else self._settled(item)
             if settled is not None:
                 self.items[index] = settled
                 self.store.release(item.input.key, self.owner)
-        if not waiting:
-            return
-        operator.log.info(
-            "MinerU ledger: %d inputs are being parsed by another task instance right now; waiting for its results "
-            "instead of paying twice",
-            len(waiting),
-        )
-        while waiting:
-            for index, item in list(waiting.items()):
-                settled = self._settled(item)
-                if settled is not None:
-                    self.items[index] = settled
-                    del waiting[index]
-                elif self.store.claim(item.input.key, self.owner, ttl):  # its claim ended without a result
-                    del waiting[index]
-            if waiting:
-                time.sleep(CLAIM_POLL_SECONDS)
+        awaited = sum(1 for item in self.items if item.action is Action.AWAIT)
+        if awaited:
+            operator.log.info(
+                "MinerU ledger: %d inputs are being parsed by another task instance right now; their results are "
+                "taken when they land, instead of paying twice",
+                awaited,
+            )
+
+    def _awaited(self, item: PlanItem, ttl: float) -> PlanItem:
+        """
+        ``item`` (held by another task instance) as a reuse or a copy once that instance's entry is
+        done. Bounded by the claim's lease: when the claim ends without a result, the input fails
+        and is parsed by a retry or the next run.
+        """
+        deadline = time.monotonic() + ttl
+        while True:
+            settled = self._settled(item)
+            if settled is not None:
+                return settled
+            if self.store.claim(item.input.key, self.owner, ttl):  # its claim ended without a result
+                self.store.release(item.input.key, self.owner)
+                raise RuntimeError("the task instance that was parsing it stopped without a result")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the task instance that was parsing it did not finish within the claim's lease")
+            time.sleep(CLAIM_POLL_SECONDS)
 
     def _settled(self, item: PlanItem) -> PlanItem | None:
         """``item`` as a reuse or a copy when its key has a done entry whose folder verifies now, else None."""
@@ -379,6 +390,7 @@ class LedgerRun:
         store = LedgerStore(operator.output_path, operator.hook.config.token)
         owner = _owner(context)
         run = cls(store, [], owner)
+        run.claim_ttl = _claim_ttl(operator)
         where = run._run_file(context)
         body, why = store.read_sealed(where, "mineru-ledger/run")
         if body is None or body.get("owner") != owner:
@@ -456,9 +468,11 @@ class LedgerRun:
     ) -> dict[str, Any]:
         item = self.items[index]
         folder = item.input.folder
-        entry = item.entry
         state, error = "done", None
         try:
+            if item.action is Action.AWAIT:
+                item = self.items[index] = self._awaited(item, self.claim_ttl)
+            entry = item.entry
             if item.action is Action.COPY:
                 origin_folder = item.copy_from
                 if item.after is not None:  # the same content as another input of this run
@@ -471,8 +485,13 @@ class LedgerRun:
                     entry, origin_folder, folder, source=item.input.source, name=item.input.name
                 )
         except Exception as exc:
-            log.warning("MinerU ledger: %s could not be copied (%s); a later run parses it", item.input.name, exc)
-            state, error = "failed", f"same content as another input, whose result could not be copied: {exc}"
+            entry = item.entry
+            log.warning("MinerU ledger: %s has no result to take (%s); a later run parses it", item.input.name, exc)
+            if item.action is Action.AWAIT:
+                error = f"being parsed by another task instance, which gave no result: {exc}; a retry parses it"
+            else:
+                error = f"same content as another input, whose result could not be copied: {exc}"
+            state = "failed"
         if item.action is Action.SKIP:
             tries = entry.attempts if entry else "?"
             state = "failed"

@@ -237,14 +237,16 @@ def test_two_task_instances_meeting_the_same_new_files_pay_once(mineru_conn, tmp
     workers = [fork.Process(target=_race_one, args=(name, str(inbox), str(out), start, results)) for name in ("a", "b")]
     for worker in workers:
         worker.start()
-    values = dict(results.get(timeout=180) for _ in workers)
+    values = dict(results.get(timeout=120) for _ in workers)
     for worker in workers:
         worker.join(30)
     assert all(isinstance(v, dict) for v in values.values()), values
     assert _paid(mineru_conn)["upload"] == 2  # each file once, not once per task instance
     counts = [values[name]["counts"] for name in ("a", "b")]
-    assert sorted(c["parsed"] for c in counts) == [0, 2]
-    assert sorted(c["reused"] for c in counts) == [0, 2]
+    # each file parsed by one instance (whichever claimed it first) and reused by the other, even
+    # when each holds a file the other needs (neither waits for the other before sending its own)
+    assert sum(c["parsed"] for c in counts) == 2, counts
+    assert all(c["parsed"] + c["reused"] == 2 for c in counts), counts
     for value in values.values():
         assert all((Path(row["output_path"]) / "full.md").is_file() for row in value["results"])
 
