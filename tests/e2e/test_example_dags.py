@@ -65,22 +65,29 @@ class TestExampleDags:
 
     @pytest.mark.parametrize("deferrable", MODES)
     def test_long_document(self, mineru_conn, tmp_path, monkeypatch, deferrable):
+        import json
+        import os
+
+        # a connection at 100 pages per file: the same split and stitch as at 600, in a tenth of the pages
+        conn = json.loads(os.environ["AIRFLOW_CONN_MINERU_DEFAULT"])
+        conn["extra"]["max_pages"] = 100
+        monkeypatch.setenv("AIRFLOW_CONN_MINERU_DEFAULT", json.dumps(conn))
         states = run_example(
             "mineru_long_document",
             deferrable=deferrable,
             output=tmp_path,
             monkeypatch=monkeypatch,
-            run_conf={"output_path": str(tmp_path), "pages": 650},
+            run_conf={"output_path": str(tmp_path), "pages": 150},
         )
         assert states == {"success"}
         folder = tmp_path / "long" / "long_manual"
-        assert sorted(p.name for p in (folder / "parts").iterdir()) == ["0-1-600", "1-601-650"]
+        assert sorted(p.name for p in (folder / "parts").iterdir()) == ["0-1-100", "1-101-150"]
         markdown = (folder / "full.md").read_text()
-        assert markdown.index("Page 1 of the long manual") < markdown.index("Page 650 of the long manual")
+        assert markdown.index("Page 1 of the long manual") < markdown.index("Page 150 of the long manual")
         (request,) = mineru_conn.requests_to("file_urls")  # one batch for the two slices
         assert [f["name"] for f in request.json["files"]] == [
-            "long_manual.pages-1-600.pdf",
-            "long_manual.pages-601-650.pdf",
+            "long_manual.pages-1-100.pdf",
+            "long_manual.pages-101-150.pdf",
         ]
 
 
