@@ -226,6 +226,7 @@ def expand_long_documents(
     *,
     split: bool,
     owner: object,
+    plans: Mapping[str, SlicePlan] | None = None,
 ) -> LongDocumentInputs:
     """
     Replace each local PDF over ``max_pages`` by its slices, written as PDFs of their own.
@@ -238,6 +239,8 @@ def expand_long_documents(
     :param max_pages: the connection's ``max_pages``.
     :param split: ``split_long_documents``; False returns the inputs as they are.
     :param owner: the part files live as long as this object (the operator instance).
+    :param plans: plans made earlier, by input location (:mod:`.adapt`: re-planned smaller after MinerU
+        refused at a lower page limit); these inputs are cut as their plan says (one slice: sent as it is).
     :raises MinerUCannotSplitError: a PDF over the limit that cannot be split safely.
     """
     # pypdf (~60 ms to import) is loaded only when a PDF is over the limit
@@ -246,12 +249,16 @@ def expand_long_documents(
     out = LongDocumentInputs([], [])
     workdir: Path | None = None
     for source, options in resolved:
-        pages = source.page_count() if split and not options.get("page_ranges") else None
-        if pages is None or pages <= max_pages or source.local_path is None:
+        plan = (plans or {}).get(source.location)
+        if plan is None:
+            pages = source.page_count() if split and not options.get("page_ranges") else None
+            if pages is not None and pages > max_pages and source.local_path is not None:
+                plan = plan_document(source.name, pages, max_pages)
+        if plan is None or not plan.is_split or source.local_path is None:
             out.items.append((source, options))
             out.slices.append(None)
             continue
-        plan = plan_document(source.name, pages, max_pages)
+        pages = plan.total_pages or 0
         workdir = workdir or _workdir(owner)
         folder = workdir / str(len(out.plans))
         folder.mkdir()
@@ -260,7 +267,7 @@ def expand_long_documents(
             "%s has %d pages, over MinerU's limit of %d per file: sent as %d slices (pages %s)",
             source.name,
             pages,
-            max_pages,
+            plan.max_pages,
             len(parts),
             ", ".join(p.slice.page_ranges for p in parts),
         )

@@ -37,7 +37,7 @@ from airflow_provider_mineru.waiting.waits import TASK_WAIT, wait_of_xcom
 if TYPE_CHECKING:
     from airflow_provider_mineru.ledger.run import LedgerInput
     from airflow_provider_mineru.ledger.sync import Listing
-    from airflow_provider_mineru.submission.record import SentBatch, SubmittedInput
+    from airflow_provider_mineru.submission.record import SentBatch, Submission, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
 # Every import inside a method below is made when a task runs, not at DAG-parse time: this module
@@ -372,6 +372,28 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         from airflow_provider_mineru.account.run import estimate_source_pages
 
         return [estimate_source_pages(self._sources[i][0]) for i in indices]
+
+    def _replan_refused(self, context: Context, outcome: Any, store: Any) -> Submission | None:
+        """PDFs MinerU refused at a lower page limit than ``max_pages``: split smaller, sent again (``adapt``)."""
+        from airflow_provider_mineru.long_documents.adapt import carry_sent, replan_refused
+        from airflow_provider_mineru.long_documents.plan import LearnedLimits
+        from airflow_provider_mineru.long_documents.run import expand_long_documents
+        from airflow_provider_mineru.submission.record import Identity
+
+        if outcome.status != "done" or not self.split_long_documents:
+            return None
+        limits = self.hook.config.limits  # what is learned is kept for the rest of the task
+        learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
+        inputs = {source.location: source for source, _ in self._inputs}
+        replan = replan_refused(outcome.waited(), learned, lambda at: inputs[at].page_count() if at in inputs else None)
+        earlier = store.load_submission(Identity.from_context(context), self._record_key) if replan else None
+        if replan is None or earlier is None:
+            return None
+        self.keep_inputs([i for i, (source, _) in enumerate(self._inputs) if source.location in replan.plans])
+        self._documents = expand_long_documents(
+            self._inputs, replan.pages_per_file, split=True, owner=self, plans=replan.plans
+        )
+        return carry_sent(earlier, self._current_submission(context), replan.refused)
 
     def _lineage_start_inputs(self) -> list[Any]:
         from airflow_provider_mineru.lineage import start_locations
