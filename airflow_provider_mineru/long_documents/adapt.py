@@ -21,19 +21,39 @@ source). Anything else (an Office file, a URL) keeps MinerU's error with what to
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import posixpath
-from collections.abc import Callable, Collection, Mapping
+import tempfile
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
-from airflow_provider_mineru.exceptions import MinerUCannotSplitError
-from airflow_provider_mineru.long_documents.plan import LearnedLimits, SlicePlan, plan_slices, replan_smaller
-from airflow_provider_mineru.long_documents.run import group_documents
+from airflow_provider_mineru.exceptions import MinerUCannotSplitError, MinerUError
+from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages
+from airflow_provider_mineru.long_documents.plan import (
+    LearnedLimits,
+    SlicePlan,
+    plan_slices,
+    replan_smaller,
+    stated_limit,
+)
+from airflow_provider_mineru.long_documents.run import group_documents, slice_data_id, slice_source
 from airflow_provider_mineru.models import DocumentResult, MinerUState
 from airflow_provider_mineru.submission.record import Submission
 from airflow_provider_mineru.waiting.waits import WaitedDocuments
 
-__all__ = ["PAGE_REFUSAL", "Replan", "carry_sent", "is_page_refusal", "replan_refused"]
+__all__ = [
+    "PAGE_REFUSAL",
+    "Replan",
+    "carry_sent",
+    "is_page_refusal",
+    "replan_refused",
+    "slice_url_entries",
+    "url_page_count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +114,16 @@ def replan_refused(
         if source is None:
             continue
         plans[source] = SlicePlan(_name(source), None, limits.pages_per_file, ())
-        if is_page_refusal(documents[index]) and not source.lower().startswith(("http://", "https://")):
+        if is_page_refusal(documents[index]):
             pages = page_count(source)
             if pages is not None:
                 plans[source] = plan_slices(_name(source), pages, pages)
                 refused.setdefault(source, []).append((source, pages))
     messages = {str(sources[i]): documents[i].err_msg for i in range(len(documents)) if i < len(sources)}
-    for location, pieces in refused.items():
+    for location, pieces in list(refused.items()):
+        stated = [stated_limit(messages.get(source)) for source, _ in pieces]
+        pieces = [(s, p) for (s, p), limit in zip(pieces, stated, strict=True) if limit is None or p > limit]
+        refused[location] = pieces  # a slice within the limit MinerU states: its page_ranges do not count (left failed)
         for source, pages in pieces:
             try:
                 limits.refused_pages(pages, messages.get(source), name=_name(location))
@@ -148,3 +171,67 @@ def carry_sent(earlier: Submission, current: Submission, refused: Collection[str
         if slots:
             item.slot = slots.pop(0)
     return current
+
+
+# -- URL documents ------------------------------------------------------------------------------
+
+
+class _Downloads(Protocol):
+    """What :func:`url_page_count` needs of the hook's transport: one bounded download without the token."""
+
+    def download(self, url: str, destination: Path, *, max_bytes: int) -> Path: ...
+
+
+def url_page_count(transport: _Downloads, url: str, max_bytes: int) -> int | None:
+    """
+    Pages of the PDF at ``url``: one bounded download with the hook's transport (its file session:
+    no token, no header of ours), counted with bounded reads, then removed. None when it is not a
+    PDF whose pages can be counted, is over ``max_bytes``, or cannot be fetched.
+
+    :param transport: the hook's transport.
+    :param url: the document's URL.
+    :param max_bytes: the most to read (the connection's ``max_file_bytes``: MinerU takes no more).
+    """
+    folder = tempfile.mkdtemp(prefix="mineru-count-")
+    path = Path(folder) / "document.pdf"
+    try:
+        transport.download(url, path, max_bytes=max_bytes)
+        return count_pdf_pages(path)
+    except (MinerUError, OSError) as error:
+        log.warning("Cannot count the pages of %s to split it: %s", url.split("?", 1)[0], error)
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
+def slice_url_entries(
+    entries: Sequence[str | Mapping[str, Any]], plans: Mapping[str, SlicePlan]
+) -> tuple[list[str | dict[str, Any]], dict[int, str]]:
+    """
+    A URL batch's entries with each split URL replaced by one entry per slice (``page_ranges`` on
+    the same URL); entries whose URL is not in ``plans`` (not in the wait: the ledger reused them)
+    are left out.
+
+    :param entries: the operator's ``urls`` (strings or dicts with ``url`` and per-file options).
+    :param plans: per URL, its plan (:attr:`Replan.plans`).
+    :return: the entries, and per sliced entry's index its source (:func:`~.run.slice_source`).
+    """
+    out: list[str | dict[str, Any]] = []
+    sources: dict[int, str] = {}
+    for entry in entries:
+        url = entry if isinstance(entry, str) else str(entry.get("url"))
+        plan = plans.get(url)
+        if plan is None:
+            continue
+        per_file = {} if isinstance(entry, str) else {k: v for k, v in entry.items() if k != "url"}
+        if not plan.is_split or per_file.get("page_ranges"):
+            out.append(entry if isinstance(entry, str) else dict(entry))
+            continue
+        for piece in plan.slices:
+            sources[len(out)] = slice_source(url, piece)
+            data_id = slice_data_id(per_file.get("data_id"), plan.name, piece)
+            out.append({**per_file, "url": url, "page_ranges": piece.page_ranges, "data_id": data_id})
+    return out, sources

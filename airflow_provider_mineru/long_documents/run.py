@@ -86,6 +86,7 @@ __all__ = [
     "input_locations",
     "land_and_stitch",
     "parse_slice_source",
+    "slice_data_id",
     "slice_source",
 ]
 
@@ -124,8 +125,14 @@ def input_locations(sources: Sequence[str | None]) -> list[str | None]:
     return out
 
 
-def _slice_data_id(data_id: str | None, name: str, piece: PageSlice) -> str:
-    """The slice's ``data_id`` (its MinerU id in the batch): the input's ``data_id`` or stem, and its pages."""
+def slice_data_id(data_id: str | None, name: str, piece: PageSlice) -> str:
+    """
+    The slice's ``data_id`` (its MinerU id in the batch): the input's ``data_id`` or stem, and its pages.
+
+    :param data_id: the input's own ``data_id``, if any.
+    :param name: the input's file name (its stem is used without a ``data_id``).
+    :param piece: the slice.
+    """
     suffix = f".pages-{piece.first_page}-{piece.last_page}"
     base = data_id or safe_name(posixpath.splitext(name)[0]).strip("._") or "document"
     return base[: _MAX_DATA_ID - len(suffix)] + suffix
@@ -275,7 +282,7 @@ def expand_long_documents(
         for part in parts:
             stat = part.path.stat()
             item = SourceFile(str(part.path), part.path.name, part.size, stat.st_mtime_ns)
-            sliced = {**options, "data_id": _slice_data_id(options.get("data_id"), source.name, part.slice)}
+            sliced = {**options, "data_id": slice_data_id(options.get("data_id"), source.name, part.slice)}
             out.items.append((item, sliced))
             out.slices.append(SliceOf(source.location, source.name, source.size, part.slice))
     return out

@@ -166,20 +166,55 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
             yield SentBatch(batch_id, tuple(indices[i] for i in held), failures)
 
     def sources(self) -> list[str | None]:
-        return [f if isinstance(f, str) else f.get("url") for f in self._files()]
+        sliced = self.__dict__.get("_sliced", {})  # long documents: a slice's source names its pages
+        return [sliced.get(i) or (f if isinstance(f, str) else f.get("url")) for i, f in enumerate(self._files())]
 
     def describe_inputs(self) -> list[SubmittedInput]:
         from airflow_provider_mineru.submission.record import SubmittedInput, output_stem, url_fingerprint
 
         described = []
-        for entry in self._files():
+        sliced = self.__dict__.get("_sliced", {})
+        for index, entry in enumerate(self._files()):
             url = entry if isinstance(entry, str) else str(entry.get("url"))
             per_file = {} if isinstance(entry, str) else {k: v for k, v in entry.items() if k != "url"}
             name = _url_name(url)
             described.append(
-                SubmittedInput(url, name, output_stem(name, per_file.get("data_id")), url_fingerprint(url, per_file))
+                SubmittedInput(
+                    sliced.get(index, url),
+                    name,
+                    output_stem(name, per_file.get("data_id")),
+                    url_fingerprint(url, per_file),
+                )
             )
         return described
+
+    def _replan_refused(self, context: Context, outcome: Any, store: Any) -> Submission | None:
+        """URLs MinerU refused for their page count: sent again as ``page_ranges`` slices (``adapt``)."""
+        from airflow_provider_mineru.long_documents.adapt import (
+            carry_sent,
+            replan_refused,
+            slice_url_entries,
+            url_page_count,
+        )
+        from airflow_provider_mineru.long_documents.plan import LearnedLimits
+        from airflow_provider_mineru.submission.record import Identity
+
+        if outcome.status != "done":
+            return None
+        limits = self.hook.config.limits  # what is learned is kept for the rest of the task
+        learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
+        chosen = {f if isinstance(f, str) else f.get("url") for f in self._files()}
+        chosen -= {f.get("url") for f in self._files() if isinstance(f, dict) and f.get("page_ranges")}
+
+        def pages(url: str) -> int | None:
+            return url_page_count(self.hook.transport, url, limits.max_file_bytes) if url in chosen else None
+
+        replan = replan_refused(outcome.waited(), learned, pages)
+        earlier = store.load_submission(Identity.from_context(context), self._record_key) if replan else None
+        if replan is None or earlier is None:
+            return None
+        self.urls, self._sliced = slice_url_entries(self._files(), replan.plans)
+        return carry_sent(earlier, self._current_submission(context), replan.refused)
 
     def ledger_inputs(self) -> list[LedgerInput]:
         """Every URL, as the ledger keys it (its validators come from a HEAD request)."""
@@ -384,7 +419,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
             return None
         limits = self.hook.config.limits  # what is learned is kept for the rest of the task
         learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
-        inputs = {source.location: source for source, _ in self._inputs}
+        inputs = {source.location: source for source, options in self._inputs if not options.get("page_ranges")}
         replan = replan_refused(outcome.waited(), learned, lambda at: inputs[at].page_count() if at in inputs else None)
         earlier = store.load_submission(Identity.from_context(context), self._record_key) if replan else None
         if replan is None or earlier is None:

@@ -295,3 +295,49 @@ def test_a_pdf_refused_at_a_lower_page_limit_is_split_smaller_and_sent_again(
     assert "-60006" not in json.dumps(rows)
     assert page_indices(out / "book") == list(range(70))
     assert page_indices(out / "manual") == list(range(45))
+
+
+@pytest.fixture
+def honours_page_ranges(mineru_emulator_factory, monkeypatch):
+    """An emulator at 20 pages per file that counts the pages ``page_ranges`` selects; the connection says 60."""
+    from mineru_emulator import Timings
+
+    emu = mineru_emulator_factory(
+        token=TEST_TOKEN,
+        max_pages=20,
+        page_ranges_count_for_limit=True,
+        page_quota=10**9,
+        timings=Timings(pending=0.02, per_page=0.0005, converting=0.02),
+    )
+    return connect(emu, monkeypatch, max_pages=60)
+
+
+def test_a_url_refused_for_its_page_count_is_sent_again_as_page_ranges_slices(
+    honours_page_ranges, capfd, caplog, tmp_path
+):
+    """The refused URL's pages are counted with one bounded download (no token), then sliced with ``page_ranges``."""
+    from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator
+    from tests.helpers.selfhosted_samples import file_server
+
+    served = tmp_path / "served"
+    served.mkdir()
+    text_pdf(served / "long.pdf", 45)
+    text_pdf(served / "short.pdf", 3, seed=2)
+    out = tmp_path / "out"
+    with file_server(served) as root:
+        urls = [f"{root}/long.pdf", f"{root}/short.pdf"]
+        with new_dag() as dag:
+            MinerUSubmitBatchOperator(task_id="parse", urls=urls, output_path=str(out), poll_interval=0.1)
+        states, output = run_dag(dag, capfd)
+    assert states["parse"] == "success", output[-3000:]
+    assert "MinerU refused 45 pages per file; using 20 for the rest of this task" in output + caplog.text
+    sent = [r.json["files"] for r in honours_page_ranges.requests_to("submit_batch")]
+    assert [[(f["url"].rsplit("/", 1)[1], f.get("page_ranges")) for f in files] for files in sent] == [
+        [("long.pdf", None), ("short.pdf", None)],
+        [("long.pdf", "1-20"), ("long.pdf", "21-40"), ("long.pdf", "41-45")],
+    ]
+    assert honours_page_ranges.pages_used == 45 + 3
+    rows = xcom(dag, "parse")["results"]
+    assert [r["state"] for r in rows] == ["done", "done"]
+    assert [p["page_range"] for p in rows[0]["parts"]] == ["1-20", "21-40", "41-45"] and "parts" not in rows[1]
+    assert page_indices(Path(rows[0]["output_path"])) == list(range(45))
