@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError
+from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages_in
 from airflow_provider_mineru.inputs.sources import SourceFile
 from airflow_provider_mineru.inputs.validation import document_extension
 from airflow_provider_mineru.long_documents.parts import PartResult, input_state, parts_to_xcom
@@ -78,6 +79,7 @@ __all__ = [
     "LongDocumentInputs",
     "SliceOf",
     "StitchedWait",
+    "count_source_pages",
     "describe_document",
     "expand_long_documents",
     "explain_page_refusal",
@@ -238,9 +240,10 @@ def expand_long_documents(
     """
     Replace each local PDF over ``max_pages`` by its slices, written as PDFs of their own.
 
-    Not split: other types (no page count before parsing: MinerU judges them), object-storage
-    files (their pages are not counted before sending), PDFs whose pages could not be counted, and
-    inputs with their own ``page_ranges`` (the pages are the user's choice).
+    Not split: other types (no page count before parsing: MinerU judges them), PDFs whose pages
+    could not be counted, and inputs with their own ``page_ranges`` (the pages are the user's choice).
+    A PDF on object storage is counted with ranged reads (:func:`count_source_pages`); when it is
+    over the limit it is copied to a local temporary folder (streamed) and split there.
 
     :param resolved: the checked inputs, in order.
     :param max_pages: the connection's ``max_pages``.
@@ -258,10 +261,10 @@ def expand_long_documents(
     for source, options in resolved:
         plan = (plans or {}).get(source.location)
         if plan is None:
-            pages = source.page_count() if split and not options.get("page_ranges") else None
-            if pages is not None and pages > max_pages and source.local_path is not None:
+            pages = count_source_pages(source) if split and not options.get("page_ranges") else None
+            if pages is not None and pages > max_pages:
                 plan = plan_document(source.name, pages, max_pages)
-        if plan is None or not plan.is_split or source.local_path is None:
+        if plan is None or not plan.is_split:
             out.items.append((source, options))
             out.slices.append(None)
             continue
@@ -269,7 +272,10 @@ def expand_long_documents(
         workdir = workdir or _workdir(owner)
         folder = workdir / str(len(out.plans))
         folder.mkdir()
-        parts = split_pdf(source.local_path, plan, folder)
+        local = source.local_path or _local_copy(source, folder)
+        parts = split_pdf(local, plan, folder)
+        if source.local_path is None:  # the object's copy: only its parts are sent
+            shutil.rmtree(os.path.dirname(local), ignore_errors=True)
         log.info(
             "%s has %d pages, over MinerU's limit of %d per file: sent as %d slices (pages %s)",
             source.name,
@@ -286,6 +292,34 @@ def expand_long_documents(
             out.items.append((item, sliced))
             out.slices.append(SliceOf(source.location, source.name, source.size, part.slice))
     return out
+
+
+def count_source_pages(source: SourceFile) -> int | None:
+    """
+    Pages of a PDF to upload, None when unknown: a local one with bounded reads of its page tree; one on
+    object storage with the same bounded reads made as ranged requests (its trailer and page tree only).
+
+    :param source: the file.
+    """
+    if source.local_path is not None:
+        return source.page_count()
+    if document_extension(source.name) != ".pdf":
+        return None
+    try:
+        with source.open() as handle:
+            return count_pdf_pages_in(handle, source.size)
+    except (OSError, ValueError) as error:
+        log.warning("Cannot count the pages of %s: %s", source.location, error)
+        return None
+
+
+def _local_copy(source: SourceFile, folder: Path) -> str:
+    """An object-storage PDF copied into ``folder`` (streamed, bounded memory) to be split; its path."""
+    (folder / "source").mkdir()
+    target = folder / "source" / (safe_name(source.name) or "document.pdf")  # the parts are named after it
+    with source.open() as handle, open(target, "wb") as out:
+        shutil.copyfileobj(handle, out, 1024 * 1024)
+    return str(target)
 
 
 _TOO_MANY_FILES = re.compile(r"too many files|files per request|files? (?:count )?exceeds?", re.IGNORECASE)

@@ -412,7 +412,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         """PDFs MinerU refused at a lower page limit than ``max_pages``: split smaller, sent again (``adapt``)."""
         from airflow_provider_mineru.long_documents.adapt import carry_sent, replan_refused
         from airflow_provider_mineru.long_documents.plan import LearnedLimits
-        from airflow_provider_mineru.long_documents.run import expand_long_documents
+        from airflow_provider_mineru.long_documents.run import count_source_pages, expand_long_documents
         from airflow_provider_mineru.submission.record import Identity
 
         if outcome.status != "done" or not self.split_long_documents:
@@ -420,7 +420,9 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         limits = self.hook.config.limits  # what is learned is kept for the rest of the task
         learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
         inputs = {source.location: source for source, options in self._inputs if not options.get("page_ranges")}
-        replan = replan_refused(outcome.waited(), learned, lambda at: inputs[at].page_count() if at in inputs else None)
+        replan = replan_refused(
+            outcome.waited(), learned, lambda at: count_source_pages(inputs[at]) if at in inputs else None
+        )
         earlier = store.load_submission(Identity.from_context(context), self._record_key) if replan else None
         if replan is None or earlier is None:
             return None
