@@ -1,8 +1,8 @@
 """
 A long PDF through the real ``MinerUUploadFilesOperator`` (``dag.test()``, blocking) on the emulator:
-split into slices and stitched, against an unsplit parse of the same pages with a higher limit (the
-connection's ``max_pages`` goes up to the contract's 600: the reference is a 600-page PDF, also
-parsed at ``max_pages=200``; then the 1,000-page one at 200).
+split into slices and stitched, against an unsplit parse of the same file in the same run (an
+emulator and a connection whose page limit holds it); with ``--adapt``, also sent whole under the
+contract's 600 to an emulator at ``--max-pages`` (refused, re-planned smaller, sent again).
 
 Each run is a child process (its own Airflow home and SQLite database); the emulator runs in this
 process. Measured per run: the wall time of ``dag.test()`` (upload, parse, download, stitch) and the
@@ -10,8 +10,8 @@ peak RSS it adds over the child's baseline after Airflow, the provider and the D
 (``VmHWM`` after ``/proc/self/clear_refs``). Emulator timings: ``pending=0.05 s``,
 ``per_page=0.005 s``, ``converting=0.05 s`` (slices parse in parallel, as on MinerU).
 
-    python bench/bench_long_document_operator.py                # 1,000 pages at max_pages=200
-    python bench/bench_long_document_operator.py --pages 450 --max-pages 200
+    python bench/bench_long_document_operator.py                # 1,000 text pages at max_pages=200
+    python bench/bench_long_document_operator.py --scan-mb 150 --adapt   # the 150 MB scan
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _child(spec: dict[str, Any]) -> None:
     )
 
 
-def _run(label: str, source: Path, max_pages: int, work: Path) -> dict[str, Any]:
+def _run(label: str, source: Path, max_pages: int, work: Path, connection_pages: int) -> dict[str, Any]:
     from mineru_emulator.server import MinerUEmulator, Timings
 
     emu = MinerUEmulator(
@@ -115,7 +115,7 @@ def _run(label: str, source: Path, max_pages: int, work: Path) -> dict[str, Any]
     ).start()
     try:
         connection = json.loads(emu.connection_json())
-        connection["extra"]["max_pages"] = max_pages
+        connection["extra"]["max_pages"] = connection_pages
         spec = {
             "label": label,
             "source": str(source),
@@ -142,23 +142,41 @@ def main() -> int:
     parser.add_argument("--child")
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--max-pages", type=int, default=200)
+    parser.add_argument("--scan-mb", type=int, default=0, help="a scanned-style PDF of this many MB (0: text)")
+    parser.add_argument("--adapt", action="store_true", help="also: the connection says 600, the server --max-pages")
     args = parser.parse_args()
     if args.child:
         _child(json.loads(args.child))
         return 0
+    from tests.helpers.pdf_samples import classic_pdf
     from tests.long_documents.emulated import text_pdf
 
     work = Path(tempfile.mkdtemp(prefix="bench-long-op-"))
-    # The connection's max_pages goes up to the contract's 600, so the unsplit reference is a
-    # 600-page document; the split runs are the same 600 pages, and the 1,000-page one, at max_pages.
-    reference = min(args.pages, 600)
-    runs = [("unsplit", reference, reference), ("split", reference, args.max_pages)]
-    if args.pages > reference:
-        runs.append(("split", args.pages, args.max_pages))
-    for label, pages, limit in runs:
-        source = text_pdf(work / f"report-{pages}.pdf", pages)
-        result = _run(f"{label}-{pages}-at-{limit}", source, limit, work)
-        print(json.dumps({"pages": pages, "max_pages": limit, "bytes": source.stat().st_size, **result}))
+    source = work / f"report-{args.pages}.pdf"
+    if args.scan_mb:
+        classic_pdf(source, args.pages, image_bytes=args.scan_mb * MB)
+    else:
+        text_pdf(source, args.pages)
+    # The same file, in the same run: unsplit on an emulator whose limit holds it (the connection's
+    # max_pages extra set as high: the form's 600 is the contract's, the extra takes any number),
+    # split at --max-pages, and sent whole under the contract's 600 to an emulator at --max-pages
+    # (refused, the limit learned, re-planned and sent again: --adapt).
+    runs = [("unsplit", args.pages, args.pages), ("split", args.max_pages, args.max_pages)]
+    if args.adapt:
+        runs.append(("adapt", args.max_pages, max(600, args.max_pages)))
+    results = []
+    for label, server_limit, connection_limit in runs:
+        result = _run(f"{label}-{args.pages}", source, server_limit, work, connection_limit)
+        results.append(result)
+        print(
+            json.dumps({"pages": args.pages, "bytes": source.stat().st_size, "max_pages": connection_limit, **result})
+        )
+    base = results[0]
+    for result in results[1:]:
+        print(
+            f"{result['label']}: {result['seconds'] / base['seconds']:.2f}x the unsplit time, "
+            f"peak RSS {result['peak_rss_added_mb'] - base['peak_rss_added_mb']:+.1f} MB over the unsplit run"
+        )
     return 0
 
 

@@ -426,19 +426,31 @@ def _input_data_id(slice_doc: DocumentResult, name: str) -> str | None:
     return None if base == auto[: len(base)] else base
 
 
-def explain_page_refusal(document: DocumentResult, max_pages: int | None) -> DocumentResult:
+def explain_page_refusal(document: DocumentResult, max_pages: int | None, source: str | None = None) -> DocumentResult:
     """
     ``document`` with what to do in its ``err_msg`` when MinerU refused it for its page count (-60006).
 
     :param document: one document as MinerU listed it (returned as it is unless refused so).
     :param max_pages: the connection's ``max_pages`` (None: unknown, nothing added).
+    :param source: where it was sent from (a URL is explained as a URL; None: an upload).
     """
     message = document.err_msg or ""
     if document.state is not MinerUState.FAILED or "-60006" not in message or max_pages is None:
         return document
-    name = document.file_name or document.name
+    url = None if source is None or _uploaded(source) else parse_slice_source(source) or (source, 0, 0)
+    name = document.file_name or (posixpath.basename(str(url[0]).split("?", 1)[0]) if url else "") or document.name
     if document_extension(name) != ".pdf":
         return replace(document, err_msg=uncountable_refusal_message(name, max_pages, message))
+    if url is not None:
+        return replace(
+            document,
+            err_msg=(
+                f"{message}. MinerU refused this URL document for its page count and it could not be sent again "
+                f"in parts (MinerU counts the whole document's pages whatever page_ranges selects, or its pages "
+                f"could not be counted): download it and send the file with MinerUUploadFilesOperator, which "
+                f"splits PDFs into parts of at most max_pages ({max_pages}) pages."
+            ),
+        )
     stated = stated_limit(message)
     lower = f" ({stated} pages)" if stated is not None else ""
     return replace(
@@ -462,9 +474,9 @@ def land_and_stitch(waited: WaitedDocuments, downloader: ResultDownloader) -> St
     :raises MinerUResultError: a result could not be landed or stitched (after every other one was).
     """
     max_pages = _max_pages(downloader)
-    documents = [  # uploaded files only: the sentences say how the operator splits them (URLs are not split)
-        explain_page_refusal(doc, max_pages) if _uploaded(waited.source_at(i)) else doc
-        for i, doc in enumerate(waited.documents)
+    sources = [waited.source_at(i) for i in range(len(waited.documents))]  # unknown (a sensor): left as it is
+    documents = [
+        explain_page_refusal(d, max_pages, s) if s else d for d, s in zip(waited.documents, sources, strict=True)
     ]
     groups = group_documents(waited.sources, len(documents))
     if not any(group.is_split for group in groups):
