@@ -73,7 +73,13 @@ def _child(spec: dict[str, Any]) -> None:
         catchup=False,
     ) as dag:
         MinerUUploadFilesOperator(
-            task_id="upload", paths=[spec["source"]], output_path=spec["output"], deferrable=False, poll_interval=0.2
+            task_id="upload",
+            paths=[spec["source"]],
+            output_path=spec["output"],
+            deferrable=False,
+            poll_interval=0.2,
+            incremental=False,  # identical small files: the ledger would copy all but one
+            upload_concurrency=16,
         )
     register_dag(dag)
     ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -87,13 +93,16 @@ def _child(spec: dict[str, Any]) -> None:
     value = ti.xcom_pull(task_ids="upload")
     if not value:
         raise RuntimeError(f"the upload task ended {ti.state} without a result")
-    (row,) = value["results"]
+    rows = value["results"]
+    states = sorted({r["state"] for r in rows})
     print(
         json.dumps(
             {
                 "label": spec["label"],
-                "state": row["state"],
-                "slices": [p["page_range"] for p in row.get("parts", [])],
+                "state": states[0] if len(states) == 1 else states,
+                "inputs": len(rows),
+                "errors_seen": sum(1 for r in rows if r.get("err_msg")),
+                "slices": [p["page_range"] for r in rows for p in r.get("parts", [])][:12],
                 "seconds": round(seconds, 1),
                 "peak_rss_added_mb": round((_status("VmHWM") - baseline) / MB, 1),
                 "baseline_rss_mb": round(baseline / MB, 1),
@@ -102,16 +111,19 @@ def _child(spec: dict[str, Any]) -> None:
     )
 
 
-def _run(label: str, source: Path, max_pages: int, work: Path, connection_pages: int) -> dict[str, Any]:
+def _run(
+    label: str, source: Path, max_pages: int, work: Path, connection_pages: int, **emulator: Any
+) -> dict[str, Any]:
     from mineru_emulator.server import MinerUEmulator, Timings
 
     emu = MinerUEmulator(
         token=TOKEN,
-        timings=Timings(pending=0.05, per_page=0.005, converting=0.05),
+        timings=emulator.pop("timings", None) or Timings(pending=0.05, per_page=0.005, converting=0.05),
         page_quota=10**9,
         max_pages=max_pages,
         max_file_bytes=400 * MB,
         fetch_demo_urls=False,
+        **emulator,
     ).start()
     try:
         connection = json.loads(emu.connection_json())
@@ -132,6 +144,7 @@ def _run(label: str, source: Path, max_pages: int, work: Path, connection_pages:
             raise RuntimeError(f"{label} failed; its output is in {work / label}.err")
         result = json.loads(lines[-1])
         result["pages_billed"] = emu.pages_used
+        result["files_per_request"] = [len(r.json["files"]) for r in emu.requests_to("file_urls")]
         return result
     finally:
         emu.stop()
@@ -144,6 +157,7 @@ def main() -> int:
     parser.add_argument("--max-pages", type=int, default=200)
     parser.add_argument("--scan-mb", type=int, default=0, help="a scanned-style PDF of this many MB (0: text)")
     parser.add_argument("--adapt", action="store_true", help="also: the connection says 600, the server --max-pages")
+    parser.add_argument("--folder", action="store_true", help="200 files, five of 450 pages; 50 files, 200 pages")
     args = parser.parse_args()
     if args.child:
         _child(json.loads(args.child))
@@ -152,6 +166,8 @@ def main() -> int:
     from tests.long_documents.emulated import text_pdf
 
     work = Path(tempfile.mkdtemp(prefix="bench-long-op-"))
+    if args.folder:
+        return _folder(work)
     source = work / f"report-{args.pages}.pdf"
     if args.scan_mb:
         classic_pdf(source, args.pages, image_bytes=args.scan_mb * MB)
@@ -178,6 +194,26 @@ def main() -> int:
             f"peak RSS {result['peak_rss_added_mb'] - base['peak_rss_added_mb']:+.1f} MB over the unsplit run"
         )
     return 0
+
+
+def _folder(work: Path) -> int:
+    """A 200-file folder with five 450-page PDFs; the emulator at 50 files per request and 200 pages per
+    file, the connection at the contract's 200 files and 600 pages: it learns both limits."""
+    from mineru_emulator.server import Timings
+    from tests.helpers import SAMPLES
+    from tests.long_documents.emulated import text_pdf
+
+    folder = work / "folder"
+    folder.mkdir()
+    invoice = (SAMPLES / "invoice.pdf").read_bytes()
+    for number in range(195):
+        (folder / f"invoice-{number:03d}.pdf").write_bytes(invoice)
+    for number in range(5):
+        text_pdf(folder / f"manual-{number}.pdf", 450, seed=number)
+    timings = Timings(pending=0.02, per_page=0.0005, converting=0.02)
+    result = _run("folder", folder, 200, work, 600, max_batch_files=50, timings=timings)
+    print(json.dumps(result))
+    return 0 if result["errors_seen"] == 0 and result["state"] == "done" else 1
 
 
 if __name__ == "__main__":

@@ -426,7 +426,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         earlier = store.load_submission(Identity.from_context(context), self._record_key) if replan else None
         if replan is None or earlier is None:
             return None
-        self.keep_inputs([i for i, (source, _) in enumerate(self._inputs) if source.location in replan.plans])
+        self._inputs = [(source, options) for source, options in self._inputs if source.location in replan.plans]
         self._documents = expand_long_documents(
             self._inputs, replan.pages_per_file, split=True, owner=self, plans=replan.plans
         )
