@@ -139,7 +139,7 @@ def replan_refused(
         return None
     log.info(
         "MinerU refused %d documents for their page count (not billed): sending them again in slices of at most "
-        "%d pages (%s)",
+        "%d pages (%s); set the connection extra max_pages to %d to split them before the first request",
         len(again),
         limits.pages_per_file,
         ", ".join(
