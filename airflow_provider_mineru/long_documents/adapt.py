@@ -145,6 +145,7 @@ def replan_refused(
         ", ".join(
             sorted(_name(location) for location, pieces in refused.items() if any(s in again for s, _ in pieces))
         ),
+        limits.pages_per_file,
     )
     return Replan(plans, frozenset(again), limits.pages_per_file)
 
