@@ -245,7 +245,7 @@ def test_a_document_without_a_page_count_refused_for_its_pages_says_what_to_do(l
 
 @pytest.fixture
 def lower_pages_than_told(mineru_emulator_factory, monkeypatch):
-    """An emulator at 20 pages per file; the connection says 60 (the contract's 600 and the 200 of 2026, scaled down)."""
+    """An emulator at 20 pages per file; the connection says 60 (the contract's 600 and 2026's 200, scaled down)."""
     from mineru_emulator import Timings
 
     emu = mineru_emulator_factory(
@@ -281,8 +281,10 @@ def test_a_pdf_refused_at_a_lower_page_limit_is_split_smaller_and_sent_again(
     assert sent == [
         ["book.pages-1-60.pdf", "book.pages-61-70.pdf", "invoice.pdf", "manual.pdf"],
         # the slice 61-70 was done: kept, not sent again
-        ["book.pages-1-20.pdf", "book.pages-21-40.pdf", "book.pages-41-60.pdf"]
-        + ["manual.pages-1-20.pdf", "manual.pages-21-40.pdf", "manual.pages-41-45.pdf"],
+        [
+            *["book.pages-1-20.pdf", "book.pages-21-40.pdf", "book.pages-41-60.pdf"],
+            *["manual.pages-1-20.pdf", "manual.pages-21-40.pdf", "manual.pages-41-45.pdf"],
+        ],
     ]
     assert lower_pages_than_told.pages_used == 70 + 45 + 2  # the refused files are not billed; nothing twice
     rows = xcom(dag, "upload")["results"]
