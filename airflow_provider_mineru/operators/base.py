@@ -237,6 +237,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         lower limit than the connection's ``max_pages``: the submission with the smaller slices
         unsent (None: nothing to send again; the default). See :mod:`airflow_provider_mineru.long_documents.adapt`.
 
+        :param context: the Airflow task context.
         :param outcome: the finished wait.
         :param store: the submission store of this try (holds what the wait was on).
         """
@@ -326,6 +327,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         """
         Send what ``submission`` has not sent yet (within the budget), wait, finish.
 
+        :param context: the Airflow task context.
         :param account: the account stage of this run.
         :param store: the submission store of this try.
         :param submission: what an earlier try (or an earlier round of this one) sent, and the rest.
