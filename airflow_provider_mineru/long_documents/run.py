@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mineru.exceptions import MinerUError, MinerUResultError
+from airflow_provider_mineru.inputs.pdf_pages import count_pdf_pages_in
 from airflow_provider_mineru.inputs.sources import SourceFile
 from airflow_provider_mineru.inputs.validation import document_extension
 from airflow_provider_mineru.long_documents.parts import PartResult, input_state, parts_to_xcom
@@ -78,6 +79,7 @@ __all__ = [
     "LongDocumentInputs",
     "SliceOf",
     "StitchedWait",
+    "count_source_pages",
     "describe_document",
     "expand_long_documents",
     "explain_page_refusal",
@@ -86,6 +88,7 @@ __all__ = [
     "input_locations",
     "land_and_stitch",
     "parse_slice_source",
+    "slice_data_id",
     "slice_source",
 ]
 
@@ -124,8 +127,14 @@ def input_locations(sources: Sequence[str | None]) -> list[str | None]:
     return out
 
 
-def _slice_data_id(data_id: str | None, name: str, piece: PageSlice) -> str:
-    """The slice's ``data_id`` (its MinerU id in the batch): the input's ``data_id`` or stem, and its pages."""
+def slice_data_id(data_id: str | None, name: str, piece: PageSlice) -> str:
+    """
+    The slice's ``data_id`` (its MinerU id in the batch): the input's ``data_id`` or stem, and its pages.
+
+    :param data_id: the input's own ``data_id``, if any.
+    :param name: the input's file name (its stem is used without a ``data_id``).
+    :param piece: the slice.
+    """
     suffix = f".pages-{piece.first_page}-{piece.last_page}"
     base = data_id or safe_name(posixpath.splitext(name)[0]).strip("._") or "document"
     return base[: _MAX_DATA_ID - len(suffix)] + suffix
@@ -226,18 +235,22 @@ def expand_long_documents(
     *,
     split: bool,
     owner: object,
+    plans: Mapping[str, SlicePlan] | None = None,
 ) -> LongDocumentInputs:
     """
     Replace each local PDF over ``max_pages`` by its slices, written as PDFs of their own.
 
-    Not split: other types (no page count before parsing: MinerU judges them), object-storage
-    files (their pages are not counted before sending), PDFs whose pages could not be counted, and
-    inputs with their own ``page_ranges`` (the pages are the user's choice).
+    Not split: other types (no page count before parsing: MinerU judges them), PDFs whose pages
+    could not be counted, and inputs with their own ``page_ranges`` (the pages are the user's choice).
+    A PDF on object storage is counted with ranged reads (:func:`count_source_pages`); when it is
+    over the limit it is copied to a local temporary folder (streamed) and split there.
 
     :param resolved: the checked inputs, in order.
     :param max_pages: the connection's ``max_pages``.
     :param split: ``split_long_documents``; False returns the inputs as they are.
     :param owner: the part files live as long as this object (the operator instance).
+    :param plans: plans made earlier, by input location (:mod:`.adapt`: re-planned smaller after MinerU
+        refused at a lower page limit); these inputs are cut as their plan says (one slice: sent as it is).
     :raises MinerUCannotSplitError: a PDF over the limit that cannot be split safely.
     """
     # pypdf (~60 ms to import) is loaded only when a PDF is over the limit
@@ -246,21 +259,28 @@ def expand_long_documents(
     out = LongDocumentInputs([], [])
     workdir: Path | None = None
     for source, options in resolved:
-        pages = source.page_count() if split and not options.get("page_ranges") else None
-        if pages is None or pages <= max_pages or source.local_path is None:
+        plan = (plans or {}).get(source.location)
+        if plan is None:
+            pages = count_source_pages(source) if split and not options.get("page_ranges") else None
+            if pages is not None and pages > max_pages:
+                plan = plan_document(source.name, pages, max_pages)
+        if plan is None or not plan.is_split:
             out.items.append((source, options))
             out.slices.append(None)
             continue
-        plan = plan_document(source.name, pages, max_pages)
+        pages = plan.total_pages or 0
         workdir = workdir or _workdir(owner)
         folder = workdir / str(len(out.plans))
         folder.mkdir()
-        parts = split_pdf(source.local_path, plan, folder)
+        local = source.local_path or _local_copy(source, folder)
+        parts = split_pdf(local, plan, folder)
+        if source.local_path is None:  # the object's copy: only its parts are sent
+            shutil.rmtree(os.path.dirname(local), ignore_errors=True)
         log.info(
             "%s has %d pages, over MinerU's limit of %d per file: sent as %d slices (pages %s)",
             source.name,
             pages,
-            max_pages,
+            plan.max_pages,
             len(parts),
             ", ".join(p.slice.page_ranges for p in parts),
         )
@@ -268,10 +288,38 @@ def expand_long_documents(
         for part in parts:
             stat = part.path.stat()
             item = SourceFile(str(part.path), part.path.name, part.size, stat.st_mtime_ns)
-            sliced = {**options, "data_id": _slice_data_id(options.get("data_id"), source.name, part.slice)}
+            sliced = {**options, "data_id": slice_data_id(options.get("data_id"), source.name, part.slice)}
             out.items.append((item, sliced))
             out.slices.append(SliceOf(source.location, source.name, source.size, part.slice))
     return out
+
+
+def count_source_pages(source: SourceFile) -> int | None:
+    """
+    Pages of a PDF to upload, None when unknown: a local one with bounded reads of its page tree; one on
+    object storage with the same bounded reads made as ranged requests (its trailer and page tree only).
+
+    :param source: the file.
+    """
+    if source.local_path is not None:
+        return source.page_count()
+    if document_extension(source.name) != ".pdf":
+        return None
+    try:
+        with source.open() as handle:
+            return count_pdf_pages_in(handle, source.size)
+    except (OSError, ValueError) as error:
+        log.warning("Cannot count the pages of %s: %s", source.location, error)
+        return None
+
+
+def _local_copy(source: SourceFile, folder: Path) -> str:
+    """An object-storage PDF copied into ``folder`` (streamed, bounded memory) to be split; its path."""
+    (folder / "source").mkdir()
+    target = folder / "source" / (safe_name(source.name) or "document.pdf")  # the parts are named after it
+    with source.open() as handle, open(target, "wb") as out:
+        shutil.copyfileobj(handle, out, 1024 * 1024)
+    return str(target)
 
 
 _TOO_MANY_FILES = re.compile(r"too many files|files per request|files? (?:count )?exceeds?", re.IGNORECASE)
@@ -378,19 +426,31 @@ def _input_data_id(slice_doc: DocumentResult, name: str) -> str | None:
     return None if base == auto[: len(base)] else base
 
 
-def explain_page_refusal(document: DocumentResult, max_pages: int | None) -> DocumentResult:
+def explain_page_refusal(document: DocumentResult, max_pages: int | None, source: str | None = None) -> DocumentResult:
     """
     ``document`` with what to do in its ``err_msg`` when MinerU refused it for its page count (-60006).
 
     :param document: one document as MinerU listed it (returned as it is unless refused so).
     :param max_pages: the connection's ``max_pages`` (None: unknown, nothing added).
+    :param source: where it was sent from (a URL is explained as a URL; None: an upload).
     """
     message = document.err_msg or ""
     if document.state is not MinerUState.FAILED or "-60006" not in message or max_pages is None:
         return document
-    name = document.file_name or document.name
+    url = None if source is None or _uploaded(source) else parse_slice_source(source) or (source, 0, 0)
+    name = document.file_name or (posixpath.basename(str(url[0]).split("?", 1)[0]) if url else "") or document.name
     if document_extension(name) != ".pdf":
         return replace(document, err_msg=uncountable_refusal_message(name, max_pages, message))
+    if url is not None:
+        return replace(
+            document,
+            err_msg=(
+                f"{message}. MinerU refused this URL document for its page count and it could not be sent again "
+                f"in parts (MinerU counts the whole document's pages whatever page_ranges selects, or its pages "
+                f"could not be counted): download it and send the file with MinerUUploadFilesOperator, which "
+                f"splits PDFs into parts of at most max_pages ({max_pages}) pages."
+            ),
+        )
     stated = stated_limit(message)
     lower = f" ({stated} pages)" if stated is not None else ""
     return replace(
@@ -414,9 +474,9 @@ def land_and_stitch(waited: WaitedDocuments, downloader: ResultDownloader) -> St
     :raises MinerUResultError: a result could not be landed or stitched (after every other one was).
     """
     max_pages = _max_pages(downloader)
-    documents = [  # uploaded files only: the sentences say how the operator splits them (URLs are not split)
-        explain_page_refusal(doc, max_pages) if _uploaded(waited.source_at(i)) else doc
-        for i, doc in enumerate(waited.documents)
+    sources = [waited.source_at(i) for i in range(len(waited.documents))]  # unknown (a sensor): left as it is
+    documents = [
+        explain_page_refusal(d, max_pages, s) if s else d for d, s in zip(waited.documents, sources, strict=True)
     ]
     groups = group_documents(waited.sources, len(documents))
     if not any(group.is_split for group in groups):

@@ -231,6 +231,18 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         """Per input document: its source, name, output folder name and fingerprint (not yet sent)."""
         raise NotImplementedError
 
+    def _replan_refused(self, context: Context, outcome: WaitOutcome, store: SubmissionStore) -> Submission | None:
+        """
+        What to send again after a wait, when MinerU refused documents for their page count at a
+        lower limit than the connection's ``max_pages``: the submission with the smaller slices
+        unsent (None: nothing to send again; the default). See :mod:`airflow_provider_mineru.long_documents.adapt`.
+
+        :param context: the Airflow task context.
+        :param outcome: the finished wait.
+        :param store: the submission store of this try (holds what the wait was on).
+        """
+        return None
+
     # -- the flow --------------------------------------------------------------------------------
 
     def _fetch(self, item_id: str) -> Any:
@@ -287,7 +299,6 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         return account_run(self)
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_mineru.long_documents.run import input_locations
         from airflow_provider_mineru.submission.resume import resume_submission
         from airflow_provider_mineru.submission.store import SubmissionStore
 
@@ -308,6 +319,21 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             names_by_file=self.names_by_file,
             log=self.log,
         )
+        return self._send_and_wait(context, account, store, submission)
+
+    def _send_and_wait(
+        self, context: Context, account: AccountRun, store: SubmissionStore, submission: Submission
+    ) -> Any:
+        """
+        Send what ``submission`` has not sent yet (within the budget), wait, finish.
+
+        :param context: the Airflow task context.
+        :param account: the account stage of this run.
+        :param store: the submission store of this try.
+        :param submission: what an earlier try (or an earlier round of this one) sent, and the rest.
+        """
+        from airflow_provider_mineru.long_documents.run import input_locations
+
         # lineage, also on failure (a split input's slices are one input)
         self._lineage_ids, self._lineage_sources = submission.ids, input_locations(submission.sources())
         if submission.ids:
@@ -413,6 +439,9 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         self._lineage_event = event  # for get_openlineage_facets_on_failure
         try:
             outcome = validate_wait_event(event)
+            again = self._replan_refused(context, outcome, store)  # long documents: MinerU's lower page limit
+            if again is not None:
+                return self._send_and_wait(context, self._account_run(), store, again)
             # for the lineage methods (no XCom read, no input resolved again there)
             from airflow_provider_mineru.long_documents.run import input_locations  # slices: their input
 

@@ -37,7 +37,7 @@ from airflow_provider_mineru.waiting.waits import TASK_WAIT, wait_of_xcom
 if TYPE_CHECKING:
     from airflow_provider_mineru.ledger.run import LedgerInput
     from airflow_provider_mineru.ledger.sync import Listing
-    from airflow_provider_mineru.submission.record import SentBatch, SubmittedInput
+    from airflow_provider_mineru.submission.record import SentBatch, Submission, SubmittedInput
     from airflow_provider_mineru.version_compat import Context
 
 # Every import inside a method below is made when a task runs, not at DAG-parse time: this module
@@ -166,20 +166,55 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
             yield SentBatch(batch_id, tuple(indices[i] for i in held), failures)
 
     def sources(self) -> list[str | None]:
-        return [f if isinstance(f, str) else f.get("url") for f in self._files()]
+        sliced = self.__dict__.get("_sliced", {})  # long documents: a slice's source names its pages
+        return [sliced.get(i) or (f if isinstance(f, str) else f.get("url")) for i, f in enumerate(self._files())]
 
     def describe_inputs(self) -> list[SubmittedInput]:
         from airflow_provider_mineru.submission.record import SubmittedInput, output_stem, url_fingerprint
 
         described = []
-        for entry in self._files():
+        sliced = self.__dict__.get("_sliced", {})
+        for index, entry in enumerate(self._files()):
             url = entry if isinstance(entry, str) else str(entry.get("url"))
             per_file = {} if isinstance(entry, str) else {k: v for k, v in entry.items() if k != "url"}
             name = _url_name(url)
             described.append(
-                SubmittedInput(url, name, output_stem(name, per_file.get("data_id")), url_fingerprint(url, per_file))
+                SubmittedInput(
+                    sliced.get(index, url),
+                    name,
+                    output_stem(name, per_file.get("data_id")),
+                    url_fingerprint(url, per_file),
+                )
             )
         return described
+
+    def _replan_refused(self, context: Context, outcome: Any, store: Any) -> Submission | None:
+        """URLs MinerU refused for their page count: sent again as ``page_ranges`` slices (``adapt``)."""
+        from airflow_provider_mineru.long_documents.adapt import (
+            carry_sent,
+            replan_refused,
+            slice_url_entries,
+            url_page_count,
+        )
+        from airflow_provider_mineru.long_documents.plan import LearnedLimits
+        from airflow_provider_mineru.submission.record import Identity
+
+        if outcome.status != "done":
+            return None
+        limits = self.hook.config.limits  # what is learned is kept for the rest of the task
+        learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
+        chosen = {f if isinstance(f, str) else f.get("url") for f in self._files()}
+        chosen -= {f.get("url") for f in self._files() if isinstance(f, dict) and f.get("page_ranges")}
+
+        def pages(url: str) -> int | None:
+            return url_page_count(self.hook.transport, url, limits.max_file_bytes) if url in chosen else None
+
+        replan = replan_refused(outcome.waited(), learned, pages)
+        earlier = store.load_submission(Identity.from_context(context), self._record_key) if replan else None
+        if replan is None or earlier is None:
+            return None
+        self.urls, self._sliced = slice_url_entries(self._files(), replan.plans)
+        return carry_sent(earlier, self._current_submission(context), replan.refused)
 
     def ledger_inputs(self) -> list[LedgerInput]:
         """Every URL, as the ledger keys it (its validators come from a HEAD request)."""
@@ -372,6 +407,30 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         from airflow_provider_mineru.account.run import estimate_source_pages
 
         return [estimate_source_pages(self._sources[i][0]) for i in indices]
+
+    def _replan_refused(self, context: Context, outcome: Any, store: Any) -> Submission | None:
+        """PDFs MinerU refused at a lower page limit than ``max_pages``: split smaller, sent again (``adapt``)."""
+        from airflow_provider_mineru.long_documents.adapt import carry_sent, replan_refused
+        from airflow_provider_mineru.long_documents.plan import LearnedLimits
+        from airflow_provider_mineru.long_documents.run import count_source_pages, expand_long_documents
+        from airflow_provider_mineru.submission.record import Identity
+
+        if outcome.status != "done" or not self.split_long_documents:
+            return None
+        limits = self.hook.config.limits  # what is learned is kept for the rest of the task
+        learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
+        inputs = {source.location: source for source, options in self._inputs if not options.get("page_ranges")}
+        replan = replan_refused(
+            outcome.waited(), learned, lambda at: count_source_pages(inputs[at]) if at in inputs else None
+        )
+        earlier = store.load_submission(Identity.from_context(context), self._record_key) if replan else None
+        if replan is None or earlier is None:
+            return None
+        self._inputs = [(source, options) for source, options in self._inputs if source.location in replan.plans]
+        self._documents = expand_long_documents(
+            self._inputs, replan.pages_per_file, split=True, owner=self, plans=replan.plans
+        )
+        return carry_sent(earlier, self._current_submission(context), replan.refused)
 
     def _lineage_start_inputs(self) -> list[Any]:
         from airflow_provider_mineru.lineage import start_locations

@@ -241,3 +241,106 @@ def test_a_document_without_a_page_count_refused_for_its_pages_says_what_to_do(l
     assert row["err_msg"].startswith("MinerU refused deck.png for its page count (-60006: File page count")
     assert "Convert it to PDF (for example `soffice --headless --convert-to pdf deck.png`)" in row["err_msg"]
     assert "parts of at most 200 pages" in row["err_msg"] and "Convert it to PDF" in output
+
+
+@pytest.fixture
+def lower_pages_than_told(mineru_emulator_factory, monkeypatch):
+    """An emulator at 20 pages per file; the connection says 60 (the contract's 600 and 2026's 200, scaled down)."""
+    from mineru_emulator import Timings
+
+    emu = mineru_emulator_factory(
+        token=TEST_TOKEN,
+        max_pages=20,
+        page_quota=10**9,
+        timings=Timings(pending=0.02, per_page=0.0005, converting=0.02),
+    )
+    return connect(emu, monkeypatch, max_pages=60)
+
+
+def test_a_pdf_refused_at_a_lower_page_limit_is_split_smaller_and_sent_again(
+    lower_pages_than_told, capfd, caplog, tmp_path
+):
+    """
+    45 pages go whole and 70 as 60 + 10 under max_pages=60; MinerU refuses at 20: re-planned, sent again, stitched.
+    Deferrable: the round after the first wait runs on the resumed instance, and defers again.
+    """
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    text_pdf(inputs / "manual.pdf", 45)
+    text_pdf(inputs / "book.pdf", 70, seed=1)
+    (inputs / "invoice.pdf").write_bytes((SAMPLES / "invoice.pdf").read_bytes())
+    out = tmp_path / "out"
+    dag = upload_dag(str(inputs), output_path=str(out), deferrable=True, min_defer_seconds=0)
+    states, output = run_dag(dag, capfd)
+    assert states["upload"] == "success", output[-3000:]
+    logged = output + caplog.text
+    learned = "MinerU refused 60 pages per file; using 20 for the rest of this task"
+    assert max(output.count(learned), caplog.text.count(learned)) == 1  # Airflow 2 logs to both
+    assert "refused 45 pages" not in logged  # learned once, kept: 45 pages are planned with 20
+    sent = [[f["name"] for f in r.json["files"]] for r in lower_pages_than_told.requests_to("file_urls")]
+    assert sent == [
+        ["book.pages-1-60.pdf", "book.pages-61-70.pdf", "invoice.pdf", "manual.pdf"],
+        # the slice 61-70 was done: kept, not sent again
+        [
+            *["book.pages-1-20.pdf", "book.pages-21-40.pdf", "book.pages-41-60.pdf"],
+            *["manual.pages-1-20.pdf", "manual.pages-21-40.pdf", "manual.pages-41-45.pdf"],
+        ],
+    ]
+    assert lower_pages_than_told.pages_used == 70 + 45 + 2  # the refused files are not billed; nothing twice
+    rows = xcom(dag, "upload")["results"]
+    assert [(r["file_name"], r["state"]) for r in rows] == [
+        ("book.pdf", "done"),
+        ("invoice.pdf", "done"),
+        ("manual.pdf", "done"),
+    ]
+    assert [p["page_range"] for p in rows[0]["parts"]] == ["1-20", "21-40", "41-60", "61-70"]
+    assert [p["page_range"] for p in rows[2]["parts"]] == ["1-20", "21-40", "41-45"]
+    assert "-60006" not in json.dumps(rows)
+    assert page_indices(out / "book") == list(range(70))
+    assert page_indices(out / "manual") == list(range(45))
+
+
+@pytest.fixture
+def honours_page_ranges(mineru_emulator_factory, monkeypatch):
+    """An emulator at 20 pages per file that counts the pages ``page_ranges`` selects; the connection says 60."""
+    from mineru_emulator import Timings
+
+    emu = mineru_emulator_factory(
+        token=TEST_TOKEN,
+        max_pages=20,
+        page_ranges_count_for_limit=True,
+        page_quota=10**9,
+        timings=Timings(pending=0.02, per_page=0.0005, converting=0.02),
+    )
+    return connect(emu, monkeypatch, max_pages=60)
+
+
+def test_a_url_refused_for_its_page_count_is_sent_again_as_page_ranges_slices(
+    honours_page_ranges, capfd, caplog, tmp_path
+):
+    """The refused URL's pages are counted with one bounded download (no token), then sliced with ``page_ranges``."""
+    from airflow_provider_mineru.operators.mineru import MinerUSubmitBatchOperator
+    from tests.helpers.selfhosted_samples import file_server
+
+    served = tmp_path / "served"
+    served.mkdir()
+    text_pdf(served / "long.pdf", 45)
+    text_pdf(served / "short.pdf", 3, seed=2)
+    out = tmp_path / "out"
+    with file_server(served) as root:
+        urls = [f"{root}/long.pdf", f"{root}/short.pdf"]
+        with new_dag() as dag:
+            MinerUSubmitBatchOperator(task_id="parse", urls=urls, output_path=str(out), poll_interval=0.1)
+        states, output = run_dag(dag, capfd)
+    assert states["parse"] == "success", output[-3000:]
+    assert "MinerU refused 45 pages per file; using 20 for the rest of this task" in output + caplog.text
+    sent = [r.json["files"] for r in honours_page_ranges.requests_to("submit_batch")]
+    assert [[(f["url"].rsplit("/", 1)[1], f.get("page_ranges")) for f in files] for files in sent] == [
+        [("long.pdf", None), ("short.pdf", None)],
+        [("long.pdf", "1-20"), ("long.pdf", "21-40"), ("long.pdf", "41-45")],
+    ]
+    assert honours_page_ranges.pages_used == 45 + 3
+    rows = xcom(dag, "parse")["results"]
+    assert [r["state"] for r in rows] == ["done", "done"]
+    assert [p["page_range"] for p in rows[0]["parts"]] == ["1-20", "21-40", "41-45"] and "parts" not in rows[1]
+    assert page_indices(Path(rows[0]["output_path"])) == list(range(45))

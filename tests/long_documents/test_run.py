@@ -76,6 +76,27 @@ def test_a_page_count_refusal_says_what_to_do(name, expected):
     assert explain_page_refusal(done, 600) is done
 
 
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "https://example.com/files/deck.pptx",
+            "Convert it to PDF (for example `soffice --headless --convert-to pdf deck.pptx`)",
+        ),
+        ("https://example.com/files/book.pdf", "download it and send the file with MinerUUploadFilesOperator"),
+        ("https://example.com/book.pdf#mineru-pages=1-200", "whatever page_ranges selects"),
+    ],
+)
+def test_a_url_refused_for_its_page_count_says_what_to_do(source, expected):
+    """A URL MinerU refused that was not sent again in parts (Office, or page_ranges not counted): what to do."""
+    failed = DocumentResult(
+        state=MinerUState.FAILED, raw_state="failed", err_msg="-60006: File page count exceeds limit"
+    )
+    message = explain_page_refusal(failed, 200, source).err_msg
+    assert message.startswith("-60006") or message.startswith("MinerU refused")
+    assert expected in message
+
+
 def test_lineage_sees_a_split_input_once():
     from airflow_provider_mineru.long_documents.run import input_locations
 
