@@ -33,17 +33,17 @@ def connect(emulator: Any, monkeypatch: Any, **extra: Any) -> Any:
 
 @pytest.fixture
 def limited(mineru_emulator_factory, monkeypatch):
-    """An emulator limited to 200 pages per file and 50 files per request, the connection told so."""
+    """An emulator limited to 20 pages per file and 50 files per request, the connection told so."""
     from mineru_emulator import Timings
 
     emu = mineru_emulator_factory(
         token=TEST_TOKEN,
-        max_pages=200,
+        max_pages=20,
         max_batch_files=50,
         page_quota=10**9,
         timings=Timings(pending=0.02, per_page=0.0005, converting=0.02),
     )
-    return connect(emu, monkeypatch, max_pages=200, max_batch_files=50)
+    return connect(emu, monkeypatch, max_pages=20, max_batch_files=50)
 
 
 def page_indices(folder: Path) -> list[int]:
@@ -68,14 +68,14 @@ def test_a_long_pdf_is_split_sent_with_the_others_and_stitched_into_one_folder(
 ):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    text_pdf(inputs / "manual.pdf", 450)
+    text_pdf(inputs / "manual.pdf", 45)
     (inputs / "invoice.pdf").write_bytes((SAMPLES / "invoice.pdf").read_bytes())
     out = tmp_path / "out"
     dag = upload_dag(str(inputs), output_path=str(out), deferrable=deferrable)
     states, output = run_dag(dag, capfd)
     assert states["upload"] == "success", output[-3000:]
     logged = output + caplog.text
-    assert "manual.pdf has 450 pages, over MinerU's limit of 200 per file: sent as 3 slices" in logged
+    assert "manual.pdf has 45 pages, over MinerU's limit of 20 per file: sent as 3 slices" in logged
     assert "-60006" not in logged
 
     value = xcom(dag, "upload")
@@ -85,24 +85,24 @@ def test_a_long_pdf_is_split_sent_with_the_others_and_stitched_into_one_folder(
     assert "parts" not in rows[0]
     parts = rows[1]["parts"]
     assert [(p["page_range"], p["state"], p["err_msg"]) for p in parts] == [
-        ("1-200", "done", ""),
-        ("201-400", "done", ""),
-        ("401-450", "done", ""),
+        ("1-20", "done", ""),
+        ("21-40", "done", ""),
+        ("41-45", "done", ""),
     ]
-    assert [p["data_id"] for p in parts] == ["manual.pages-1-200", "manual.pages-201-400", "manual.pages-401-450"]
+    assert [p["data_id"] for p in parts] == ["manual.pages-1-20", "manual.pages-21-40", "manual.pages-41-45"]
     assert len(value["batch_ids"]) == 1  # the slices went in the same batch as the other file
     assert [len(r.json["files"]) for r in limited.requests_to("file_urls")] == [4]
 
     folder = out / "manual"
     assert rows[1]["output_path"] == str(folder)
     assert read_marker(str(folder)) is not None
-    assert page_indices(folder) == list(range(450))
-    assert block_pages(folder, "manual_content_list.json") <= set(range(450))
-    assert max(block_pages(folder, "manual_content_list.json")) > 400
+    assert page_indices(folder) == list(range(45))
+    assert block_pages(folder, "manual_content_list.json") <= set(range(45))
+    assert max(block_pages(folder, "manual_content_list.json")) > 40
     markdown = (folder / "full.md").read_text("utf-8")
-    assert markdown.index("Page 2 line") < markdown.index("Page 201 line") < markdown.index("Page 401 line")
+    assert markdown.index("Page 2 line") < markdown.index("Page 21 line") < markdown.index("Page 41 line")
     assert (folder / "manual_origin.pdf").is_file()
-    assert sorted(p.name for p in (folder / "parts").iterdir()) == ["0-1-200", "1-201-400", "2-401-450"]
+    assert sorted(p.name for p in (folder / "parts").iterdir()) == ["0-1-20", "1-21-40", "2-41-45"]
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["invoice", "manual"]
 
 
@@ -111,7 +111,7 @@ def test_a_stitched_result_is_one_ledger_entry_reused_by_the_next_run(limited, c
     """The ledger keys the whole file, not its slices: run 2 sends nothing and reports the stitched folder."""
     inputs = tmp_path / "in"
     inputs.mkdir()
-    text_pdf(inputs / "manual.pdf", 450)
+    text_pdf(inputs / "manual.pdf", 45)
     out = tmp_path / "out"
     rows = []
     for _ in range(2):
@@ -123,15 +123,15 @@ def test_a_stitched_result_is_one_ledger_entry_reused_by_the_next_run(limited, c
     (first,), (second,) = rows
     assert first["reused"] is False and second["reused"] is True
     assert second["output_path"] == first["output_path"] == str(out / "manual")
-    assert page_indices(out / "manual") == list(range(450))
+    assert page_indices(out / "manual") == list(range(45))
 
 
 def test_split_long_documents_false_refuses_as_before(limited, capfd, tmp_path):
-    text_pdf(tmp_path / "manual.pdf", 450)
+    text_pdf(tmp_path / "manual.pdf", 45)
     dag = upload_dag(str(tmp_path / "manual.pdf"), split_long_documents=False)
     states, output = run_dag(dag, capfd)
     assert states["upload"] == "failed"
-    assert "more than MinerU's limit of 200 pages per document (-60006)" in output
+    assert "more than MinerU's limit of 20 pages per document (-60006)" in output
     assert limited.requests == []
 
 
@@ -146,7 +146,7 @@ def test_a_pdf_that_cannot_be_split_safely_fails_before_any_request(limited, cap
     dag = upload_dag(str(tmp_path / "locked.pdf"))
     states, output = run_dag(dag, capfd)
     assert states["upload"] == "failed"
-    assert "locked.pdf is not split into parts of at most 200 pages" in output
+    assert "locked.pdf is not split into parts of at most 20 pages" in output
     assert limited.requests == []
 
 
@@ -156,9 +156,9 @@ def test_a_failed_slice_fails_the_input_and_only_it_is_sent_again_on_retry(
 ):
     from datetime import timedelta
 
-    text_pdf(tmp_path / "manual.pdf", 450)
+    text_pdf(tmp_path / "manual.pdf", 45)
     out = tmp_path / "out"
-    limited.fail_next_tasks("-60010: Parsing failed, the layout model gave up", match="pages-201-400")
+    limited.fail_next_tasks("-60010: Parsing failed, the layout model gave up", match="pages-21-40")
     dag = upload_dag(
         str(tmp_path / "manual.pdf"),
         output_path=str(out),
@@ -168,36 +168,38 @@ def test_a_failed_slice_fails_the_input_and_only_it_is_sent_again_on_retry(
     )
     states, output = run_dag(dag, capfd)
     assert states["upload"] == "success", output[-3000:]
-    assert "Sending again 1 of 3 documents (failed: manual.pages-201-400.pdf)" in output + caplog.text
+    assert "Sending again 1 of 3 documents (failed: manual.pages-21-40.pdf)" in output + caplog.text
     assert [[f["name"] for f in r.json["files"]] for r in limited.requests_to("file_urls")] == [
-        ["manual.pages-1-200.pdf", "manual.pages-201-400.pdf", "manual.pages-401-450.pdf"],
-        ["manual.pages-201-400.pdf"],
+        ["manual.pages-1-20.pdf", "manual.pages-21-40.pdf", "manual.pages-41-45.pdf"],
+        ["manual.pages-21-40.pdf"],
     ]
-    assert limited.pages_used == 450 + 200  # the failed slice's 200 pages billed again, nothing else
+    assert limited.pages_used == 45 + 20  # the failed slice's 20 pages billed again, nothing else
     rows = xcom(dag, "upload")["results"]
     assert [p["state"] for p in rows[0]["parts"]] == ["done", "done", "done"]
-    assert page_indices(out / "manual") == list(range(450))
+    assert page_indices(out / "manual") == list(range(45))
 
 
 #: The issue's figure (``MINERU_LONGDOCS_FULL=1``): 200 files of which five 450-page PDFs, 50 files per
 #: request. The suite's default is the same shape, smaller: 24 files of which two long, 10 files per request.
 FULL = os.environ.get("MINERU_LONGDOCS_FULL") == "1"
 SMALL_FILES, LONG_FILES, FILES_LIMIT = (195, 5, 50) if FULL else (22, 2, 10)
+#: Pages of each long PDF and MinerU's page limit: the figure's, or a tenth of them (the same three slices).
+LONG_PAGES, PAGE_LIMIT = (450, 200) if FULL else (45, 20)
 
 
 @pytest.fixture
 def lower_than_told(mineru_emulator_factory, monkeypatch):
-    """An emulator at 200 pages per file and fewer files per request; the connection knows only the page limit."""
+    """An emulator at PAGE_LIMIT pages per file and fewer files per request; the connection knows the page limit."""
     from mineru_emulator import Timings
 
     emu = mineru_emulator_factory(
         token=TEST_TOKEN,
-        max_pages=200,
+        max_pages=PAGE_LIMIT,
         max_batch_files=FILES_LIMIT,
         page_quota=10**9,
         timings=Timings(pending=0.02, per_page=0.0005, converting=0.02),
     )
-    return connect(emu, monkeypatch, max_pages=200)
+    return connect(emu, monkeypatch, max_pages=PAGE_LIMIT)
 
 
 def test_a_folder_of_many_files_and_long_pdfs_completes_past_a_lower_files_limit(
@@ -209,7 +211,7 @@ def test_a_folder_of_many_files_and_long_pdfs_completes_past_a_lower_files_limit
     for number in range(SMALL_FILES):
         (inputs / f"invoice-{number:03d}.pdf").write_bytes(invoice)
     for number in range(LONG_FILES):
-        text_pdf(inputs / f"manual-{number}.pdf", 450, seed=number)
+        text_pdf(inputs / f"manual-{number}.pdf", LONG_PAGES, seed=number)
     out = tmp_path / "out"
     # identical invoices: the ledger would copy all but one; this test is about MinerU's files limit
     dag = upload_dag(str(inputs), output_path=str(out), upload_concurrency=16, incremental=False)
@@ -226,21 +228,21 @@ def test_a_folder_of_many_files_and_long_pdfs_completes_past_a_lower_files_limit
     rows = xcom(dag, "upload")["results"]
     assert len(rows) == SMALL_FILES + LONG_FILES and {r["state"] for r in rows} == {"done"}  # no error seen
     for number in range(LONG_FILES):
-        assert page_indices(out / f"manual-{number}") == list(range(450))
+        assert page_indices(out / f"manual-{number}") == list(range(LONG_PAGES))
     print(f"FIGURE {SMALL_FILES + LONG_FILES} files ({documents} documents) in {seconds:.1f}s; requests {sizes}")
 
 
 def test_a_document_without_a_page_count_refused_for_its_pages_says_what_to_do(limited, capfd, tmp_path):
     deck = tmp_path / "deck.png"  # like an Office file: no page count before parsing, sent whole
     deck.write_bytes((SAMPLES / "scanned_receipt.png").read_bytes())
-    limited.fail_next_tasks("-60006: File page count exceeds limit (200 pages), please split the file", match="deck")
+    limited.fail_next_tasks("-60006: File page count exceeds limit (20 pages), please split the file", match="deck")
     dag = upload_dag(str(deck), output_path=str(tmp_path / "out"))
     states, output = run_dag(dag, capfd)
     assert states["upload"] == "failed"
     (row,) = xcom(dag, "upload")["results"]
     assert row["err_msg"].startswith("MinerU refused deck.png for its page count (-60006: File page count")
     assert "Convert it to PDF (for example `soffice --headless --convert-to pdf deck.png`)" in row["err_msg"]
-    assert "parts of at most 200 pages" in row["err_msg"] and "Convert it to PDF" in output
+    assert "parts of at most 20 pages" in row["err_msg"] and "Convert it to PDF" in output
 
 
 @pytest.fixture
