@@ -39,6 +39,7 @@ from airflow_provider_mineru.exceptions import MinerUValidationError
 from airflow_provider_mineru.ledger.attempts import validate_max_attempts
 from airflow_provider_mineru.ledger.content_index import ContentIndex, local_validator, object_validator
 from airflow_provider_mineru.ledger.entry import EntryState
+from airflow_provider_mineru.ledger.events import PendingTombstones, TombstoneEvent, emit_tombstone_events
 from airflow_provider_mineru.ledger.key import LedgerKey
 from airflow_provider_mineru.ledger.plan import PlanInput, PlanItem, plan
 from airflow_provider_mineru.ledger.reasons import Action, Reason
@@ -104,6 +105,7 @@ class LedgerOperator(Protocol):
     #: what it waits on (``wait.name`` "task": the one-task XCom)
     wait: Any
     log: Any
+    outlets: Any
 
     @property
     def hook(self) -> Any: ...
@@ -201,8 +203,8 @@ class LedgerRun:
         self.items = list(items)
         self.owner = owner
         self.data_ids = list(data_ids) or [None] * len(self.items)
-        #: the output folders a scoped sync moved to the tombstones this run
-        self.tombstones: list[str] = []
+        #: what a scoped sync moved to the tombstones in this task instance (earlier failed tries included)
+        self.tombstones: list[TombstoneEvent] = []
         #: the rows of the inputs that sent nothing (reused, copied, skipped), set by :meth:`complete`
         self.unpaid: list[tuple[PlanItem, dict[str, Any]]] = []
 
@@ -232,6 +234,7 @@ class LedgerRun:
         run._claim_or_wait(operator)
         run._copy_landed(operator)
         if operator.sync == "scoped":
+            run.tombstones = PendingTombstones(store, run.owner).load()  # an earlier failed try's, to announce
             run._sync(operator)
         for item in run.items:
             operator.log.info("MinerU ledger: %s", item.describe())
@@ -336,7 +339,13 @@ class LedgerRun:
                 operator.log.warning("MinerU ledger sync: %s", planned.refused)
                 continue
             for done in apply_sync(self.store, planned):
-                self.tombstones.append(done.folder)
+                self.tombstones.append(
+                    TombstoneEvent(done.folder, done.moved_to, done.sources, done.ledger_keys, done.pages)
+                )
+                try:  # announced when a try succeeds; until then a failed try leaves them to the next
+                    PendingTombstones(self.store, self.owner).save(self.tombstones)
+                except Exception as exc:
+                    log.warning("MinerU ledger sync: could not keep the tombstones for a retry's events (%s)", exc)
                 operator.log.info(
                     "MinerU ledger sync: %s is gone from %s; its output %s moved to %s",
                     ", ".join(done.sources),
@@ -353,7 +362,6 @@ class LedgerRun:
         """Keep the plan for ``execute_complete`` (a new operator instance, after the triggerer)."""
         body = {
             "owner": self.owner,
-            "tombstones": self.tombstones,
             "items": [
                 {
                     "name": item.input.name,
@@ -384,7 +392,7 @@ class LedgerRun:
         if body is None or body.get("owner") != owner:
             log.warning("No usable MinerU ledger plan in %s (%s); this run's results are not recorded", where, why)
             return None
-        run.tombstones = [str(t) for t in body.get("tombstones") or ()]
+        run.tombstones = PendingTombstones(store, owner).load() if operator.sync == "scoped" else []
         for raw in body.get("items") or ():
             key = LedgerKey.from_dict(raw.get("key"))
             if key is None:
@@ -652,8 +660,25 @@ def complete_run(operator: LedgerOperator, context: Mapping[str, Any], finished:
     summary.setdefault("pages", 0)
     summary.setdefault("output_path", str(run.store.root))
     if run.tombstones:
-        summary["tombstones"] = list(run.tombstones)
+        summary["tombstones"] = [t.folder for t in run.tombstones]
+        _announce(operator, context, run, finished)
     return replace(finished, value=value, summary=summary)
+
+
+def _announce(operator: LedgerOperator, context: Mapping[str, Any], run: LedgerRun, finished: FinishedWait) -> None:
+    """One asset event per tombstone through the outlets' aliases; kept for the next try when this one fails."""
+    added = emit_tombstone_events(context, operator.outlets, run.store.files.given, run.tombstones)
+    if not added:
+        operator.log.info(
+            "MinerU ledger sync: %d tombstones; add an AssetAlias (DatasetAlias on Airflow 2) to outlets for one "
+            "asset event per tombstone (the run's event lists them in extra['tombstones'])",
+            len(run.tombstones),
+        )
+    if finished.error is None:
+        try:
+            PendingTombstones(run.store, run.owner).forget()
+        except Exception as exc:
+            log.debug("Could not remove the pending tombstones: %s", exc)
 
 
 def _manifest_row(item: PlanItem, row: Mapping[str, Any]) -> ManifestRow:
