@@ -61,7 +61,7 @@ from airflow_provider_mineru.waiting.finish import FinishedWait
 if TYPE_CHECKING:
     from airflow_provider_mineru.inputs.sources import SourceFile
 
-__all__ = ["COUNT_NAMES", "LedgerInput", "LedgerOperator", "LedgerRun", "complete_run"]
+__all__ = ["COUNT_NAMES", "LedgerInput", "LedgerOperator", "LedgerRun", "complete_run", "release_after_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class LedgerOperator(Protocol):
     max_delete_fraction: float
     allow_mass_delete: bool
     wait_for_completion: bool
+    retries: Any
     #: what it waits on (``wait.name`` "task": the one-task XCom)
     wait: Any
     log: Any
@@ -380,8 +381,12 @@ class LedgerRun:
         self.store.write_sealed(self._run_file(context), body, "mineru-ledger/run")
 
     @classmethod
-    def load(cls, operator: LedgerOperator, context: Mapping[str, Any]) -> LedgerRun | None:
-        """The plan :meth:`start` kept for this task instance, or None (none, unreadable, or another's)."""
+    def load(cls, operator: LedgerOperator, context: Mapping[str, Any], *, warn: bool = True) -> LedgerRun | None:
+        """
+        The plan :meth:`start` kept for this task instance, or None (none, unreadable, or another's).
+
+        :param warn: log a warning when there is none (False: a failed try looking for claims to release).
+        """
         if not _enabled(operator):
             return None
         store = LedgerStore(operator.output_path, operator.hook.config.token)
@@ -390,6 +395,8 @@ class LedgerRun:
         where = run._run_file(context)
         body, why = store.read_sealed(where, "mineru-ledger/run")
         if body is None or body.get("owner") != owner:
+            if not warn:
+                return None
             log.warning("No usable MinerU ledger plan in %s (%s); this run's results are not recorded", where, why)
             return None
         run.tombstones = PendingTombstones(store, owner).load() if operator.sync == "scoped" else []
@@ -696,3 +703,49 @@ def _manifest_row(item: PlanItem, row: Mapping[str, Any]) -> ManifestRow:
         error=row.get("err_msg"),
         output=row.get("output_path"),
     )
+
+
+def release_after_failure(operator: LedgerOperator, context: Mapping[str, Any], error: BaseException) -> None:
+    """
+    Release the claims of a try that failed, so another task instance meeting the same content
+    does not wait for them to expire (the expiry stays the fallback after a crash).
+
+    Kept only while they still protect a payment: a retry will follow (not the last try, not
+    ``AirflowFailException``) and the try's submission record names MinerU tasks or batches that the
+    retry resumes; another task instance then waits for that result instead of paying a second time.
+    A retry never waits for its own claims (the same owner). Never raises: the task's error is the story.
+
+    :param operator: the operator whose ``execute`` or ``execute_complete`` raised.
+    :param error: what it raised.
+    """
+    try:
+        run: LedgerRun | None = getattr(operator, "_ledger_run", None)
+        if run is None:
+            run = LedgerRun.load(operator, context, warn=False)
+        if run is None or not run.sends:
+            return
+        if _retry_resumes(operator, context, error):
+            operator.log.info(
+                "MinerU ledger: this try failed after sending its documents; its claims are kept for the retry, "
+                "which resumes them (another task instance waits for that result instead of paying again)"
+            )
+            return
+        for index in run.sends:
+            run.store.release(run.items[index].input.key, run.owner)
+        operator.log.info("MinerU ledger: this try failed; its %d claims are released", len(run.sends))
+    except Exception as exc:
+        log.warning("MinerU ledger: could not release the claims of the failed try (%s); they expire on their own", exc)
+
+
+def _retry_resumes(operator: LedgerOperator, context: Mapping[str, Any], error: BaseException) -> bool:
+    """Whether a retry of this task instance will resume a MinerU submission this try (or an earlier one) made."""
+    if type(error).__name__ in ("AirflowFailException", "AirflowSkipException"):
+        return False
+    ti = context.get("ti")
+    if ti is None or getattr(ti, "try_number", 1) > (operator.retries or 0):
+        return False
+    # the submission record: what a retry resumes (imported on this failure path only)
+    from airflow_provider_mineru.submission.store import SubmissionStore
+
+    submission = SubmissionStore(context).load_submission(Identity.from_context(context), operator.hook.config.token)
+    return submission is not None and bool(submission.ids)

@@ -320,3 +320,23 @@ def test_scoped_sync_emits_one_asset_event_per_tombstone(mineru_conn, capfd, tmp
         assert event["output_path"] == str(out)
     run_events = asset_events(f"file://{out}")  # the run's own event lists them too
     assert run_events[-1]["tombstones"] == ["invoice", "research_paper"]
+
+
+def test_claims_of_a_failed_try_are_released_at_once(mineru_conn, capfd, tmp_path):
+    """A try that raises after claiming (its upload-URL request refused) leaves no claim for others to wait on."""
+    from airflow_provider_mineru.ledger import LedgerKey, LedgerStore
+    from mineru_emulator import Fault
+    from tests.helpers import TEST_TOKEN
+
+    inbox, out = _inbox(tmp_path, "invoice.pdf"), tmp_path / "out"
+    mineru_conn.inject(Fault(endpoint="file_urls", http_status=400, times=20))
+    dag = parse_dag(MinerUUploadFilesOperator, paths=str(inbox), output_path=str(out), deferrable=False)
+    states, output = run_dag(dag, capfd)
+    assert states["parse"] == "failed", output[-3000:]
+    assert "this try failed; its 1 claims are released" in output
+    store = LedgerStore(out, TEST_TOKEN)
+    (plan_file,) = (out / ".mineru-ledger" / "runs").glob("*.json")  # the kept plan names the claimed key
+    body, why = store.read_sealed(f".mineru-ledger/runs/{plan_file.name}", "mineru-ledger/run")
+    assert body is not None, why
+    key = LedgerKey.from_dict(body["items"][0]["key"])
+    assert store.claim(key, "another/run/task/-1", 60)  # without the release: held for timeout + 10 minutes
