@@ -57,7 +57,11 @@ class TombstoneEvent:
     pages: int | None = None
 
     def extra(self, output_path: str) -> dict[str, Any]:
-        """The event's ``extra``: hashable values only (Airflow 2.11 groups alias events by ``frozenset(extra)``)."""
+        """
+        The event's ``extra``: hashable values only (Airflow 2.11 groups alias events by ``frozenset(extra)``).
+
+        :param output_path: the operator's ``output_path`` as written.
+        """
         return {
             "tombstone": self.folder,
             "output_path": output_path,
@@ -69,6 +73,11 @@ class TombstoneEvent:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TombstoneEvent:
+        """
+        The tombstone :class:`PendingTombstones` kept.
+
+        :param raw: one item of the kept file.
+        """
         return cls(
             str(raw["folder"]),
             raw.get("moved_to"),
@@ -151,7 +160,11 @@ class PendingTombstones:
         return [TombstoneEvent.from_dict(raw) for raw in (body or {}).get("tombstones") or ()]
 
     def save(self, tombstones: Sequence[TombstoneEvent]) -> None:
-        """Keep ``tombstones`` until a try succeeds (written right after they are moved)."""
+        """
+        Keep ``tombstones`` until a try succeeds (written right after they are moved).
+
+        :param tombstones: every tombstone of this task instance so far.
+        """
         self.store.write_sealed(self.where, {"tombstones": [asdict(t) for t in tombstones]}, _KIND)
 
     def forget(self) -> None:

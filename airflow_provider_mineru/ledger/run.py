@@ -716,14 +716,19 @@ def release_after_failure(operator: LedgerOperator, context: Mapping[str, Any], 
     A retry never waits for its own claims (the same owner). Never raises: the task's error is the story.
 
     :param operator: the operator whose ``execute`` or ``execute_complete`` raised.
+    :param context: the task context (its task instance: the claims' owner, the try number).
     :param error: what it raised.
     """
-    try:
-        run: LedgerRun | None = getattr(operator, "_ledger_run", None)
-        if run is None:
+    run: LedgerRun | None = getattr(operator, "_ledger_run", None)
+    if run is None:  # execute_complete, or a try that failed before planning (then there is no plan)
+        try:
             run = LedgerRun.load(operator, context, warn=False)
-        if run is None or not run.sends:
+        except Exception as exc:  # no connection, no output_path: nothing was claimed
+            log.debug("No MinerU ledger plan to release claims from: %s", exc)
             return
+    if run is None or not run.sends:
+        return
+    try:
         if _retry_resumes(operator, context, error):
             operator.log.info(
                 "MinerU ledger: this try failed after sending its documents; its claims are kept for the retry, "

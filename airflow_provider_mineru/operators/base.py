@@ -72,7 +72,11 @@ def shift_index(error: MinerUValidationError, offset: int, argument: str) -> Min
 
 
 def _releases_claims_on_failure(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The ledger's claims of a try that raises are released at once (``ledger.run.release_after_failure``)."""
+    """
+    The ledger's claims of a try that raises are released at once (``ledger.run.release_after_failure``).
+
+    :param method: ``execute`` or ``execute_complete``.
+    """
 
     @functools.wraps(method)
     def run(self: Any, context: Context, *args: Any, **kwargs: Any) -> Any:
