@@ -229,7 +229,9 @@ class LedgerRun:
             store,
             force=operator.force,
             max_attempts=operator.max_attempts_per_document,
-            markers=store.marker_fingerprints(),
+            # object storage: every marker's fingerprint from one listing; local disk: a stat per reused
+            # folder is cheaper than walking every file of every result (measured: 1.7 s of 11 s per 1,000)
+            markers=None if store.files.local else store.marker_fingerprints(),
         )
         run = cls(store, items, _owner(context), [item.per_file.get("data_id") for item in inputs])
         run._claim_or_wait(operator)
