@@ -293,8 +293,13 @@ class LedgerRun:
                 if settled is not None:
                     self.items[index] = settled
                     del waiting[index]
-                elif self.store.claim(item.input.key, self.owner, ttl):  # its claim ended without a result
+                elif self.store.claim(item.input.key, self.owner, ttl):  # its claim ended: a result, or none
                     del waiting[index]
+                    # the other task instance may have recorded and released between the look and the claim
+                    settled = self._settled(item)
+                    if settled is not None:
+                        self.items[index] = settled
+                        self.store.release(item.input.key, self.owner)
             if waiting:
                 time.sleep(CLAIM_POLL_SECONDS)
 
