@@ -10,6 +10,7 @@ folder or a glob held that are not documents MinerU takes are logged, never sile
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -224,6 +225,10 @@ def _documents(files: list[Any], field: str, searched: str, model_version: str |
 def _expand_one(item: Any, field: str, model_version: str | None, follow_symlinks: bool = False) -> list[SourceFile]:
     if is_object_storage_path(item) or (isinstance(item, str) and not is_local_location(item)):
         path = item if is_object_storage_path(item) else _object_storage_path(item)
+        # a fresh listing: fsspec keeps listings per process, and a second run in the same process
+        # (dag.test, a long-lived worker) must see the objects added, changed or deleted since
+        with contextlib.suppress(Exception):
+            path.fs.invalidate_cache()
         split = _split_glob(path)
         if split is not None:
             root, pattern = split

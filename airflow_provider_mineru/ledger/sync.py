@@ -130,15 +130,20 @@ def plan_sync(
 
 @dataclass(frozen=True)
 class TombstoneResult:
-    """One applied tombstone: the output folder and where it went (None: it was already gone)."""
+    """
+    One applied tombstone: the output folder, where it went (None: it was already gone), its
+    sources, and the ids and pages of the entries that named it (what its asset event tells).
+    """
 
     folder: str
     moved_to: str | None
     sources: tuple[str, ...]
+    ledger_keys: tuple[str, ...] = ()
+    pages: int | None = None
 
 
 def apply_sync(store: LedgerStore, sync: SyncPlan, *, today: dt.date | None = None) -> list[TombstoneResult]:
-    """Move each planned tombstone's folder aside and drop it from its entries (one asset event each, later)."""
+    """Move each planned tombstone's folder aside and drop it from its entries (one asset event each: ``events.py``)."""
     done: list[TombstoneResult] = []
     for tombstone in sync.tombstones:
         moved_to: str | None = None
@@ -146,5 +151,7 @@ def apply_sync(store: LedgerStore, sync: SyncPlan, *, today: dt.date | None = No
             moved = store.tombstone(entry, tombstone.folder, today=today)
             if index == 0:
                 moved_to = moved
-        done.append(TombstoneResult(tombstone.folder, moved_to, tombstone.sources))
+        keys = tuple(dict.fromkeys(entry.key.id for entry in tombstone.entries))
+        pages = next((entry.pages for entry in tombstone.entries if entry.pages is not None), None)
+        done.append(TombstoneResult(tombstone.folder, moved_to, tombstone.sources, keys, pages))
     return done

@@ -10,9 +10,10 @@ submit another kind of input; the concrete operators are in :mod:`airflow_provid
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -68,6 +69,26 @@ def shift_index(error: MinerUValidationError, offset: int, argument: str) -> Min
     if field == "files":
         field = argument
     return MinerUValidationError(field, error.value, error.limit)
+
+
+def _releases_claims_on_failure(method: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    The ledger's claims of a try that raises are released at once (``ledger.run.release_after_failure``).
+
+    :param method: ``execute`` or ``execute_complete``.
+    """
+
+    @functools.wraps(method)
+    def run(self: Any, context: Context, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, context, *args, **kwargs)
+        except Exception as error:  # TaskDeferred is a BaseException: a deferral keeps the claims
+            from airflow_provider_mineru.ledger.run import release_after_failure  # lazy, as in execute()
+
+            release_after_failure(self, context, error)
+            raise
+
+    return run
 
 
 class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
@@ -298,6 +319,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
 
         return account_run(self)
 
+    @_releases_claims_on_failure
     def execute(self, context: Context) -> Any:
         from airflow_provider_mineru.submission.resume import resume_submission
         from airflow_provider_mineru.submission.store import SubmissionStore
@@ -391,6 +413,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         """
         return self.execute(context)
 
+    @_releases_claims_on_failure
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """
         Resume after the trigger fired: same checks and results as the blocking path.

@@ -115,3 +115,92 @@ def test_concurrent_runs_on_two_workers(celery):
     )
     FIGURES["celery.task_instances_retried"] = len(retried)
     assert not retried, (retried, celery.where_logs())
+
+
+def test_ledger_8_mapped_overlapping_inputs_pay_once_and_kill9_pays_nothing_twice(celery):
+    """
+    Issue 21 on CeleryExecutor, the ledger and its claims in the bucket (S3 ``If-None-Match`` creates):
+    8 mapped task instances over overlapping file lists submit each distinct content once, while the
+    task process of the one holding the long PDF is killed (``kill -9``) in its blocking wait; then a
+    second run pays nothing, and every entry that says done has its complete folder.
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    import boto3
+
+    from tests.deployment.harness import REPO, wait_for
+    from tests.deployment.test_faults import make_long_pdf
+
+    dag_id = "mineru_deploy_ledger_mapped"
+    celery.wait_dags([dag_id], timeout=240)
+    samples = REPO / "dags" / "sample_documents"
+    names = ["annual_report.pdf", "research_paper.pdf", "invoice.pdf", "scanned_receipt.png"]
+    long_pdf = make_long_pdf(celery.inputs / "long_report.pdf", 60)  # ~16 s at the emulator's 0.25 s per page
+    # task instance 0 alone holds the long PDF; every sample is in 4 of the 8 lists
+    lists = [[str(long_pdf), str(samples / names[0])]] + [
+        [str(samples / names[i % 4]), str(samples / names[(i + 1) % 4])] for i in range(1, 8)
+    ]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=celery.moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    bucket = f"mineru-ledger-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    conf = {"paths": lists, "output_path": f"s3://{AWS_CONN_ID}@{bucket}/out"}
+    celery.emulator("DELETE", "requests")
+    started = time.monotonic()
+    first = celery.api.trigger(dag_id, conf)
+
+    def long_pdf_polled() -> bool:
+        log = celery.requests_log()
+        return submitted_documents(log)[long_pdf.name] == 1 and endpoint_count(log, "get_batch") >= 1
+
+    wait_for(long_pdf_polled, timeout=300, what="the long PDF to be submitted and polled")
+    ti = next(t for t in celery.api.task_instances(dag_id, first) if t["task_id"] == "parse" and t["map_index"] == 0)
+    pid, workers = int(ti["pid"]), {p.pid for n, p in celery.processes.items() if n.startswith("celery-")}
+    parent = pid
+    for _ in range(10):  # only a descendant of a Celery worker the harness started is killed
+        parent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        if parent in workers or parent <= 1:
+            break
+    assert parent in workers, (pid, workers)
+    os.kill(pid, 9)
+    record = celery.api.wait_run(dag_id, first, timeout=240, logs=celery.where_logs())
+    assert record["state"] == "success", (states(celery, dag_id, first), celery.where_logs())
+    FIGURES["celery.ledger_mapped_first_run_with_kill9_s"] = round(time.monotonic() - started, 1)
+    paid = submitted_documents(celery.requests_log())
+    assert dict(paid) == dict.fromkeys([long_pdf.name, *names], 1), paid  # 8 instances, 5 contents, each once
+    assert len(celery.api.tries(dag_id, first, "parse", map_index=0)) >= 2  # the killed try, then its retry
+
+    celery.emulator("DELETE", "requests")
+    second = celery.api.trigger(dag_id, conf)
+    record = celery.api.wait_run(dag_id, second, timeout=240, logs=celery.where_logs())
+    assert record["state"] == "success", (states(celery, dag_id, second), celery.where_logs())
+    FIGURES["celery.ledger_mapped_both_runs_s"] = round(time.monotonic() - started, 1)
+    log = celery.requests_log()
+    assert endpoint_count(log, "file_urls") == 0 and endpoint_count(log, "upload") == 0, submitted_documents(log)
+    for index, files in enumerate(lists):
+        counts = celery.api.xcom(dag_id, second, "parse", map_index=index)["counts"]
+        assert counts["reused"] == len(files) and counts["parsed"] == 0, (index, counts)
+
+    keys = {
+        obj["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for obj in page.get("Contents", [])
+    }
+    entries = [k for k in keys if k.startswith("out/.mineru-ledger/entries/")]
+    assert len(entries) == 5, entries
+    for key in entries:  # no entry says done without a complete folder
+        entry = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        assert entry["state"] == "done", entry
+        for output in entry["outputs"]:
+            marker = json.loads(
+                s3.get_object(Bucket=bucket, Key=f"out/{output['folder']}/.mineru-complete.json")["Body"].read()
+            )
+            missing = [f for f in marker["files"] if f"out/{output['folder']}/{f}" not in keys]
+            assert not missing, (output, missing)

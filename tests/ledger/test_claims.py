@@ -88,3 +88,42 @@ def test_without_an_atomic_create_a_claim_is_check_write_read_back(tmp_path) -> 
     key = file_key()
     assert store.claim(key, "a", ttl=60)
     assert not store.claim(key, "b", ttl=60)
+
+
+def test_a_waiter_that_claims_after_the_winner_released_reuses_its_result(tmp_path) -> None:
+    """
+    The winner records and releases between the waiter's look at the entry and its claim: the waiter
+    wins the next claim, reads the entry again, and reuses (the Celery deployment test paid twice here).
+    The waiter does not send the input it lost (``await``); it takes the result after its own landed.
+    """
+    import logging
+    from types import SimpleNamespace
+
+    from airflow_provider_mineru.ledger import Action, PlanInput, PlanItem, Reason
+    from airflow_provider_mineru.ledger.run import LedgerRun
+    from tests.ledger.conftest import land
+
+    key, out = file_key(), tmp_path / "out"
+    winner = LedgerStore(out, TOKEN)
+    assert winner.claim(key, "winner", ttl=600)
+
+    class Waiter(LedgerStore):
+        looks = 0
+
+        def get(self, wanted):  # the first look happens just before the winner records and releases
+            Waiter.looks += 1
+            if Waiter.looks == 1:
+                land(out, "a", "task-1")
+                winner.record_done(key, "a", source="/in/a.pdf", name="a.pdf", task_id="task-1")
+                winner.release(key, "winner")
+                return None
+            return super().get(wanted)
+
+    item = PlanItem(PlanInput("a.pdf", "/in/a.pdf", key, "a"), Action.PARSE, Reason.NEW, None)
+    run = LedgerRun(Waiter(out, TOKEN), [item], "waiter")
+    run._claim_or_wait(SimpleNamespace(force=False, timeout=60, log=logging.getLogger("test")))
+    assert run.items[0].action is Action.AWAIT, run.items[0]  # not sent; its result is taken after landing
+    assert run.sends == []
+    settled = run._awaited(run.items[0], ttl=60)
+    assert settled.action is Action.REUSE, settled
+    assert winner.claim(key, "third", ttl=600)  # the waiter released the claim it won

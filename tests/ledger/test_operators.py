@@ -298,3 +298,47 @@ def test_sync_on_urls_is_a_validation_error(mineru_conn, capfd, tmp_path):
     assert states["parse"] == "failed"
     assert "sync" in output and "a list of URLs has no listing" in output
     assert sum(_paid(mineru_conn).values()) == 0
+
+
+def test_scoped_sync_emits_one_asset_event_per_tombstone(mineru_conn, capfd, tmp_path):
+    """Through an AssetAlias (DatasetAlias on 2.11) among the outlets: one event per tombstone, its folder in extra."""
+    from airflow.providers.common.compat.sdk import Asset, AssetAlias
+
+    from airflow_provider_mineru.ledger.events import tombstone_asset_uri
+    from tests.e2e.test_assets import asset_events
+
+    inbox, out = _inbox(tmp_path, "invoice.pdf", "research_paper.pdf", "annual_report.pdf"), tmp_path / "out"
+    outlets = [AssetAlias("mineru-tombstones"), Asset(f"file://{out}")]
+    _upload(mineru_conn, capfd, inbox, out, sync="scoped", outlets=outlets)
+    (inbox / "invoice.pdf").unlink()
+    (inbox / "research_paper.pdf").unlink()
+    value, _ = _upload(mineru_conn, capfd, inbox, out, sync="scoped", allow_mass_delete=True, outlets=outlets)
+    assert value["counts"]["tombstoned"] == 2
+    events = asset_events(tombstone_asset_uri(out))
+    assert sorted(e["tombstone"] for e in events) == ["invoice", "research_paper"], events
+    for event in events:
+        assert event["sources"] == [str(inbox / f"{event['tombstone']}.pdf")]
+        assert len(event["ledger_keys"]) == 1 and event["moved_to"].endswith(f"/{event['tombstone']}")
+        assert event["output_path"] == str(out)
+    run_events = asset_events(f"file://{out}")  # the run's own event lists them too
+    assert run_events[-1]["tombstones"] == ["invoice", "research_paper"]
+
+
+def test_claims_of_a_failed_try_are_released_at_once(mineru_conn, capfd, tmp_path):
+    """A try that raises after claiming (its upload-URL request refused) leaves no claim for others to wait on."""
+    from airflow_provider_mineru.ledger import LedgerKey, LedgerStore
+    from mineru_emulator import Fault
+    from tests.helpers import TEST_TOKEN
+
+    inbox, out = _inbox(tmp_path, "invoice.pdf"), tmp_path / "out"
+    mineru_conn.inject(Fault(endpoint="file_urls", http_status=400, times=20))
+    dag = parse_dag(MinerUUploadFilesOperator, paths=str(inbox), output_path=str(out), deferrable=False)
+    states, output = run_dag(dag, capfd)
+    assert states["parse"] == "failed", output[-3000:]
+    assert "this try failed; its 1 claims are released" in output
+    store = LedgerStore(out, TEST_TOKEN)
+    (plan_file,) = (out / ".mineru-ledger" / "runs").glob("*.json")  # the kept plan names the claimed key
+    body, why = store.read_sealed(f".mineru-ledger/runs/{plan_file.name}", "mineru-ledger/run")
+    assert body is not None, why
+    key = LedgerKey.from_dict(body["items"][0]["key"])
+    assert store.claim(key, "another/run/task/-1", 60)  # without the release: held for timeout + 10 minutes

@@ -10,6 +10,9 @@ DAGs of the deployment suite (a second DAG bundle next to the examples, Airflow 
   connection.
 - ``mineru_deploy_mapped``: one mapped ``MinerUSubmitTaskOperator`` over ``params.count`` URLs of
   the emulator's sample documents, each into its own folder under ``params.output_path``.
+- ``mineru_deploy_ledger_mapped``: one mapped ``MinerUUploadFilesOperator`` (blocking wait) per item
+  of ``params.paths`` (lists of files that overlap), all into one ``params.output_path``: the ledger
+  and its claims are shared by the task instances.
 """
 
 from __future__ import annotations
@@ -86,3 +89,14 @@ for name, guard in (("mineru_deploy_fast", {}), ("mineru_deploy_fast_unguarded",
 upload_dag(
     "mineru_deploy_self_hosted", "v1", mineru_conn_id="mineru_selfhosted", tier="flash", fail_on_file_error=False
 )
+
+with DAG(dag_id="mineru_deploy_ledger_mapped", params={"paths": [], "output_path": f"{OUTPUT}/ledger"}, **COMMON):
+
+    @task
+    def file_lists(**context) -> list[list[str]]:
+        """``params.paths``: one list of files per mapped task instance."""
+        return [list(paths) for paths in context["params"]["paths"]]
+
+    MinerUUploadFilesOperator.partial(
+        task_id="parse", output_path="{{ params.output_path }}", deferrable=False, poll_interval=1
+    ).expand(paths=file_lists())
