@@ -158,7 +158,9 @@ def run(
     limits = AccountLimits.contract(strict_page_budget=True, tasks_per_day=10_000, max_queued_tasks=max_queued)
     timings = Timings(pending=0.02, per_page=0.02, converting=0.02)
     work = Path(tempfile.mkdtemp(prefix="mineru-backlog-"))
-    with MinerUEmulator(token="bench-token", account=limits, clock=clock, timings=timings, fetch_demo_urls=False) as emu:
+    with MinerUEmulator(
+        token="bench-token", account=limits, clock=clock, timings=timings, fetch_demo_urls=False
+    ) as emu:
         url = emu.sample_url("scanned_receipt.png")
         state = {
             "next": ctx.Value("q", 0),
