@@ -41,7 +41,6 @@ def _fresh_account():
 
     shutil.rmtree(default_store(), ignore_errors=True)
     forget_accounts()
-    yield
 
 
 @pytest.fixture(scope="session")
