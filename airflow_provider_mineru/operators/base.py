@@ -347,7 +347,13 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             outcome = poll_once(poller, self._fetch, end_time=end_time, log=self.log)
             if outcome is None:  # the trigger's event carries the ids and sources back: no defer kwargs
                 self.defer(
-                    trigger=self._trigger(poller, end_time=end_time, poll_interval=self.poll_interval),
+                    trigger=self._trigger(
+                        poller,
+                        end_time=end_time,
+                        poll_interval=self.poll_interval,
+                        submitted_at=submitted_at,  # queue times seen by the trigger (account)
+                        model_version=self.model_version,
+                    ),
                     method_name="execute_complete",
                 )
         else:

@@ -151,3 +151,32 @@ def test_a_real_statsd_listener_receives_names_and_tags(tmp_path):
     for prefix in expected_prefixes:
         assert any(packet.startswith(prefix) for packet in got), (prefix, got)
     assert not any("secret" in packet or "/data" in packet for packet in got)
+
+
+def test_a_trigger_counts_queue_times_only_of_documents_it_saw_queued(monkeypatch):
+    """The operator's poll before deferring may have counted a document first seen parsing: not twice."""
+    from airflow_provider_mineru.account.timings import TransitionTimes
+    from airflow_provider_mineru.models import DocumentResult, MinerUState
+
+    sent = []
+
+    class Recorder:
+        def __getattr__(self, name):
+            return lambda stat, value, tags=None, **kwargs: sent.append((stat, value.total_seconds()))
+
+    monkeypatch.setattr(metrics, "Stats", Recorder())
+    now = [100.0]
+    watcher = TransitionTimes(
+        "c", flavor="cloud", model="vlm", submitted_at=90.0, count_first_sight=False, clock=lambda: now[0]
+    )
+
+    def see(key: str, state: MinerUState, at: float) -> None:
+        now[0] = at
+        watcher.saw(key, DocumentResult(state=state, raw_state=state.value))
+
+    see("t/0", MinerUState.RUNNING, 100.0)  # first seen parsing: the operator may have counted it
+    see("t/1", MinerUState.PENDING, 100.0)
+    see("t/1", MinerUState.RUNNING, 104.0)  # seen queued, then parsing: 14 s after the submit
+    see("t/0", MinerUState.DONE, 106.0)
+    see("t/1", MinerUState.DONE, 109.0)
+    assert sent == [("mineru.queue_time", 14.0), ("mineru.parse_time", 6.0), ("mineru.parse_time", 5.0)]
