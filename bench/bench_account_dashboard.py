@@ -10,7 +10,7 @@ The run (in a fresh interpreter, as a worker and a triggerer would run it): a
 ``model_version="vlm"``) over ``--documents`` PDFs of 1-8 pages, under ``daily_page_budget``
 ``--budget``. ``execute`` submits what the budget admits and defers; the trigger's ``run()`` is
 driven in an event loop (what the triggerer does with it) until its event; ``execute_complete``
-finishes the run. The emulator: ``pending`` 2 s, 1 s a page, ``converting`` 0.3 s; two polls
+finishes the run. The emulator: ``pending`` 6 s, 1 s a page, ``converting`` 0.3 s; two polls
 answered 429 (``Retry-After`` 1 s); one document fails (``-60010``). Every packet is written as
 one JSON line ``{"t": seconds since the run started, "packet": "..."}``.
 """
@@ -112,7 +112,7 @@ def main() -> None:
     for i in range(args.documents):
         xref_stream_pdf(work / "in" / f"doc_{i:02d}.pdf", 1 + (i * 5) % 8, pad_bytes=100 * i)
     token = _jwt(time.time() + 30 * 86400)
-    with MinerUEmulator(token=token, timings=Timings(pending=2.0, per_page=1.0, converting=0.3)) as emu:
+    with MinerUEmulator(token=token, timings=Timings(pending=6.0, per_page=1.0, converting=0.3)) as emu:
         emu.inject(Fault(endpoint="get_batch", http_status=429, retry_after=1, times=2))
         emu.fail_next_tasks(err_msg(-60010), match="doc_05")
         conn = json.loads(emu.connection_json())

@@ -4,9 +4,9 @@ the state changes a poller sees (:class:`~airflow_provider_mineru.waiting.pollin
 
 Measured where the poller saw the transitions, so at the resolution of the poll interval: a
 document first seen ``done`` sends no parse time, a wait that does not know when its documents
-were submitted (a resumed task) sends no queue time. A trigger knows (the operator hands the submit
-time over) but counts a queue time only for a document it saw queued first: one it first sees
-parsing may already have been counted by the operator's poll before deferring.
+were submitted (a resumed task) sends no queue time. A trigger is handed the submit time by the
+operator (:meth:`TransitionTimes.handover`) unless the operator's poll before deferring already saw
+a document parsing (and sent its queue time): no queue time is sent twice.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ class TransitionTimes:
     :param model: the ``model_version`` (a tag).
     :param submitted_at: when the documents were submitted (epoch seconds); None: not known here
         (no queue time is sent).
-    :param count_first_sight: a document first seen parsing sends its queue time (False in a trigger:
-        the operator's poll before deferring may have sent it).
     :param clock: epoch seconds.
     """
 
@@ -43,14 +41,13 @@ class TransitionTimes:
         flavor: str,
         model: str,
         submitted_at: float | None,
-        count_first_sight: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.conn_id = conn_id
         self.flavor = flavor
         self.model = model
         self.submitted_at = submitted_at
-        self.count_first_sight = count_first_sight
+        self._parsing_seen = False
         self._clock = clock
         self._running_since: dict[str, float] = {}
         self._seen: set[str] = set()
@@ -63,7 +60,15 @@ class TransitionTimes:
         tags = {"flavor": self.flavor, "model": self.model}
         if document.state in _PARSING and key not in self._running_since:
             self._running_since[key] = now
-            if self.submitted_at is not None and (self.count_first_sight or not first_sight):
+            self._parsing_seen = True
+            if self.submitted_at is not None:
                 metrics.queue_time(self.conn_id, now - self.submitted_at, **tags)
         elif document.state is MinerUState.DONE and not first_sight and key in self._running_since:
             metrics.parse_time(self.conn_id, now - self._running_since.pop(key), **tags)
+
+    def handover(self) -> float | None:
+        """
+        The submit time a trigger taking this wait over may count queue times from: None once this
+        watcher saw a document parsing (queue times were sent here; the trigger must not send them again).
+        """
+        return None if self._parsing_seen else self.submitted_at

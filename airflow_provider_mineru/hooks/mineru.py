@@ -214,23 +214,16 @@ class MinerUHook(BaseHook):
             wait_pacing, self.mineru_conn_id, config.api_flavor, self._account_limits, self._paced_extra
         )
 
-    def state_watcher(
-        self, *, submitted_at: float | None, model: str | None = None, count_first_sight: bool = True
-    ) -> TransitionTimes:
+    def state_watcher(self, *, submitted_at: float | None, model: str | None = None) -> TransitionTimes:
         """
         What a poller tells of each state change, to send queue and parse times (``mineru.queue_time``,
         ``mineru.parse_time``).
 
         :param submitted_at: when the documents were submitted (None: not known where this wait runs).
         :param model: the ``model_version`` (a metric tag).
-        :param count_first_sight: a document first seen parsing sends its queue time (False in a trigger).
         """
         return TransitionTimes(
-            self.mineru_conn_id,
-            flavor=self.config.api_flavor,
-            model=model or "default",
-            submitted_at=submitted_at,
-            count_first_sight=count_first_sight,
+            self.mineru_conn_id, flavor=self.config.api_flavor, model=model or "default", submitted_at=submitted_at
         )
 
     @property

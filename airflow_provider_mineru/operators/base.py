@@ -337,7 +337,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         context["ti"].xcom_push(key=self.wait.ids_xcom_key, value=submission.ids)
 
         poller = submission.poller(self.wait)
-        poller.watcher = self.hook.state_watcher(submitted_at=submitted_at, model=self.model_version)  # account
+        poller.watcher = watcher = self.hook.state_watcher(submitted_at=submitted_at, model=self.model_version)
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
             snapshot = self._snapshot(poller)
@@ -351,7 +351,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
                         poller,
                         end_time=end_time,
                         poll_interval=self.poll_interval,
-                        submitted_at=submitted_at,  # queue times seen by the trigger (account)
+                        submitted_at=watcher.handover(),  # queue times seen by the trigger (account)
                         model_version=self.model_version,
                     ),
                     method_name="execute_complete",

@@ -77,8 +77,8 @@ class _MinerUPollTrigger(BaseTrigger):
     :param sources: per input document, the URL or path it was submitted from; the event carries
         them back to the task (:class:`~airflow_provider_mineru.waiting.events.WaitOutcome`), so resuming
         needs nothing but the event.
-    :param submitted_at: when the operator submitted the documents (epoch seconds; None: a resumed
-        submit): the trigger's queue times (``mineru.queue_time``) start there.
+    :param submitted_at: when the operator submitted the documents (epoch seconds): the trigger's queue
+        times (``mineru.queue_time``) start there. None: not known, or already sent by the operator.
     :param model_version: the operator's ``model_version`` (the ``model`` tag of the trigger's metrics).
 
     No attribute of a MinerU trigger has a name that :class:`~airflow.triggers.base.BaseTrigger`
@@ -170,7 +170,7 @@ class _MinerUPollTrigger(BaseTrigger):
                 await asyncio.sleep(max(0.0, min(self.first_poll_delay, self.end_time - time.time())))
             async with hook.async_session():
                 poller.watcher = hook.state_watcher(  # queue and parse times (account)
-                    submitted_at=self.submitted_at, model=self.model_version, count_first_sight=False
+                    submitted_at=self.submitted_at, model=self.model_version
                 )
                 with pacing.waiting():  # counted among the triggerer's waits (account)
                     while True:

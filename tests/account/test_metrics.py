@@ -153,8 +153,8 @@ def test_a_real_statsd_listener_receives_names_and_tags(tmp_path):
     assert not any("secret" in packet or "/data" in packet for packet in got)
 
 
-def test_a_trigger_counts_queue_times_only_of_documents_it_saw_queued(monkeypatch):
-    """The operator's poll before deferring may have counted a document first seen parsing: not twice."""
+def test_queue_times_are_handed_to_the_trigger_unless_the_operator_sent_them(monkeypatch):
+    """The operator's poll before deferring saw a document parsing: it sent queue times, the trigger must not."""
     from airflow_provider_mineru.account.timings import TransitionTimes
     from airflow_provider_mineru.models import DocumentResult, MinerUState
 
@@ -166,17 +166,21 @@ def test_a_trigger_counts_queue_times_only_of_documents_it_saw_queued(monkeypatc
 
     monkeypatch.setattr(metrics, "Stats", Recorder())
     now = [100.0]
-    watcher = TransitionTimes(
-        "c", flavor="cloud", model="vlm", submitted_at=90.0, count_first_sight=False, clock=lambda: now[0]
-    )
 
-    def see(key: str, state: MinerUState, at: float) -> None:
+    def watcher(submitted_at: float | None) -> TransitionTimes:
+        return TransitionTimes("c", flavor="cloud", model="vlm", submitted_at=submitted_at, clock=lambda: now[0])
+
+    def see(times: TransitionTimes, key: str, state: MinerUState, at: float) -> None:
         now[0] = at
-        watcher.saw(key, DocumentResult(state=state, raw_state=state.value))
+        times.saw(key, DocumentResult(state=state, raw_state=state.value))
 
-    see("t/0", MinerUState.RUNNING, 100.0)  # first seen parsing: the operator may have counted it
-    see("t/1", MinerUState.PENDING, 100.0)
-    see("t/1", MinerUState.RUNNING, 104.0)  # seen queued, then parsing: 14 s after the submit
-    see("t/0", MinerUState.DONE, 106.0)
-    see("t/1", MinerUState.DONE, 109.0)
-    assert sent == [("mineru.queue_time", 14.0), ("mineru.parse_time", 6.0), ("mineru.parse_time", 5.0)]
+    operator = watcher(90.0)
+    see(operator, "b/0", MinerUState.PENDING, 91.0)
+    trigger = watcher(operator.handover())  # nothing parsing yet: the trigger counts from the submit
+    see(trigger, "b/0", MinerUState.RUNNING, 104.0)
+    see(trigger, "b/0", MinerUState.DONE, 109.0)
+    assert sent == [("mineru.queue_time", 14.0), ("mineru.parse_time", 5.0)]
+
+    operator = watcher(90.0)
+    see(operator, "b/0", MinerUState.RUNNING, 93.0)  # sent here
+    assert operator.handover() is None
