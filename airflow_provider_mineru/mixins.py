@@ -58,8 +58,21 @@ class MinerUWaitMixin(MinerUHookMixin):
     fail_on_file_error: bool
     log: Any
 
-    def _trigger(self, poller: MinerUPoller, *, end_time: float, poll_interval: float) -> BaseTrigger:
-        """The trigger to defer to: it holds its event until ``min_defer_seconds`` after now."""
+    def _trigger(
+        self,
+        poller: MinerUPoller,
+        *,
+        end_time: float,
+        poll_interval: float,
+        submitted_at: float | None = None,
+        model_version: str | None = None,
+    ) -> BaseTrigger:
+        """
+        The trigger to defer to: it holds its event until ``min_defer_seconds`` after now.
+
+        :param submitted_at: when the documents were submitted (the trigger's queue times), None when not known.
+        :param model_version: the ``model`` tag of the trigger's metrics.
+        """
         from airflow_provider_mineru.triggers.mineru import trigger_for  # not at DAG-parse time: ~80 ms
 
         return trigger_for(
@@ -70,6 +83,8 @@ class MinerUWaitMixin(MinerUHookMixin):
             first_poll_delay=poll_interval,
             not_before=time.time() + self.min_defer_seconds,
             min_defer_seconds=self.min_defer_seconds,
+            submitted_at=submitted_at,
+            model_version=model_version,
         )
 
     def _finished(self, event: WaitOutcome | Mapping[str, Any] | None) -> FinishedWait:

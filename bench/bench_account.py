@@ -216,6 +216,20 @@ def waits(count: int, query_rpm: int, minutes: int, base_interval: float = 10.0)
     }
 
 
+class RecordingPacer(PollPacer):
+    """The triggers' pacer, keeping the time of every poll it lets through (what the client sent, when)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[float] = []
+
+    def window_wait(self, requests: int = 1) -> float:
+        wait = super().window_wait(requests)
+        if not wait:
+            self.sent.extend([time.time()] * min(max(1, requests), self.window_limit))
+        return wait
+
+
 def emulator_waits(count: int, query_rpm: int, seconds: float, base_interval: float = 1.0) -> dict[str, object]:
     """
     ``count`` real ``MinerUTaskTrigger`` waits in one event loop (one triggerer) against the emulator,
@@ -229,7 +243,10 @@ def emulator_waits(count: int, query_rpm: int, seconds: float, base_interval: fl
     import json
     import os
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
+    from airflow_provider_mineru.account import pacing
+    from airflow_provider_mineru.account.shared import account_for
     from airflow_provider_mineru.hooks.mineru import MinerUHook
     from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
     from mineru_emulator import MinerUEmulator
@@ -241,7 +258,12 @@ def emulator_waits(count: int, query_rpm: int, seconds: float, base_interval: fl
         hook = MinerUHook()
         url = emu.sample_url("invoice.pdf")
         emu.stick("running", count=count)
-        ids = [hook.submit_task(f"{url}?copy={i}") for i in range(count)]
+        with ThreadPoolExecutor(8) as pool:  # the submits are not what is measured
+            ids = list(pool.map(lambda i: hook.submit_task(f"{url}?copy={i}"), range(count)))
+        # The pacer the triggers share, recording when each poll leaves its window check (the client's sends).
+        limits = hook.account_limits
+        pacer = RecordingPacer(account_for("mineru_default", limits).queries, "mineru_default", query_rpm)
+        pacing._pacers[(limits.account_store, "mineru_default", limits.query_rpm)] = pacer
         started = time.time()
         end = started + seconds
 
@@ -256,7 +278,10 @@ def emulator_waits(count: int, query_rpm: int, seconds: float, base_interval: fl
         asyncio.run(all_waits())
         polls = sorted(r.time for r in emu.requests_to("get_task") if r.time >= started)
         usage = emu.account_usage()
+    load = os.getloadavg()
     return {
+        "client_max_polls_in_any_60s": max_in_window(sorted(pacer.sent)),
+        "load_average_1_5_15": [round(x, 1) for x in load],
         "waits": count,
         "query_rpm": query_rpm,
         "seconds": seconds,

@@ -176,12 +176,14 @@ class WaitPacing:
         return base_interval if self.pacer is None else self.pacer.interval(base_interval)
 
     async def before_round(self, requests: int) -> None:
-        """Book one slot per request of the coming round and wait for the last."""
+        """Book one slot per request of the coming round, wait for the last, then for the window of polls as sent."""
         if self.pacer is None or requests <= 0:
             return
         delay = max(self.pacer.book_slot() for _ in range(requests))
         if delay > 0:
             await asyncio.sleep(delay)
+        while (wait := self.pacer.window_wait(requests)) > 0:  # the polls as sent, after a late wake-up
+            await asyncio.sleep(wait)
 
 
 _pacers: dict[tuple[str, str, int], PollPacer] = {}

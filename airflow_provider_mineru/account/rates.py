@@ -24,7 +24,9 @@ Other processes' leases in flight run out within ``lease_seconds``.
 **Waits in one process** (:func:`poll_interval_for`, :class:`WaitRegistry`, :class:`PollPacer`):
 the triggers of one triggerer share one query limiter and lengthen their poll interval with the
 number of waits, so N waits ask for at most 80 % of ``query_rpm``; poll slots booked
-``60 / (0.8 × query_rpm)`` seconds apart make it hold in every 60-second window, bursts included.
+``60 / (0.8 × query_rpm)`` seconds apart make it hold in every 60-second window, bursts included,
+and a log of the polls as sent (:meth:`PollPacer.window_wait`) keeps it when the event loop wakes
+its waits late.
 
 **Leases take half or wait.** A round trip takes at least half of what it asks for, or nothing and
 comes back when a whole lease has refilled: taking the one token that just refilled would shrink
@@ -43,6 +45,7 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -327,6 +330,9 @@ class PollPacer:
         # 1 % apart more than the share allows: the requests reach MinerU with some jitter after their slot
         self._spacing = 60.0 / (share * query_rpm) * (1.0 + SLOT_MARGIN)
         self._next = 0.0
+        #: Polls a 60-second window of this process may hold, as sent (1 % under the share: jitter to MinerU).
+        self.window_limit = max(1, math.floor(share * query_rpm * (1.0 - SLOT_MARGIN)))
+        self._sent: deque[float] = deque()
         self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
@@ -343,19 +349,43 @@ class PollPacer:
             self._next = slot + self._spacing
             return slot - now
 
-    async def before_poll_async(self) -> float:
-        """Wait for a slot, then a deployment token, in an event loop. Returns the seconds waited."""
-        slot = self.book_slot()
-        if slot:
-            await asyncio.sleep(slot)
-        return slot + await self.limiter.acquire_async()
+    def window_wait(self, requests: int = 1) -> float:
+        """
+        Count ``requests`` polls as sent now (0.0), or say how many seconds to wait first: no 60-second
+        window of this process's polls *as sent* holds more than :attr:`window_limit`. Slots alone bound
+        the polls as booked; a busy event loop that wakes its waits late would send several slots' polls
+        at once (measured: 809 in one 60 s window at 2,000 waits and 1,000 ``query_rpm``).
+        """
+        requests = min(max(1, requests), self.window_limit)
+        with self._lock:
+            now = self._clock()
+            while self._sent and self._sent[0] <= now - 60.0:
+                self._sent.popleft()
+            over = len(self._sent) + requests - self.window_limit
+            if over > 0:
+                return self._sent[over - 1] + 60.0 - now + 1e-3
+            self._sent.extend([now] * requests)
+            return 0.0
 
-    def before_poll(self) -> float:
-        """Wait for a slot, then a deployment token (blocking). Returns the seconds waited."""
-        slot = self.book_slot()
-        if slot:
-            self._sleep(slot)
-        return slot + self.limiter.acquire()
+    async def before_poll_async(self, requests: int = 1) -> float:
+        """Wait for a slot, the window, then a deployment token, in an event loop. Returns the seconds waited."""
+        waited = self.book_slot()
+        if waited:
+            await asyncio.sleep(waited)
+        while (wait := self.window_wait(requests)) > 0:
+            await asyncio.sleep(wait)
+            waited += wait
+        return waited + await self.limiter.acquire_async()
+
+    def before_poll(self, requests: int = 1) -> float:
+        """Wait for a slot, the window, then a deployment token (blocking). Returns the seconds waited."""
+        waited = self.book_slot()
+        if waited:
+            self._sleep(waited)
+        while (wait := self.window_wait(requests)) > 0:
+            self._sleep(wait)
+            waited += wait
+        return waited + self.limiter.acquire()
 
 
 # One registry and one limiter per (store, connection, kind) in a process: the triggers of a

@@ -3,8 +3,10 @@ Queue time (submit → ``running``) and parse time (``running`` → ``done``) of
 the state changes a poller sees (:class:`~airflow_provider_mineru.waiting.polling.StateWatcher`).
 
 Measured where the poller saw the transitions, so at the resolution of the poll interval: a
-document first seen ``done`` sends no parse time, a wait that did not start at the submit (a
-trigger, a resumed task) sends no queue time.
+document first seen ``done`` sends no parse time, a wait that does not know when its documents
+were submitted (a resumed task) sends no queue time. A trigger is handed the submit time by the
+operator (:meth:`TransitionTimes.handover`) unless the operator's poll before deferring already saw
+a document parsing (and sent its queue time): no queue time is sent twice.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TransitionTimes:
         self.flavor = flavor
         self.model = model
         self.submitted_at = submitted_at
+        self._parsing_seen = False
         self._clock = clock
         self._running_since: dict[str, float] = {}
         self._seen: set[str] = set()
@@ -57,7 +60,15 @@ class TransitionTimes:
         tags = {"flavor": self.flavor, "model": self.model}
         if document.state in _PARSING and key not in self._running_since:
             self._running_since[key] = now
+            self._parsing_seen = True
             if self.submitted_at is not None:
                 metrics.queue_time(self.conn_id, now - self.submitted_at, **tags)
         elif document.state is MinerUState.DONE and not first_sight and key in self._running_since:
             metrics.parse_time(self.conn_id, now - self._running_since.pop(key), **tags)
+
+    def handover(self) -> float | None:
+        """
+        The submit time a trigger taking this wait over may count queue times from: None once this
+        watcher saw a document parsing (queue times were sent here; the trigger must not send them again).
+        """
+        return None if self._parsing_seen else self.submitted_at

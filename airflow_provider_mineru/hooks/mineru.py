@@ -11,6 +11,7 @@ public API: the endpoints, uploads, downloads and the connection Test.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -207,7 +208,11 @@ class MinerUHook(BaseHook):
         """How a trigger's wait on this connection shares the triggerer's polls (see :class:`WaitPacing`)."""
         config = await self.aget_config()
         assert self._account_limits is not None
-        return wait_pacing(self.mineru_conn_id, config.api_flavor, self._account_limits, self._paced_extra)
+        # In a thread: the first call makes the process's account store, and an s3:// store reads its AWS
+        # connection synchronously (in the triggerer's event loop that deadlocks on Airflow 3: measured).
+        return await asyncio.to_thread(
+            wait_pacing, self.mineru_conn_id, config.api_flavor, self._account_limits, self._paced_extra
+        )
 
     def state_watcher(self, *, submitted_at: float | None, model: str | None = None) -> TransitionTimes:
         """

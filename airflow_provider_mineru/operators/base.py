@@ -385,7 +385,7 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         context["ti"].xcom_push(key=self.wait.ids_xcom_key, value=submission.ids)
 
         poller = submission.poller(self.wait)
-        poller.watcher = self.hook.state_watcher(submitted_at=submitted_at, model=self.model_version)  # account
+        poller.watcher = watcher = self.hook.state_watcher(submitted_at=submitted_at, model=self.model_version)
         end_time = time.time() + _seconds(self.timeout)
         if not self.wait_for_completion:
             snapshot = self._snapshot(poller)
@@ -395,7 +395,13 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
             outcome = poll_once(poller, self._fetch, end_time=end_time, log=self.log)
             if outcome is None:  # the trigger's event carries the ids and sources back: no defer kwargs
                 self.defer(
-                    trigger=self._trigger(poller, end_time=end_time, poll_interval=self.poll_interval),
+                    trigger=self._trigger(
+                        poller,
+                        end_time=end_time,
+                        poll_interval=self.poll_interval,
+                        submitted_at=watcher.handover(),  # queue times seen by the trigger (account)
+                        model_version=self.model_version,
+                    ),
                     method_name="execute_complete",
                 )
         else:

@@ -77,6 +77,9 @@ class _MinerUPollTrigger(BaseTrigger):
     :param sources: per input document, the URL or path it was submitted from; the event carries
         them back to the task (:class:`~airflow_provider_mineru.waiting.events.WaitOutcome`), so resuming
         needs nothing but the event.
+    :param submitted_at: when the operator submitted the documents (epoch seconds): the trigger's queue
+        times (``mineru.queue_time``) start there. None: not known, or already sent by the operator.
+    :param model_version: the operator's ``model_version`` (the ``model`` tag of the trigger's metrics).
 
     No attribute of a MinerU trigger has a name that :class:`~airflow.triggers.base.BaseTrigger`
     owns (``task_id``, ``task_instance``, ``trigger_id``, ``template_fields``…): the triggerer
@@ -93,6 +96,8 @@ class _MinerUPollTrigger(BaseTrigger):
         not_before: float | None = None,
         min_defer_seconds: float | None = None,
         sources: Sequence[str | None] | None = None,
+        submitted_at: float | None = None,
+        model_version: str | None = None,
     ) -> None:
         super().__init__()
         self.mineru_conn_id = mineru_conn_id
@@ -102,6 +107,8 @@ class _MinerUPollTrigger(BaseTrigger):
         self.not_before = None if not_before is None else float(not_before)
         self.min_defer_seconds = None if min_defer_seconds is None else float(min_defer_seconds)
         self.sources = list(sources or ())
+        self.submitted_at = None if submitted_at is None else float(submitted_at)
+        self.model_version = model_version
 
     def _common_kwargs(self) -> dict[str, Any]:
         return {
@@ -112,6 +119,8 @@ class _MinerUPollTrigger(BaseTrigger):
             "not_before": self.not_before,
             "min_defer_seconds": self.min_defer_seconds,
             "sources": self.sources,
+            "submitted_at": self.submitted_at,
+            "model_version": self.model_version,
         }
 
     #: What this trigger waits on.
@@ -160,7 +169,9 @@ class _MinerUPollTrigger(BaseTrigger):
             if self.first_poll_delay > 0:  # the operator has just polled before deferring
                 await asyncio.sleep(max(0.0, min(self.first_poll_delay, self.end_time - time.time())))
             async with hook.async_session():
-                poller.watcher = hook.state_watcher(submitted_at=None)  # parse times (account)
+                poller.watcher = hook.state_watcher(  # queue and parse times (account)
+                    submitted_at=self.submitted_at, model=self.model_version
+                )
                 with pacing.waiting():  # counted among the triggerer's waits (account)
                     while True:
                         pending = poller.pending_ids()
@@ -291,7 +302,7 @@ def trigger_for(poller: MinerUPoller, **kwargs: Any) -> _MinerUPollTrigger:
     :param poller: the wait as the operator or sensor set it up (its ids, sizes, failures, slots,
         sources).
     :param kwargs: ``end_time`` (required), ``mineru_conn_id``, ``poll_interval``,
-        ``first_poll_delay``, ``not_before`` and ``min_defer_seconds``.
+        ``first_poll_delay``, ``not_before``, ``min_defer_seconds``, ``submitted_at`` and ``model_version``.
     """
     chosen = next(trigger for trigger in (MinerUTaskTrigger, MinerUBatchTrigger) if trigger.wait is poller.wait)
     return chosen.from_poller(poller, **kwargs)

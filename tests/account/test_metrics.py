@@ -151,3 +151,36 @@ def test_a_real_statsd_listener_receives_names_and_tags(tmp_path):
     for prefix in expected_prefixes:
         assert any(packet.startswith(prefix) for packet in got), (prefix, got)
     assert not any("secret" in packet or "/data" in packet for packet in got)
+
+
+def test_queue_times_are_handed_to_the_trigger_unless_the_operator_sent_them(monkeypatch):
+    """The operator's poll before deferring saw a document parsing: it sent queue times, the trigger must not."""
+    from airflow_provider_mineru.account.timings import TransitionTimes
+    from airflow_provider_mineru.models import DocumentResult, MinerUState
+
+    sent = []
+
+    class Recorder:
+        def __getattr__(self, name):
+            return lambda stat, value, tags=None, **kwargs: sent.append((stat, value.total_seconds()))
+
+    monkeypatch.setattr(metrics, "Stats", Recorder())
+    now = [100.0]
+
+    def watcher(submitted_at: float | None) -> TransitionTimes:
+        return TransitionTimes("c", flavor="cloud", model="vlm", submitted_at=submitted_at, clock=lambda: now[0])
+
+    def see(times: TransitionTimes, key: str, state: MinerUState, at: float) -> None:
+        now[0] = at
+        times.saw(key, DocumentResult(state=state, raw_state=state.value))
+
+    operator = watcher(90.0)
+    see(operator, "b/0", MinerUState.PENDING, 91.0)
+    trigger = watcher(operator.handover())  # nothing parsing yet: the trigger counts from the submit
+    see(trigger, "b/0", MinerUState.RUNNING, 104.0)
+    see(trigger, "b/0", MinerUState.DONE, 109.0)
+    assert sent == [("mineru.queue_time", 14.0), ("mineru.parse_time", 5.0)]
+
+    operator = watcher(90.0)
+    see(operator, "b/0", MinerUState.RUNNING, 93.0)  # sent here
+    assert operator.handover() is None

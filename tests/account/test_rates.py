@@ -218,3 +218,21 @@ def test_limiters_share_the_bucket_on_s3(s3_client, s3_bucket, clock):
     first.penalize(20)
     clock.now += 2.5
     assert second.try_acquire() >= 17
+
+
+def test_pacer_window_holds_the_polls_as_sent_after_a_late_wake_up(clock):
+    """A stalled event loop wakes many booked slots at once: the log of polls as sent still holds the share."""
+    pacer = PollPacer(RateLimiter(JsonStore(MemoryBackend()), "c", "query", 100, clock=clock), "c", 100, clock=clock)
+    assert pacer.window_limit == 79  # 80 % of 100, 1 % under for jitter
+    booked = [pacer.book_slot() for _ in range(100)]  # 100 waits book their slots (75 s of them) ...
+    clock.now += 20.0  # ... and the loop wakes them 20 s late, the first 27 at once
+    sent = [clock.now for delay in booked if delay <= 20.0 and pacer.window_wait() == 0.0]
+    start = clock.now
+    while len(sent) < 100:
+        clock.now = max(clock.now, start + booked[len(sent)] - 20.0)
+        wait = pacer.window_wait()
+        clock.now += wait
+        if not wait:
+            sent.append(clock.now)
+    assert max_in_window(sent) <= 79
+    assert pacer.window_wait(requests=500) >= 0  # a round larger than the window is capped, never stuck

@@ -52,6 +52,10 @@ HOST = "127.0.0.1"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"
 AWS_CONN_ID = "aws_moto"
+#: The ``mineru_budget`` connection's daily page budget and account store (the bucket is made by its test).
+BUDGET_PAGES = 10
+BUDGET_BUCKET = "mineru-account"
+BUDGET_STORE = f"s3://{AWS_CONN_ID}@{BUDGET_BUCKET}/store"
 #: A closed loopback port: anything that would leave the machine through a proxy-aware client fails here.
 BLACKHOLE_PROXY = f"http://{HOST}:9"
 AIRFLOW_VERSION = package_version("apache-airflow")
@@ -353,6 +357,11 @@ class Deployment:
             "extra": {"uid": "emulator-uid", "callback_secret": self.callback_secret, "retry_backoff": 0.2},
         }
 
+    def budget_connection(self) -> dict:
+        """The ``mineru_budget`` connection: the emulator with a small daily page budget, counted in S3 (moto)."""
+        extra = {"retry_backoff": 0.2, "daily_page_budget": BUDGET_PAGES, "account_store": BUDGET_STORE}
+        return {**self.mineru_connection(), "extra": extra}
+
     def selfhosted_connection(self) -> dict:
         """The ``mineru_selfhosted`` connection: ``api_flavor="mineru-api"`` at the V1 emulator's root URL."""
         return {
@@ -396,6 +405,7 @@ class Deployment:
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
                 "AIRFLOW_CONN_MINERU_DEFAULT": json.dumps(self.mineru_connection()),
                 "AIRFLOW_CONN_MINERU_SELFHOSTED": json.dumps(self.selfhosted_connection()),
+                "AIRFLOW_CONN_MINERU_BUDGET": json.dumps(self.budget_connection()),
                 f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": json.dumps(
                     {
                         "conn_type": "aws",

@@ -15,9 +15,9 @@ from collections import Counter
 
 import pytest
 
-from tests.deployment.checks import SAMPLE_TEXT, endpoint_count, states, submitted_documents
+from tests.deployment.checks import SAMPLE_TEXT, endpoint_count, states, submitted_documents, wait_task_state
 from tests.deployment.conftest import ENABLED, FIGURES, finish_deployment, start_deployment
-from tests.deployment.harness import AIRFLOW_3, AWS_CONN_ID
+from tests.deployment.harness import AIRFLOW_3, AWS_CONN_ID, BUDGET_BUCKET, BUDGET_PAGES
 
 pytestmark = [
     pytest.mark.skipif(not ENABLED, reason="deployment suite: set MINERU_DEPLOYMENT=1"),
@@ -204,3 +204,55 @@ def test_ledger_8_mapped_overlapping_inputs_pay_once_and_kill9_pays_nothing_twic
             )
             missing = [f for f in marker["files"] if f"out/{output['folder']}/{f}" not in keys]
             assert not missing, (output, missing)
+
+
+def test_a_daily_page_budget_holds_across_two_workers_and_the_triggerer(celery):
+    """
+    Four runs at once on one connection with ``daily_page_budget=10`` (S3 account store): three
+    ``on_budget_exhausted="skip"``, one ``"defer"``, 3 distinct 2-page PDFs each (24 pages asked).
+    MinerU accepts exactly 10 pages; the skip runs report the rest ``deferred_budget``; the defer run
+    waits in the triggerer for the next UTC midnight.
+    """
+    import boto3
+
+    from mineru_emulator._pdf import make_pdf
+
+    boto3.client(
+        "s3",
+        endpoint_url=celery.moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=BUDGET_BUCKET)
+    root = celery.output / f"budget-{uuid.uuid4().hex[:6]}"
+    names: set[str] = set()
+    runs = []
+    celery.emulator("DELETE", "requests")
+    billed_before = sum(celery.emulator("GET", "account")["pages_billed"].values())
+    for i, dag_id in enumerate(["mineru_deploy_budget_skip"] * 3 + ["mineru_deploy_budget_defer"]):
+        folder = root / f"in-{i}"
+        folder.mkdir(parents=True)
+        for j in range(3):
+            name = f"budget_{i}_{j}.pdf"
+            (folder / name).write_bytes(make_pdf([[f"run {i} document {j} page 1"], [f"run {i} document {j} page 2"]]))
+            names.add(name)
+        runs.append((dag_id, celery.api.trigger(dag_id, {"paths": str(folder), "output_path": str(root / f"out-{i}")})))
+    for dag_id, run_id in runs[:3]:
+        record = celery.api.wait_run(dag_id, run_id, timeout=240, logs=celery.where_logs())
+        assert record["state"] == "success", (states(celery, dag_id, run_id), celery.where_logs())
+    defer_dag, defer_run = runs[3]
+    wait_task_state(celery, defer_dag, defer_run, "parse", {"deferred"}, timeout=120)
+
+    accepted = {n: c for n, c in submitted_documents(celery.requests_log()).items() if n in names}
+    assert all(c == 1 for c in accepted.values()), accepted
+    pages_accepted = 2 * len(accepted)
+    FIGURES["celery.budget_pages_accepted"] = pages_accepted
+    assert pages_accepted == BUDGET_PAGES  # 24 pages asked: the budget is spent exactly, never overspent
+    skipped = sum(celery.api.xcom(d, r, "parse")["counts"].get("deferred_budget", 0) for d, r in runs[:3])
+    sent_by_skip_runs = sum(1 for n in accepted if not n.startswith("budget_3_"))
+    assert skipped == 9 - sent_by_skip_runs
+    FIGURES["celery.budget_skipped_documents"] = skipped
+    hosts = {ti["hostname"] for d, r in runs for ti in celery.api.task_instances(d, r)}
+    FIGURES["celery.budget_hosts"] = sorted(hosts)
+    billed = sum(celery.emulator("GET", "account")["pages_billed"].values()) - billed_before
+    assert billed <= BUDGET_PAGES

@@ -212,6 +212,11 @@ class MinerUEmulator(HTTPService):
         with self._lock:
             return self.account.usage()
 
+    def queued_tasks(self) -> int:
+        """Start the tasks whose pending time is over (billing their pages in queue order); how many still wait."""
+        with self._lock:
+            return self._state.queued_count()
+
     def advance_clock(self, seconds: float) -> None:
         """Move the account's clock forward: past a rate window (60 s), to the next UTC day."""
         with self._lock:

@@ -8,6 +8,8 @@ DAGs of the deployment suite (a second DAG bundle next to the examples, Airflow 
 - ``mineru_deploy_self_hosted``: upload ``params.paths`` to the ``mineru_selfhosted`` connection
   (the emulator's ``mineru-api`` flavor), waiting in the triggerer: the same operator, another
   connection.
+- ``mineru_deploy_budget_skip`` / ``mineru_deploy_budget_defer``: upload ``params.paths`` to the
+  ``mineru_budget`` connection (a small ``daily_page_budget``), ``on_budget_exhausted`` skip / defer.
 - ``mineru_deploy_mapped``: one mapped ``MinerUSubmitTaskOperator`` over ``params.count`` URLs of
   the emulator's sample documents, each into its own folder under ``params.output_path``.
 - ``mineru_deploy_ledger_mapped``: one mapped ``MinerUUploadFilesOperator`` (blocking wait) per item
@@ -85,6 +87,10 @@ with DAG(dag_id="mineru_deploy_mapped", params={"count": 20, "output_path": f"{O
 # deferring and resuming; ``mineru_deploy_fast_unguarded`` turns it off (``min_defer_seconds=0``).
 for name, guard in (("mineru_deploy_fast", {}), ("mineru_deploy_fast_unguarded", {"min_defer_seconds": 0})):
     upload_dag(name, "fast", retries=0, **guard)
+
+# The ``mineru_budget`` connection (a daily page budget in an S3 account store): skip or defer what does not fit.
+upload_dag("mineru_deploy_budget_skip", "budget", retries=0, mineru_conn_id="mineru_budget", on_budget_exhausted="skip")
+upload_dag("mineru_deploy_budget_defer", "budget", retries=0, mineru_conn_id="mineru_budget")
 
 upload_dag(
     "mineru_deploy_self_hosted", "v1", mineru_conn_id="mineru_selfhosted", tier="flash", fail_on_file_error=False
