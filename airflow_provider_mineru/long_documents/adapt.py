@@ -48,6 +48,7 @@ from airflow_provider_mineru.waiting.waits import WaitedDocuments
 __all__ = [
     "PAGE_REFUSAL",
     "Replan",
+    "any_page_refusal",
     "carry_sent",
     "is_page_refusal",
     "replan_refused",
@@ -64,6 +65,14 @@ PAGE_REFUSAL = "-60006"
 def is_page_refusal(document: DocumentResult) -> bool:
     """Whether MinerU failed ``document`` for its page count (``-60006`` in its ``err_msg``)."""
     return document.state is MinerUState.FAILED and PAGE_REFUSAL in (document.err_msg or "")
+
+
+def any_page_refusal(waited: WaitedDocuments) -> bool:
+    """
+    Whether a finished wait holds a document MinerU refused for its page count: only then is
+    anything re-planned (and the inputs looked at again; they may be gone after a deferral).
+    """
+    return any(is_page_refusal(document) for document in waited.documents)
 
 
 @dataclass(frozen=True)

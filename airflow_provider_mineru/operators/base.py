@@ -256,7 +256,8 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         """
         What to send again after a wait, when MinerU refused documents for their page count at a
         lower limit than the connection's ``max_pages``: the submission with the smaller slices
-        unsent (None: nothing to send again; the default). See :mod:`airflow_provider_mineru.long_documents.adapt`.
+        unsent (None: nothing to send again; the default). Called only for a finished wait that
+        holds such a refusal (:func:`airflow_provider_mineru.long_documents.adapt.any_page_refusal`).
 
         :param context: the Airflow task context.
         :param outcome: the finished wait.
@@ -465,10 +466,14 @@ class MinerUBaseOperator(MinerUWaitMixin, BaseOperator):
         :param event: the blocking wait's outcome, or the trigger event's payload.
         :param store: the submission store of this try.
         """
+        from airflow_provider_mineru.long_documents.adapt import any_page_refusal
+
         self._lineage_event = event  # for get_openlineage_facets_on_failure
         try:
             outcome = validate_wait_event(event)
-            again = self._replan_refused(context, outcome, store)  # long documents: MinerU's lower page limit
+            again = None
+            if outcome.status == "done" and any_page_refusal(outcome.waited()):  # MinerU's lower page limit
+                again = self._replan_refused(context, outcome, store)
             if again is not None:
                 return self._send_and_wait(context, self._account_run(), store, again)
             # for the lineage methods (no XCom read, no input resolved again there)

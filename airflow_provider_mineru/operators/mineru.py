@@ -199,8 +199,6 @@ class MinerUSubmitBatchOperator(MinerUBaseOperator):
         from airflow_provider_mineru.long_documents.plan import LearnedLimits
         from airflow_provider_mineru.submission.record import Identity
 
-        if outcome.status != "done":
-            return None
         limits = self.hook.config.limits  # what is learned is kept for the rest of the task
         learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
         chosen = {f if isinstance(f, str) else f.get("url") for f in self._files()}
@@ -415,7 +413,7 @@ class MinerUUploadFilesOperator(MinerUBaseOperator):
         from airflow_provider_mineru.long_documents.run import count_source_pages, expand_long_documents
         from airflow_provider_mineru.submission.record import Identity
 
-        if outcome.status != "done" or not self.split_long_documents:
+        if not self.split_long_documents:
             return None
         limits = self.hook.config.limits  # what is learned is kept for the rest of the task
         learned = self.__dict__.setdefault("_learned", LearnedLimits(limits.max_pages, limits.max_batch_files))
