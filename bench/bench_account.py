@@ -247,6 +247,7 @@ def emulator_waits(count: int, query_rpm: int, seconds: float, base_interval: fl
 
     from airflow_provider_mineru.account import pacing
     from airflow_provider_mineru.account.shared import account_for
+    from airflow_provider_mineru.exceptions import MinerUAmbiguousSubmitError
     from airflow_provider_mineru.hooks.mineru import MinerUHook
     from airflow_provider_mineru.triggers.mineru import MinerUTaskTrigger
     from mineru_emulator import MinerUEmulator
@@ -258,8 +259,19 @@ def emulator_waits(count: int, query_rpm: int, seconds: float, base_interval: fl
         hook = MinerUHook()
         url = emu.sample_url("invoice.pdf")
         emu.stick("running", count=count)
-        with ThreadPoolExecutor(8) as pool:  # the submits are not what is measured
-            ids = list(pool.map(lambda i: hook.submit_task(f"{url}?copy={i}"), range(count)))
+
+        def submit(i: int) -> str:
+            # the submits are set-up, not what is measured: a submit whose answer was lost (a
+            # keep-alive connection the emulator closed as it was reused) is simply sent again
+            for _ in range(5):
+                try:
+                    return hook.submit_task(f"{url}?copy={i}")
+                except MinerUAmbiguousSubmitError:
+                    continue
+            return hook.submit_task(f"{url}?copy={i}")
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(submit, range(count)))
         # The pacer the triggers share, recording when each poll leaves its window check (the client's sends).
         limits = hook.account_limits
         pacer = RecordingPacer(account_for("mineru_default", limits).queries, "mineru_default", query_rpm)
